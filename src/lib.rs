@@ -1,0 +1,4 @@
+pub mod api;
+pub mod snapshot;
+pub mod translate;
+pub mod world;

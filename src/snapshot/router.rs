@@ -1,0 +1,92 @@
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::{HeaderMap, Method};
+
+use super::{HostMatch, PathMatch, Route};
+
+/// Routes indexed by host, each bucket sorted by precedence, so a lookup
+/// touches only the routes that could answer for the request's host.
+///
+/// Precedence (KONG_COMPAT §4): exact host, then wildcard host, then no host;
+/// within a bucket Exact path, then longest Prefix/prefix, then regexes by
+/// priority; routes with more conditions (methods, headers) first; ties go
+/// to the oldest Ingress, then by name.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    exact: HashMap<String, Vec<Arc<Route>>>,
+    wildcard: HashMap<String, Vec<Arc<Route>>>,
+    any_host: Vec<Arc<Route>>,
+    default_backend: Option<Arc<Route>>,
+    all: Vec<Arc<Route>>,
+}
+
+impl RouteTable {
+    pub fn new(routes: Vec<Route>, default_backend: Option<Route>) -> Self {
+        let mut table = RouteTable { default_backend: default_backend.map(Arc::new), ..Default::default() };
+        let mut all: Vec<Arc<Route>> = routes.into_iter().map(Arc::new).collect();
+        all.sort_by(|a, b| precedence(a).cmp(&precedence(b)));
+        for route in &all {
+            if route.hosts.is_empty() {
+                table.any_host.push(route.clone());
+            }
+            for host in &route.hosts {
+                let bucket = match host {
+                    HostMatch::Exact(h) => table.exact.entry(h.clone()).or_default(),
+                    HostMatch::Wildcard(suffix) => table.wildcard.entry(suffix.clone()).or_default(),
+                };
+                bucket.push(route.clone());
+            }
+        }
+        table.all = all;
+        table
+    }
+
+    /// The route for a request. `host` is lower-cased without port; `path`
+    /// is the normalized request path.
+    pub fn find(&self, host: &str, path: &str, method: &Method, headers: &HeaderMap) -> Option<&Arc<Route>> {
+        let wildcard = host.split_once('.').and_then(|(_, suffix)| self.wildcard.get(suffix));
+        [self.exact.get(host), wildcard, Some(&self.any_host)]
+            .into_iter()
+            .flatten()
+            .flat_map(|bucket| bucket.iter())
+            .find(|r| r.path.matches(path) && method_matches(r, method) && headers_match(r, headers))
+            .or(self.default_backend.as_ref())
+    }
+
+    /// Every route, in precedence order (default backend excluded).
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.all
+    }
+
+    pub fn default_backend(&self) -> Option<&Arc<Route>> {
+        self.default_backend.as_ref()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty() && self.default_backend.is_none()
+    }
+}
+
+fn method_matches(r: &Route, method: &Method) -> bool {
+    r.methods.is_empty() || r.methods.contains(method)
+}
+
+fn headers_match(r: &Route, headers: &HeaderMap) -> bool {
+    r.headers.iter().all(|h| {
+        headers.get_all(&h.name).iter().any(|v| v.to_str().is_ok_and(|v| h.values.iter().any(|want| want == v)))
+    })
+}
+
+type Precedence<'a> = (u8, Reverse<i64>, Reverse<usize>, std::time::SystemTime, &'a str);
+
+fn precedence(r: &Route) -> Precedence<'_> {
+    let (class, weight) = match &r.path {
+        PathMatch::Exact(p) => (0, p.len() as i64),
+        PathMatch::Prefix(p) | PathMatch::Plain(p) => (1, p.len() as i64),
+        PathMatch::Regex { priority, .. } => (2, *priority),
+    };
+    let conditions = r.headers.len() + usize::from(!r.methods.is_empty());
+    (class, Reverse(weight), Reverse(conditions), r.created, &r.name)
+}

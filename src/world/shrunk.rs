@@ -1,0 +1,185 @@
+//! Shrunk forms of each kind: only what translation reads.
+
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, IngressSpec};
+use serde_json::Value;
+
+use super::{HasMeta, Kind, Meta, ObjectError};
+use crate::api::{self, KongClusterPlugin, KongConsumer, KongPlugin};
+
+macro_rules! has_meta {
+    ($($t:ty),*) => {$(impl HasMeta for $t { fn meta(&self) -> &Meta { &self.meta } })*};
+}
+has_meta!(IngressObj, IngressClassObj, ServiceObj, EndpointSliceObj, KongConsumerObj, KongPluginObj);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IngressObj {
+    pub meta: Meta,
+    pub spec: IngressSpec,
+}
+
+impl IngressObj {
+    pub fn shrink(o: &Ingress) -> Result<Self, ObjectError> {
+        Ok(Self { meta: Meta::shrink(Kind::Ingress, &o.metadata)?, spec: o.spec.clone().unwrap_or_default() })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IngressClassObj {
+    pub meta: Meta,
+    pub controller: String,
+    /// `ingressclass.kubernetes.io/is-default-class: "true"`.
+    pub is_default: bool,
+}
+
+impl IngressClassObj {
+    pub fn shrink(o: &IngressClass) -> Result<Self, ObjectError> {
+        let meta = Meta::shrink(Kind::IngressClass, &o.metadata)?;
+        Ok(Self {
+            is_default: meta.annotation(api::ANN_DEFAULT_CLASS) == Some("true"),
+            controller: o.spec.as_ref().and_then(|s| s.controller.clone()).unwrap_or_default(),
+            meta,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceObj {
+    pub meta: Meta,
+    /// `spec.type`: ClusterIP (default), NodePort, LoadBalancer, ExternalName.
+    pub type_: String,
+    pub cluster_ip: Option<String>,
+    pub external_name: Option<String>,
+    pub ports: Vec<ServicePort>,
+}
+
+impl ServiceObj {
+    pub fn shrink(o: &Service) -> Result<Self, ObjectError> {
+        let spec = o.spec.clone().unwrap_or_default();
+        Ok(Self {
+            meta: Meta::shrink(Kind::Service, &o.metadata)?,
+            type_: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+            cluster_ip: spec.cluster_ip.filter(|ip| !ip.is_empty() && ip != "None"),
+            external_name: spec.external_name.filter(|n| !n.is_empty()),
+            ports: spec.ports.unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointSliceObj {
+    pub meta: Meta,
+    /// Label `kubernetes.io/service-name`.
+    pub service_name: Option<String>,
+    /// IPv4, IPv6 or FQDN.
+    pub address_type: String,
+    pub ports: Vec<SlicePort>,
+    pub endpoints: Vec<SliceEndpoint>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlicePort {
+    pub name: Option<String>,
+    pub port: Option<i32>,
+    pub protocol: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SliceEndpoint {
+    pub addresses: Vec<String>,
+    /// `conditions.ready`; nil counts as ready (EndpointSlice API semantics).
+    pub ready: bool,
+}
+
+impl EndpointSliceObj {
+    pub fn shrink(o: &EndpointSlice) -> Result<Self, ObjectError> {
+        let meta = Meta::shrink(Kind::EndpointSlice, &o.metadata)?;
+        Ok(Self {
+            service_name: meta.label(api::LABEL_SERVICE_NAME).map(str::to_string),
+            address_type: o.address_type.clone(),
+            ports: o
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| SlicePort { name: p.name.clone(), port: p.port, protocol: p.protocol.clone() })
+                .collect(),
+            endpoints: o
+                .endpoints
+                .iter()
+                .map(|e| SliceEndpoint {
+                    addresses: e.addresses.clone(),
+                    ready: e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true),
+                })
+                .collect(),
+            meta,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct KongConsumerObj {
+    pub meta: Meta,
+    pub username: Option<String>,
+    pub custom_id: Option<String>,
+    pub credentials: Vec<String>,
+}
+
+impl KongConsumerObj {
+    pub fn shrink(o: &KongConsumer) -> Result<Self, ObjectError> {
+        Ok(Self {
+            meta: Meta::shrink(Kind::KongConsumer, &o.metadata)?,
+            username: o.username.clone().filter(|u| !u.is_empty()),
+            custom_id: o.custom_id.clone().filter(|u| !u.is_empty()),
+            credentials: o.credentials.clone(),
+        })
+    }
+}
+
+/// A KongPlugin or KongClusterPlugin (the store says which).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KongPluginObj {
+    pub meta: Meta,
+    pub plugin: String,
+    pub config: Option<Value>,
+    /// `configFrom.secretKeyRef`: (namespace, name, key). The namespace is
+    /// the plugin's own for a KongPlugin.
+    pub config_from: Option<(String, String, String)>,
+    pub disabled: bool,
+    pub protocols: Vec<String>,
+    pub instance_name: Option<String>,
+}
+
+impl KongPluginObj {
+    pub fn shrink_namespaced(o: &KongPlugin) -> Result<Self, ObjectError> {
+        let meta = Meta::shrink(Kind::KongPlugin, &o.metadata)?;
+        let ns = meta.namespace.clone().unwrap_or_default();
+        Ok(Self {
+            plugin: o.plugin.clone(),
+            config: o.config.clone(),
+            config_from: o
+                .config_from
+                .as_ref()
+                .map(|c| (ns, c.secret_key_ref.name.clone(), c.secret_key_ref.key.clone())),
+            disabled: o.disabled.unwrap_or(false),
+            protocols: o.protocols.clone(),
+            instance_name: o.instance_name.clone(),
+            meta,
+        })
+    }
+
+    pub fn shrink_cluster(o: &KongClusterPlugin) -> Result<Self, ObjectError> {
+        Ok(Self {
+            meta: Meta::shrink(Kind::KongClusterPlugin, &o.metadata)?,
+            plugin: o.plugin.clone(),
+            config: o.config.clone(),
+            config_from: o.config_from.as_ref().map(|c| {
+                let r = &c.secret_key_ref;
+                (r.namespace.clone(), r.name.clone(), r.key.clone())
+            }),
+            disabled: o.disabled.unwrap_or(false),
+            protocols: o.protocols.clone(),
+            instance_name: o.instance_name.clone(),
+        })
+    }
+}
