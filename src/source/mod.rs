@@ -1,0 +1,4 @@
+//! Sources turn the outside world into World updates: a manifests folder
+//! (local mode) or Kubernetes watches (cluster mode).
+
+pub mod manifest;
