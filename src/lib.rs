@@ -1,4 +1,9 @@
+pub mod admin;
 pub mod api;
+pub mod check;
+pub mod cli;
+pub mod metrics;
+pub mod publish;
 pub mod snapshot;
 pub mod source;
 pub mod translate;

@@ -19,7 +19,7 @@ pub struct KongPlugin {
     pub plugin: String,
     /// Plugin configuration; its fields depend on the plugin type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true), with = "serde_json::Map<String, serde_json::Value>")]
+    #[schemars(schema_with = "free_form_object")]
     pub config: Option<serde_json::Value>,
     /// Read the configuration from a Secret instead of `config`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,7 +52,7 @@ pub struct KongClusterPlugin {
     pub plugin: String,
     /// Plugin configuration; its fields depend on the plugin type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true), with = "serde_json::Map<String, serde_json::Value>")]
+    #[schemars(schema_with = "free_form_object")]
     pub config: Option<serde_json::Value>,
     /// Read the configuration from a Secret (namespace required) instead of `config`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,3 +106,13 @@ pub struct NamespacedSecretKeyRef {
 
 super::crd::impl_resource!(KongPlugin, "KongPlugin", "kongplugins", NamespaceResourceScope);
 super::crd::impl_resource!(KongClusterPlugin, "KongClusterPlugin", "kongclusterplugins", ClusterResourceScope);
+
+/// `config` is free-form per plugin type: an object whose fields the API
+/// server keeps as written (a structural schema without `additionalProperties`).
+fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "description": "Plugin configuration; its fields depend on the plugin type.",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}

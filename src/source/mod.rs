@@ -1,4 +1,6 @@
 //! Sources turn the outside world into World updates: a manifests folder
 //! (local mode) or Kubernetes watches (cluster mode).
 
+pub mod files;
 pub mod manifest;
+pub mod watch;

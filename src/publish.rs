@@ -1,0 +1,142 @@
+//! Publishing: translate the parts of the World that changed, swap the new
+//! Snapshot in (one ArcSwap store), and report Problems as they appear and
+//! go away — once each, not on every rebuild.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+use crate::metrics::{Metrics, PartLabel, ReasonLabel};
+use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot};
+use crate::translate::{self, Problem};
+use crate::world::{Kind, World};
+
+/// What the proxy and the admin endpoints read.
+pub struct Shared {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// True once the first snapshot is live (and, in cluster mode, every
+    /// watch has listed once).
+    pub ready: AtomicBool,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            ready: AtomicBool::new(false),
+            metrics: Metrics::new(),
+        })
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// Kinds each snapshot part reads.
+const ROUTE_KINDS: [Kind; 6] =
+    [Kind::Ingress, Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::KongPlugin, Kind::KongClusterPlugin];
+const CONSUMER_KINDS: [Kind; 3] = [Kind::KongConsumer, Kind::Secret, Kind::IngressClass];
+
+pub struct Publisher {
+    cfg: translate::Config,
+    shared: Arc<Shared>,
+    routes: Option<(Arc<RouteTable>, Vec<Problem>)>,
+    consumers: Option<(Arc<ConsumerIndex>, Vec<Problem>)>,
+    reported: BTreeSet<Problem>,
+}
+
+/// Result of one publish.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Whether a new snapshot was stored.
+    pub published: bool,
+    /// Problems that appeared with this publish.
+    pub new_problems: Vec<Problem>,
+}
+
+impl Publisher {
+    pub fn new(cfg: translate::Config, shared: Arc<Shared>) -> Self {
+        Self { cfg, shared, routes: None, consumers: None, reported: BTreeSet::new() }
+    }
+
+    /// Rebuilds what changed in `world` since the last call and makes it
+    /// live. `since` is when the first change of this batch was observed
+    /// (for the propagation metric).
+    pub fn publish(&mut self, world: &mut World, since: Option<Instant>) -> Outcome {
+        let changed = world.take_changes();
+        let first = self.routes.is_none();
+        let mut rebuilt = false;
+        if first || ROUTE_KINDS.iter().any(|k| changed.contains(k)) {
+            let t = Instant::now();
+            let (table, problems) = translate::routes(world, &self.cfg);
+            self.observe("routes", t);
+            self.routes = Some((Arc::new(table), problems));
+            rebuilt = true;
+        }
+        if first || CONSUMER_KINDS.iter().any(|k| changed.contains(k)) {
+            let t = Instant::now();
+            let (index, problems) = translate::consumers(world, &self.cfg);
+            self.observe("consumers", t);
+            self.consumers = Some((Arc::new(index), problems));
+            rebuilt = true;
+        }
+        let (Some((routes, route_problems)), Some((consumers, consumer_problems))) = (&self.routes, &self.consumers)
+        else {
+            return Outcome::default();
+        };
+        if !rebuilt {
+            return Outcome::default();
+        }
+        let snapshot = Snapshot::new(routes.clone(), consumers.clone());
+        let m = &self.shared.metrics;
+        m.routes.set(routes.routes().len() as i64);
+        m.consumers.set(consumers.consumers().len() as i64);
+        m.credentials.set(consumers.credential_count() as i64);
+        self.shared.snapshot.store(Arc::new(snapshot));
+        m.snapshots_published.inc();
+        if let Some(since) = since {
+            m.propagation_seconds.observe(since.elapsed().as_secs_f64());
+        }
+        if !self.shared.ready.swap(true, Ordering::AcqRel) {
+            m.ready.set(1);
+            tracing::info!(
+                routes = routes.routes().len(),
+                consumers = consumers.consumers().len(),
+                "first snapshot live"
+            );
+        }
+
+        let current: BTreeSet<Problem> = route_problems.iter().chain(consumer_problems).cloned().collect();
+        let new_problems: Vec<Problem> = current.difference(&self.reported).cloned().collect();
+        for p in &new_problems {
+            tracing::warn!(object = %p.object, field = %p.field, reason = p.reason.as_str(), "{}", p.message);
+        }
+        for p in self.reported.difference(&current) {
+            tracing::info!(object = %p.object, field = %p.field, reason = p.reason.as_str(), "problem resolved");
+        }
+        m.problems.clear();
+        for p in &current {
+            m.problems.get_or_create(&ReasonLabel { reason: p.reason.as_str() }).inc();
+        }
+        self.reported = current;
+        Outcome { published: true, new_problems }
+    }
+
+    /// Every current problem, sorted.
+    pub fn problems(&self) -> Vec<Problem> {
+        self.reported.iter().cloned().collect()
+    }
+
+    fn observe(&self, part: &'static str, started: Instant) {
+        self.shared
+            .metrics
+            .translate_seconds
+            .get_or_create(&PartLabel { part })
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
