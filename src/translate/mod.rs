@@ -2,7 +2,20 @@
 //! tokio. Routes and consumers are translated separately so a credential
 //! change never rebuilds the router (and vice versa).
 
+mod annotations;
+mod backend;
+mod class;
+mod conflicts;
+mod consumers;
+mod credentials;
+mod host;
+mod ingress;
+mod key_auth;
+mod path;
+mod plugins;
 mod problem;
+mod route_settings;
+mod service_settings;
 
 use std::sync::Arc;
 
@@ -49,13 +62,29 @@ pub fn translate(world: &World, cfg: &Config) -> Translation {
 /// Routes, backends and route auth: reads Ingress, IngressClass, Service,
 /// EndpointSlice, KongPlugin and KongClusterPlugin.
 pub fn routes(world: &World, cfg: &Config) -> (RouteTable, Vec<Problem>) {
-    let _ = (world, cfg);
-    (RouteTable::default(), Vec::new())
+    let mut problems = class::ingress_class_problems(world, cfg);
+    let class = class::ClassFilter::new(world, cfg);
+    let plugins = plugins::Plugins::new(world, &class, &mut problems);
+    let mut backends = backend::Backends::new(world);
+    let mut ingresses: Vec<_> = world.ingresses.values().collect();
+    ingresses.sort_by(|a, b| a.meta.age_key().cmp(&b.meta.age_key()));
+    let mut accepted = conflicts::Accepted::default();
+    for ing in ingresses {
+        match class.ingress(ing) {
+            Ok(()) => accepted.add(ingress::translate(ing, &mut backends, &plugins, &mut problems), &mut problems),
+            Err(p) => problems.push(p),
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    (accepted.into_table(), problems)
 }
 
 /// Consumers and the credential index: reads KongConsumer, Secret and
 /// IngressClass.
 pub fn consumers(world: &World, cfg: &Config) -> (ConsumerIndex, Vec<Problem>) {
-    let _ = (world, cfg);
-    (ConsumerIndex::default(), Vec::new())
+    let (index, mut problems) = consumers::translate(world, cfg);
+    problems.sort();
+    problems.dedup();
+    (index, problems)
 }
