@@ -75,8 +75,8 @@ impl Annotated<'_> {
                 continue;
             }
             let message = match elsewhere.iter().find(|(k, _)| key == k) {
-                Some((_, kind)) => format!("has no effect on a {}; put it on the {kind}", self.object.kind),
-                None => format!("is not supported by Portcullis and has no effect on a {}", self.object.kind),
+                Some((_, kind)) => format!("has no effect on this {}; put it on the {kind}", self.object.kind),
+                None => format!("is not supported by Portcullis and has no effect on this {}", self.object.kind),
             };
             problems.push(Problem::new(self.object.clone(), field(key), Reason::UnsupportedAnnotation, message));
         }

@@ -14,6 +14,8 @@ pub struct ClassFilter<'a> {
     ours_exists: bool,
     /// ... and is marked the cluster default.
     ours_is_default: bool,
+    /// An IngressClass with our name exists but names another controller.
+    name_taken: bool,
 }
 
 impl<'a> ClassFilter<'a> {
@@ -26,6 +28,7 @@ impl<'a> ClassFilter<'a> {
             class: &cfg.ingress_class,
             ours_exists: ours.is_some(),
             ours_is_default: ours.is_some_and(|c| c.is_default),
+            name_taken: ours.is_none() && world.ingress_classes.values().any(|c| c.meta.name == cfg.ingress_class),
         }
     }
 
@@ -89,6 +92,8 @@ impl<'a> ClassFilter<'a> {
     fn no_default(&self) -> String {
         if self.ours_exists {
             format!("IngressClass {} is not the cluster default ({ANN_DEFAULT_CLASS})", self.class)
+        } else if self.name_taken {
+            format!("IngressClass {} names another controller (see its problem)", self.class)
         } else {
             format!("there is no IngressClass {} to be the cluster default", self.class)
         }

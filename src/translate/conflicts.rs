@@ -67,16 +67,16 @@ impl Accepted {
             let key = MatchKey::of(&c.route);
             if let Some((name, source)) = self.taken.get(&key) {
                 let owner = if *source == c.route.source {
-                    format!("route {name}, earlier in this Ingress")
+                    format!("route {name}, earlier in this Ingress, which wins")
                 } else {
-                    format!("route {name} of the older Ingress {source}")
+                    format!("route {name} of Ingress {source}, which wins (oldest first, then by namespace/name)")
                 };
                 problems.push(Problem::new(
                     ingress.object.clone(),
                     c.at,
                     Reason::Conflict,
                     format!(
-                        "same hosts and path as {owner}, which wins; this path is not served: change its host or path, or remove one of them"
+                        "same hosts and path as {owner}; this path is not served: change its host or path, or remove one of them"
                     ),
                 ));
                 continue;
@@ -91,7 +91,7 @@ impl Accepted {
                     "spec.defaultBackend",
                     Reason::Conflict,
                     format!(
-                        "the older {owner} already sets the cluster-wide default backend; this one is not used: remove one of them"
+                        "{owner} already sets the cluster-wide default backend and wins (oldest first, then by namespace/name); this one is not used: remove one of them"
                     ),
                 )),
                 None => self.default_backend = Some((route, ingress.object.clone())),

@@ -134,7 +134,10 @@ fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
         Some(other) => {
             return Err((
                 Reason::UnsupportedCredential,
-                format!("is a '{}' credential; Portcullis supports key-auth only, so it is not used", printable(other)),
+                format!(
+                    "is a credential of type '{}'; Portcullis supports key-auth only, so it is not used",
+                    printable(other)
+                ),
             ));
         }
     }

@@ -112,7 +112,13 @@ impl Plugins {
         let mut chosen: BTreeMap<&str, (Level, &Instance)> = BTreeMap::new();
         let referrers = [(Level::Route, Some(ingress)), (Level::Service, service)];
         for (level, referrer) in referrers.into_iter().filter_map(|(l, r)| r.map(|r| (l, r))) {
+            let mut listed: Vec<&str> = Vec::new();
             for name in referrer.get(ANN_PLUGINS).map(comma_list).into_iter().flatten() {
+                // A name repeated in one annotation is the same attachment.
+                if listed.contains(&name) {
+                    continue;
+                }
+                listed.push(name);
                 push_unique(&mut names, name);
                 let Some(inst) = self.resolve(referrer, name, problems) else {
                     missing = true;
@@ -168,7 +174,7 @@ impl Plugins {
             referrer.object.clone(),
             field(ANN_PLUGINS),
             Reason::PluginNotFound,
-            format!("plugin '{}' not found: {why}; its routes answer 503 until it exists", printable(name)),
+            format!("plugin '{}' not found: {why}; routes using it answer 503 until this is fixed", printable(name)),
         ));
         None
     }

@@ -83,7 +83,7 @@ fn host_header(svc: &Annotated<'_>, problems: &mut Vec<Problem>) -> Option<Heade
         _ => {
             problems.push(svc.invalid(
                 ANN_HOST_HEADER,
-                "use a host name (for example internal.example.com); the request's Host is used meanwhile",
+                "use a host name (for example internal.example.com); no Host override meanwhile",
             ));
             None
         }
