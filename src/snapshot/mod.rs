@@ -16,7 +16,7 @@ mod summary;
 
 use std::sync::Arc;
 
-pub use backend::{Backend, Target, Timeouts};
+pub use backend::{Backend, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Target, Timeouts};
 pub use consumers::{Consumer, ConsumerIndex, Credential};
 pub use digest::KeyDigest;
 pub use key_auth::{KeyAuthConfig, KeyName};

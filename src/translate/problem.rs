@@ -42,12 +42,17 @@ pub enum Reason {
     IgnoredClass,
     /// A `konghq.com/*` (or other) annotation has a value we cannot use.
     InvalidAnnotation,
+    /// A `konghq.com/*` annotation Portcullis does not implement, or one put
+    /// on a kind it has no effect on.
+    UnsupportedAnnotation,
     /// A field has a value we cannot use (path, host, port...).
     InvalidField,
     /// A referenced Service does not exist.
     ServiceNotFound,
     /// The backend port matches none of the Service's ports.
     PortNotFound,
+    /// An Ingress backend that is not a Service (`backend.resource`).
+    UnsupportedBackend,
     /// A plugin named in `konghq.com/plugins` exists neither as KongPlugin nor KongClusterPlugin.
     PluginNotFound,
     /// A plugin's configuration is invalid.
@@ -76,9 +81,11 @@ impl Reason {
             Reason::InvalidObject => "invalid-object",
             Reason::IgnoredClass => "ignored-class",
             Reason::InvalidAnnotation => "invalid-annotation",
+            Reason::UnsupportedAnnotation => "unsupported-annotation",
             Reason::InvalidField => "invalid-field",
             Reason::ServiceNotFound => "service-not-found",
             Reason::PortNotFound => "port-not-found",
+            Reason::UnsupportedBackend => "unsupported-backend",
             Reason::PluginNotFound => "plugin-not-found",
             Reason::InvalidPluginConfig => "invalid-plugin-config",
             Reason::UnsupportedPlugin => "unsupported-plugin",
