@@ -32,16 +32,19 @@ impl<'a> ClassFilter<'a> {
         }
     }
 
-    /// Whether an Ingress is ours. Matches KIC: the annotation, or
-    /// `spec.ingressClassName`, or (neither set) our default IngressClass.
+    /// Whether an Ingress is ours. As KIC: a non-empty
+    /// `kubernetes.io/ingress.class` annotation decides; without it
+    /// `spec.ingressClassName`; with neither, our IngressClass being default.
     pub fn ingress(&self, ing: &IngressObj) -> Result<(), Problem> {
         let annotation = ing.meta.annotation(ANN_INGRESS_CLASS).filter(|c| !c.is_empty());
         let class_name = ing.spec.ingress_class_name.as_deref().filter(|c| !c.is_empty());
-        if annotation == Some(self.class) || class_name == Some(self.class) {
-            return Ok(());
-        }
         let object = object_ref(Kind::Ingress, &ing.meta);
         match (annotation, class_name) {
+            (Some(c), _) if c == self.class => Ok(()),
+            // Another controller's object: say so briefly, it is not a mistake.
+            (Some(other), _) => Err(self.other_class(object, field(ANN_INGRESS_CLASS), other)),
+            (None, Some(c)) if c == self.class => Ok(()),
+            (None, Some(other)) => Err(self.other_class(object, "spec.ingressClassName".into(), other)),
             (None, None) if self.ours_is_default => Ok(()),
             (None, None) => Err(Problem::new(
                 object,
@@ -53,9 +56,6 @@ impl<'a> ClassFilter<'a> {
                     c = self.class
                 ),
             )),
-            // Another controller's object: say so briefly, it is not a mistake.
-            (Some(other), _) => Err(self.other_class(object, field(ANN_INGRESS_CLASS), other)),
-            (None, Some(other)) => Err(self.other_class(object, "spec.ingressClassName".into(), other)),
         }
     }
 
