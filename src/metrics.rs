@@ -36,6 +36,8 @@ pub struct Metrics {
     pub credentials: Gauge,
     /// 1 once the first snapshot is live.
     pub ready: Gauge,
+    /// Local mode: manifest files or documents that could not be read.
+    pub manifest_issues: Gauge,
 }
 
 impl Metrics {
@@ -50,6 +52,7 @@ impl Metrics {
             consumers: Gauge::default(),
             credentials: Gauge::default(),
             ready: Gauge::default(),
+            manifest_issues: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("snapshots_published", "Snapshots made live", m.snapshots_published.clone());
@@ -64,6 +67,11 @@ impl Metrics {
         registry.register("consumers", "Consumers in the live snapshot", m.consumers.clone());
         registry.register("credentials", "Key-auth credentials in the live snapshot", m.credentials.clone());
         registry.register("ready", "1 once the first snapshot is live", m.ready.clone());
+        registry.register(
+            "manifest_issues",
+            "Manifest files or documents that could not be read (local mode)",
+            m.manifest_issues.clone(),
+        );
         Metrics { registry, ..m }
     }
 

@@ -127,6 +127,10 @@ impl Publisher {
         Outcome { published: true, new_problems }
     }
 
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
     /// Every current problem, sorted.
     pub fn problems(&self) -> Vec<Problem> {
         self.reported.iter().cloned().collect()

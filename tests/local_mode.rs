@@ -37,7 +37,8 @@ impl Stack {
             let f = f.unwrap().path();
             let mut text = std::fs::read_to_string(&f).unwrap();
             if let Some((svc, slice)) = text.split_once("kind: EndpointSlice") {
-                text = format!("{svc}kind: EndpointSlice{}", slice.replace("port: 1027", &format!("port: {echo_port}")));
+                text =
+                    format!("{svc}kind: EndpointSlice{}", slice.replace("port: 1027", &format!("port: {echo_port}")));
             }
             std::fs::write(dir.path().join(f.file_name().unwrap()), text).unwrap();
         }
@@ -60,12 +61,7 @@ impl Stack {
         let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        tokio::spawn(portcullis::proxy::serve(
-            proxy,
-            shared.snapshot.clone(),
-            Default::default(),
-            wait(rx.clone()),
-        ));
+        tokio::spawn(portcullis::proxy::serve(proxy, shared.snapshot.clone(), Default::default(), wait(rx.clone())));
         tokio::spawn(portcullis::admin::serve(admin, shared.clone(), wait(rx)));
         Stack { dir, proxy: proxy_addr, admin: admin_addr, shared, _source: source, _stop: stop }
     }
@@ -94,7 +90,12 @@ impl Stack {
                 println!("{what}: took effect after {took:?}");
                 return took;
             }
-            assert!(start.elapsed() < CONVERGE, "{what}: not seen within {CONVERGE:?}; last reply {} {}", r.status, r.body);
+            assert!(
+                start.elapsed() < CONVERGE,
+                "{what}: not seen within {CONVERGE:?}; last reply {} {}",
+                r.status,
+                r.body
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
@@ -111,9 +112,10 @@ impl Reply {
     /// What the echo upstream saw for a request header (lower-case name).
     fn upstream_header(&self, name: &str) -> Option<String> {
         let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
-        v["headers"].as_array()?.iter().find_map(|h| {
-            (h[0].as_str()?.eq_ignore_ascii_case(name)).then(|| h[1].as_str().unwrap_or("").to_string())
-        })
+        v["headers"]
+            .as_array()?
+            .iter()
+            .find_map(|h| (h[0].as_str()?.eq_ignore_ascii_case(name)).then(|| h[1].as_str().unwrap_or("").to_string()))
     }
 }
 
@@ -131,7 +133,8 @@ async fn request(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.into() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.into() };
     Reply { status, head: head.to_string(), body }
 }
 
@@ -173,7 +176,9 @@ async fn deleting_the_credential_revokes_the_key() {
     let stack = Stack::quickstart().await;
     assert_eq!(stack.get("/echo", &[("apikey", "hello_world")]).await.status, 200);
     std::fs::remove_file(stack.path("consumer-alex.yaml")).unwrap();
-    stack.until("/echo", &[("apikey", "hello_world")], "credential deleted", |r| r.status == 401 && r.body == INVALID).await;
+    stack
+        .until("/echo", &[("apikey", "hello_world")], "credential deleted", |r| r.status == 401 && r.body == INVALID)
+        .await;
 }
 
 #[tokio::test]
@@ -243,7 +248,10 @@ async fn no_request_is_dropped_while_files_change() {
     for i in 0..30 {
         std::fs::write(
             stack.path("unrelated.yaml"),
-            format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: other\nspec:\n  ports: [{{port: {}}}]\n", 1000 + i),
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: other\nspec:\n  ports: [{{port: {}}}]\n",
+                1000 + i
+            ),
         )
         .unwrap();
         tokio::time::sleep(Duration::from_millis(3)).await;

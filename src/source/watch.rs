@@ -58,7 +58,9 @@ impl LocalSource {
         let mut folder = Folder::new(&dir);
         let mut world = World::new();
         folder.rescan(&mut world).map_err(|source| WatchError::Folder { dir: dir.clone(), source })?;
+        let shared = publisher.shared();
         let mut reported = report_issues(&folder, &BTreeSet::new());
+        shared.metrics.manifest_issues.set(reported.len() as i64);
         publisher.publish(&mut world, None);
 
         let thread = std::thread::Builder::new()
@@ -75,6 +77,7 @@ impl LocalSource {
                         folder.reload(batch.paths, &mut world);
                     }
                     reported = report_issues(&folder, &reported);
+                    shared.metrics.manifest_issues.set(reported.len() as i64);
                     publisher.publish(&mut world, Some(since));
                 }
             })
