@@ -9,6 +9,9 @@ use crate::api::{KongClusterPlugin, KongConsumer, KongPlugin};
 
 /// One Kubernetes object of a kind Portcullis reads, as the API (or a
 /// manifest) delivers it, before shrinking.
+// Objects are transient (read, shrunk, dropped) and few at a time, so the
+// size difference between variants costs nothing worth a Box per object.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Object {
     Ingress(Ingress),
