@@ -1,4 +1,6 @@
 pub mod api;
+pub mod echo;
+pub mod proxy;
 pub mod snapshot;
 pub mod source;
 pub mod translate;
