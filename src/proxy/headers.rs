@@ -1,6 +1,8 @@
 //! Header names and values the proxy reads or writes, built once, plus the
 //! hop-by-hop and anti-spoofing filters.
 
+use std::sync::OnceLock;
+
 use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 
 pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
@@ -75,8 +77,12 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Milliseconds as a header value (integer, like Kong's latency headers).
+/// Values under a second come from a table built once: no allocation.
 pub fn millis(d: std::time::Duration) -> HeaderValue {
-    HeaderValue::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    static SMALL: OnceLock<Box<[HeaderValue]>> = OnceLock::new();
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let table = SMALL.get_or_init(|| (0..1000u64).map(HeaderValue::from).collect());
+    usize::try_from(ms).ok().and_then(|i| table.get(i)).cloned().unwrap_or_else(|| HeaderValue::from(ms))
 }
 
 #[cfg(test)]
@@ -93,6 +99,14 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-bar"));
+    }
+
+    #[test]
+    fn millis_values() {
+        use std::time::Duration;
+        assert_eq!(millis(Duration::from_micros(2500)), "2");
+        assert_eq!(millis(Duration::from_millis(999)), "999");
+        assert_eq!(millis(Duration::from_secs(61)), "61000");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! connection, retries on connection failures, connect/read timeouts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::HOST;
 use http::{HeaderValue, Request, Response};
@@ -10,6 +11,10 @@ use hyper::body::Incoming;
 use super::error::ProxyError;
 use super::pool::{Checkin, ConnectError, Pool, UpstreamRequestBody, connect};
 use crate::snapshot::Backend;
+
+/// How long a pooled connection may take to become ready before it is
+/// dropped in favour of another (or a new) connection.
+const POOLED_READY_WAIT: Duration = Duration::from_millis(100);
 
 pub struct Sent {
     pub response: Response<Incoming>,
@@ -50,12 +55,14 @@ pub async fn send(
                     }
                 },
             };
-            if conn.sender.ready().await.is_err() {
-                if pooled {
-                    continue;
+            // A pooled connection normally turns ready as soon as its last
+            // response ended; one still busy (e.g. still uploading a body the
+            // upstream answered early) is not waited for long.
+            if pooled && !conn.sender.is_ready() {
+                match tokio::time::timeout(POOLED_READY_WAIT, conn.sender.ready()).await {
+                    Ok(Ok(())) => {}
+                    _ => continue,
                 }
-                failure = ProxyError::BadGateway;
-                break;
             }
             conn.write_timeout.set(backend.timeouts.write);
             // The read timeout bounds the wait for response headers, counted

@@ -279,7 +279,7 @@ pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Resp {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
     tokio::spawn(conn);
-    finish(sender.send_request(req).await.expect("response")).await
+    finish(sender.send_request(req)).await
 }
 
 /// Sends one request over a new HTTP/2 (prior knowledge) connection.
@@ -288,16 +288,17 @@ pub async fn send_h2(addr: SocketAddr, req: Request<Full<Bytes>>) -> Resp {
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.expect("h2 handshake");
     tokio::spawn(conn);
-    finish(sender.send_request(req).await.expect("response")).await
+    finish(sender.send_request(req)).await
 }
 
-async fn finish(response: http::Response<hyper::body::Incoming>) -> Resp {
+/// Bounds every client wait: a hang is a test failure, not a stuck run.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+async fn finish(response: impl Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>>) -> Resp {
+    let response = tokio::time::timeout(CLIENT_TIMEOUT, response).await.expect("response in time").expect("response");
     let (parts, body) = response.into_parts();
-    let body = tokio::time::timeout(Duration::from_secs(10), body.collect())
-        .await
-        .expect("body in time")
-        .expect("body")
-        .to_bytes();
+    let body =
+        tokio::time::timeout(CLIENT_TIMEOUT, body.collect()).await.expect("body in time").expect("body").to_bytes();
     Resp { status: parts.status, headers: parts.headers, body }
 }
 
@@ -333,10 +334,7 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> RawResp {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(request).await.expect("write");
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
-        .await
-        .expect("response in time")
-        .expect("read");
+    tokio::time::timeout(CLIENT_TIMEOUT, stream.read_to_end(&mut buf)).await.expect("response in time").expect("read");
     parse_raw(&buf)
 }
 
