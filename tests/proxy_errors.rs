@@ -148,3 +148,32 @@ async fn malformed_requests_do_not_take_the_proxy_down() {
     }
     assert_eq!(get_path(proxy.addr, "/").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn stalled_response_body_is_cut_after_the_read_timeout() {
+    let mut backend = mk_backend(&[start_stalling_upstream().await]);
+    backend.timeouts.read = Duration::from_millis(200);
+    let proxy = proxy_to(backend).await;
+    let stream = tokio::net::TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    let resp = sender.send_request(get("/").body(empty()).expect("req")).await.expect("headers");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = tokio::time::timeout(Duration::from_secs(5), http_body_util::BodyExt::collect(resp.into_body())).await;
+    assert!(matches!(body, Ok(Err(_))), "the body should fail after the read timeout");
+}
+
+#[tokio::test]
+async fn upstream_not_reading_is_504_after_the_write_timeout() {
+    let mut backend = mk_backend(&[start_deaf_upstream().await]);
+    backend.timeouts.write = Duration::from_millis(200);
+    backend.timeouts.read = Duration::from_secs(15);
+    let proxy = proxy_to(backend).await;
+    // Far more than the socket buffers hold, so the upstream write blocks.
+    let payload = vec![b'x'; 64 * 1024 * 1024];
+    let started = std::time::Instant::now();
+    let resp = send(proxy.addr, post("/", "application/octet-stream").body(body(payload)).expect("req")).await;
+    assert_own(&resp, StatusCode::GATEWAY_TIMEOUT, "The upstream server is timing out");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}

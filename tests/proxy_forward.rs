@@ -290,3 +290,37 @@ async fn https_only_route_answers_426_or_redirects() {
     assert_eq!(resp.status, StatusCode::PERMANENT_REDIRECT);
     assert_eq!(resp.header("location"), Some("https://example.com/r/x?a=1"));
 }
+
+#[tokio::test]
+async fn stale_pooled_connection_is_replaced() {
+    let mut backend = mk_backend(&[start_one_shot_upstream().await]);
+    // Replacing a stale pooled connection must not need (or use up) retries.
+    backend.retries = 0;
+    let proxy = start_proxy(mk_snapshot(vec![mk_route("r", prefix("/"), backend)], ConsumerIndex::new())).await;
+    for _ in 0..4 {
+        let resp = get_path(proxy.addr, "/").await;
+        assert_eq!((resp.status, resp.text()), (StatusCode::OK, "ok"));
+        // The upstream closes the connection while it sits in the pool.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn name_targets_are_resolved_at_connect_time() {
+    let echo = start_echo().await;
+    let backend = portcullis::snapshot::Backend::new(
+        "default.external.80".into(),
+        vec![portcullis::snapshot::Target::Name { host: "localhost".into(), port: echo.port() }],
+    );
+    let proxy = start_proxy(mk_snapshot(vec![mk_route("r", prefix("/"), backend)], ConsumerIndex::new())).await;
+    assert_eq!(get_path(proxy.addr, "/").await.echo().listen(), echo.to_string());
+}
+
+#[tokio::test]
+async fn http2_request_with_body() {
+    let proxy = open_proxy().await;
+    let req = Request::post(format!("http://{HOST}/upload")).body(body("h2 payload")).expect("req");
+    let up = send_h2(proxy.addr, req).await.echo();
+    assert_eq!(up.0["method"], "POST");
+    assert_eq!(up.body(), "h2 payload");
+}
