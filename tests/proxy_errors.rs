@@ -177,3 +177,25 @@ async fn upstream_not_reading_is_504_after_the_write_timeout() {
     assert_own(&resp, StatusCode::GATEWAY_TIMEOUT, "The upstream server is timing out");
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn slow_upload_is_not_an_upstream_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut backend = mk_backend(&[start_echo().await]);
+    backend.timeouts.read = Duration::from_millis(200);
+    let proxy = proxy_to(backend).await;
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.expect("connect");
+    let head = "POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("head");
+    // The upload takes longer than the read timeout; the upstream is fine.
+    for chunk in ["slow", "upload"] {
+        stream.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes()).await.expect("chunk");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    stream.write_all(b"0\r\n\r\n").await.expect("end");
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await.expect("in time").expect("read");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"body\":\"slowupload\""), "{text}");
+}

@@ -7,10 +7,9 @@ use std::time::Instant;
 use http::header::{ACCEPT, HOST};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
-use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
-use super::body::RequestBody;
+use super::body::{OutgoingBody, RequestBody};
 use super::error::ProxyError;
 use super::forward::{self, Forwarding};
 use super::headers::remove_identity;
@@ -113,10 +112,7 @@ async fn proxy(
         },
     };
     let host_from_target = forward::upstream_headers(&mut headers, &route, forwarding);
-    let mut upstream_req = Request::new(match body {
-        RequestBody::Stream(incoming) => Either::Left(incoming),
-        RequestBody::Buffered(bytes) => Either::Right(Full::new(bytes)),
-    });
+    let mut upstream_req = Request::new(OutgoingBody::new(body));
     *upstream_req.method_mut() = method;
     *upstream_req.uri_mut() = target.uri;
     *upstream_req.headers_mut() = headers;

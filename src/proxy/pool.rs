@@ -8,9 +8,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -20,7 +17,7 @@ use crate::snapshot::Target;
 
 /// The request body sent upstream: streamed from the client untouched, or
 /// buffered (and possibly rewritten) when key-auth had to read it.
-pub type UpstreamRequestBody = Either<Incoming, Full<Bytes>>;
+pub type UpstreamRequestBody = super::body::OutgoingBody;
 
 pub struct Conn {
     pub sender: http1::SendRequest<UpstreamRequestBody>,

@@ -32,6 +32,7 @@ pub async fn send(
     mut req: Request<UpstreamRequestBody>,
     host_from_target: bool,
 ) -> Result<Sent, ProxyError> {
+    let mut body_sent = req.body_mut().on_sent();
     let mut attempts = backend.retries.saturating_add(1);
     let mut failure = ProxyError::BadGateway;
     while attempts > 0 {
@@ -65,9 +66,23 @@ pub async fn send(
                 }
             }
             conn.write_timeout.set(backend.timeouts.write);
-            // The read timeout bounds the wait for response headers, counted
-            // from handing the request over (so it includes sending it).
-            match tokio::time::timeout(backend.timeouts.read, conn.sender.try_send_request(req)).await {
+            // The read timeout bounds the wait for response headers once the
+            // request body has been sent (an early response ends it sooner).
+            let response = conn.sender.try_send_request(req);
+            let result = match &mut body_sent {
+                None => tokio::time::timeout(backend.timeouts.read, response).await,
+                Some(sent) => {
+                    let mut response = std::pin::pin!(response);
+                    tokio::select! {
+                        result = &mut response => Ok(result),
+                        _ = sent => {
+                            body_sent = None;
+                            tokio::time::timeout(backend.timeouts.read, response).await
+                        }
+                    }
+                }
+            };
+            match result {
                 Err(_) => {
                     tracing::warn!(backend = %backend.name, %target, "upstream response timed out");
                     return Err(ProxyError::UpstreamTimeout);
