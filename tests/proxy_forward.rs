@@ -324,3 +324,21 @@ async fn http2_request_with_body() {
     assert_eq!(up.0["method"], "POST");
     assert_eq!(up.body(), "h2 payload");
 }
+
+#[tokio::test]
+async fn hop_by_hop_response_headers_are_removed() {
+    let upstream = start_raw_upstream(
+        b"HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-Kept: yes\r\n\
+          Via: 1.1 upstream-cache\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    )
+    .await;
+    let proxy =
+        start_proxy(mk_snapshot(vec![mk_route("r", prefix("/"), mk_backend(&[upstream]))], ConsumerIndex::new())).await;
+    let resp = raw(proxy.addr, b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n").await;
+    assert_eq!((resp.status, &resp.body[..]), (200, &b"ok"[..]));
+    assert_eq!(resp.header("x-hop"), None);
+    assert_eq!(resp.header("keep-alive"), None);
+    assert_eq!(resp.header("x-kept").as_deref(), Some("yes"));
+    // Via is appended to, not replaced.
+    assert_eq!(resp.header("via").as_deref(), Some("1.1 upstream-cache, 1.1 portcullis"));
+}

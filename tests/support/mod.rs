@@ -373,6 +373,12 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
 /// 200 (keep-alive, as far as the client can tell) and closes the
 /// connection shortly after (like an upstream keep-alive timeout).
 pub async fn start_one_shot_upstream() -> SocketAddr {
+    start_raw_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await
+}
+
+/// An upstream answering each connection's first request with `response`
+/// verbatim, then closing the connection shortly after.
+pub async fn start_raw_upstream(response: &'static [u8]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -386,7 +392,7 @@ pub async fn start_one_shot_upstream() -> SocketAddr {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+                let _ = stream.write_all(response).await;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             });
         }
