@@ -9,12 +9,12 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
-use super::body::{OutgoingBody, RequestBody};
 use super::error::ProxyError;
 use super::forward::{self, Forwarding};
 use super::headers::remove_identity;
 use super::key_auth::{self, AuthRequest};
 use super::request::{normalize_path, routing_host};
+use super::request_body::{OutgoingBody, RequestBody};
 use super::response::ProxyBody;
 use super::server::ConnCtx;
 use super::upstream;

@@ -9,11 +9,12 @@ use std::time::SystemTime;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::args::{self, Lookup};
-use super::body::{BodyKind, ParsedBody, RequestBody};
+use super::body::{BodyKind, ParsedBody};
 use super::error::{AuthFailure, ProxyError};
 use super::headers::{
     TRUE_VALUE, X_ANONYMOUS_CONSUMER, X_CONSUMER_CUSTOM_ID, X_CONSUMER_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER,
 };
+use super::request_body::RequestBody;
 use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyAuthConfig, KeyDigest, KeyName};
 
 /// The part of the request key-auth reads and may rewrite.

@@ -13,6 +13,7 @@ mod io;
 mod key_auth;
 mod pool;
 mod request;
+mod request_body;
 mod response;
 mod server;
 mod upstream;

@@ -17,7 +17,7 @@ use crate::snapshot::Target;
 
 /// The request body sent upstream: streamed from the client untouched, or
 /// buffered (and possibly rewritten) when key-auth had to read it.
-pub type UpstreamRequestBody = super::body::OutgoingBody;
+pub type UpstreamRequestBody = super::request_body::OutgoingBody;
 
 pub struct Conn {
     pub sender: http1::SendRequest<UpstreamRequestBody>,
