@@ -1,6 +1,13 @@
 //! An echo upstream for the demo and tests: answers every request with 200
-//! `application/json` describing what it received. `?sleep_ms=N` delays the
-//! answer (timeout tests), `?status=N` sets the status.
+//! `application/json` describing what it received — method, raw path with
+//! query, HTTP version, headers, body (lossy UTF-8) and its length, its own
+//! listen address (to tell round-robin targets apart) and the client's
+//! address (to tell connections apart). `?sleep_ms=N` delays the answer
+//! (timeout tests), `?status=N` sets the status.
+//!
+//! Headers are listed as `[name, value]` pairs in hyper's `HeaderMap`
+//! order: names by first appearance, each name's repeated values together
+//! in the order received (so interleaved repeats are regrouped).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
