@@ -1,9 +1,16 @@
+//! Portcullis: a Kubernetes ingress controller and key-auth API gateway in
+//! one binary. See DESIGN.md for the data flow:
+//! source -> World -> translate -> Snapshot -> proxy.
+
 pub mod admin;
 pub mod api;
 pub mod check;
 pub mod cli;
+pub mod echo;
 pub mod metrics;
+pub mod proxy;
 pub mod publish;
+pub mod run;
 pub mod snapshot;
 pub mod source;
 pub mod translate;

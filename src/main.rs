@@ -1,5 +1,94 @@
-fn main() {
-    if std::env::args().nth(1).as_deref() == Some("crds") {
-        print!("{}", portcullis::api::crds_yaml());
+use std::process::ExitCode;
+
+use clap::Parser;
+use portcullis::cli::{CheckOutput, Cli, Command};
+use portcullis::run::{self, Shutdown};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crds => {
+            print!("{}", portcullis::api::crds_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Check(args) => check(&args),
+        Command::Run(args) => serve(args.serve.log_format, |s| run::run(args, s)),
+        Command::Demo(args) => serve(args.serve.log_format, |s| run::demo(args, s)),
+        Command::Echo(args) => serve(portcullis::cli::LogFormat::Text, |s| run::echo(args, s)),
+    }
+}
+
+fn check(args: &portcullis::cli::CheckArgs) -> ExitCode {
+    match portcullis::check::check(&args.dir, &args.translate.config()) {
+        Ok(report) => {
+            let text = match args.output {
+                CheckOutput::Text => portcullis::check::render_text(&report),
+                CheckOutput::Yaml => portcullis::check::render_yaml(&report),
+            };
+            print!("{text}");
+            if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("error: cannot read manifests folder {}: {e}", args.dir.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a server command on a multi-threaded runtime; SIGINT/SIGTERM start a
+/// graceful drain, a second signal exits at once.
+fn serve<F, Fut>(format: portcullis::cli::LogFormat, f: F) -> ExitCode
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    run::init_logging(format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let (stop, shutdown) = Shutdown::new();
+        tokio::spawn(async move {
+            signal().await;
+            tracing::info!("shutting down: draining in-flight requests (signal again to exit now)");
+            let _ = stop.send(true);
+            signal().await;
+            tracing::warn!("second signal: exiting without draining");
+            std::process::exit(130);
+        });
+        match f(shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,0 +1,190 @@
+//! Every way the proxy answers by itself, and the one place those answers
+//! are turned into responses (status, exact body bytes, headers).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, LOCATION, SERVER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+use super::headers::{JSON_UTF8, SERVER_VALUE, TEXT_UTF8, X_KONG_RESPONSE_LATENCY, millis};
+use super::response::ProxyBody;
+
+/// Why key-auth rejected a request (before `anonymous` is considered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("No API key found in request")]
+    NoKey,
+    #[error("Duplicate API key found")]
+    Duplicate,
+    #[error("Invalid authentication credentials")]
+    Invalid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("no Route matched with those values")]
+    NoRoute,
+    /// Plain HTTP to an https-only route: 426, or a redirect to `location`.
+    #[error("Please use HTTPS protocol")]
+    HttpsRequired { status: StatusCode, location: Option<HeaderValue> },
+    #[error("plugin configuration unavailable")]
+    PluginUnavailable,
+    #[error("{failure}")]
+    Unauthorized { failure: AuthFailure, www_authenticate: HeaderValue },
+    /// `anonymous` names no consumer.
+    #[error("An unexpected error occurred")]
+    AnonymousNotFound,
+    #[error("Request size limit exceeded")]
+    BodyTooLarge,
+    /// The request could not be read or forwarded as sent (aborted body, unusable URI).
+    #[error("Bad request")]
+    BadRequest,
+    #[error("failure to get a peer from the ring-balancer")]
+    NoPeers,
+    #[error("An invalid response was received from the upstream server")]
+    BadGateway,
+    #[error("The upstream server is timing out")]
+    UpstreamTimeout,
+}
+
+/// (message-as-JSON, message-as-text) for one fixed message.
+macro_rules! bodies {
+    ($m:literal) => {
+        (concat!("{\n  \"message\":\"", $m, "\"\n}"), concat!($m, "\n"))
+    };
+}
+
+/// How a response body is chosen.
+enum Format {
+    /// Always JSON (key-auth's 401/500, as Kong).
+    Json,
+    /// JSON unless the client's Accept prefers text/plain.
+    Negotiated,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::HttpsRequired { status, .. } => *status,
+            ProxyError::PluginUnavailable | ProxyError::NoPeers => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ProxyError::AnonymousNotFound => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BadRequest => StatusCode::BAD_REQUEST,
+            ProxyError::BadGateway => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    fn bodies(&self) -> ((&'static str, &'static str), Format) {
+        match self {
+            ProxyError::NoRoute => (bodies!("no Route matched with those values"), Format::Negotiated),
+            ProxyError::HttpsRequired { .. } => (bodies!("Please use HTTPS protocol"), Format::Json),
+            ProxyError::PluginUnavailable => (bodies!("plugin configuration unavailable"), Format::Negotiated),
+            ProxyError::Unauthorized { failure, .. } => (
+                match failure {
+                    AuthFailure::NoKey => bodies!("No API key found in request"),
+                    AuthFailure::Duplicate => bodies!("Duplicate API key found"),
+                    AuthFailure::Invalid => bodies!("Invalid authentication credentials"),
+                },
+                Format::Json,
+            ),
+            ProxyError::AnonymousNotFound => (bodies!("An unexpected error occurred"), Format::Json),
+            ProxyError::BodyTooLarge => (bodies!("Request size limit exceeded"), Format::Json),
+            ProxyError::BadRequest => (bodies!("Bad request"), Format::Json),
+            ProxyError::NoPeers => (bodies!("failure to get a peer from the ring-balancer"), Format::Negotiated),
+            ProxyError::BadGateway => {
+                (bodies!("An invalid response was received from the upstream server"), Format::Negotiated)
+            }
+            ProxyError::UpstreamTimeout => (bodies!("The upstream server is timing out"), Format::Negotiated),
+        }
+    }
+
+    /// The single mapping from a denial or failure to what the client sees.
+    /// `accept` is the client's Accept header, parsed only here.
+    pub fn into_response(self, accept: Option<&HeaderValue>, start: Instant) -> Response<ProxyBody> {
+        let status = self.status();
+        let ((json, text), format) = self.bodies();
+        let mut response = Response::new(ProxyBody::empty());
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(SERVER, SERVER_VALUE);
+        headers.insert(X_KONG_RESPONSE_LATENCY, millis(start.elapsed()));
+        match self {
+            // Kong answers a redirect with headers only.
+            ProxyError::HttpsRequired { location: Some(location), .. } => {
+                headers.insert(LOCATION, location);
+            }
+            other => {
+                let as_text = matches!(format, Format::Negotiated) && accept.is_some_and(prefers_text);
+                let (content_type, body) = if as_text { (TEXT_UTF8, text) } else { (JSON_UTF8, json) };
+                headers.insert(CONTENT_TYPE, content_type);
+                if let ProxyError::Unauthorized { www_authenticate, .. } = other {
+                    headers.insert(WWW_AUTHENTICATE, www_authenticate);
+                }
+                *response.body_mut() = ProxyBody::full(Bytes::from_static(body.as_bytes()));
+            }
+        }
+        response
+    }
+}
+
+/// Whether the Accept header ranks text/plain above JSON. Media ranges are
+/// weighed by `q` (default 1); on a tie the earlier range wins, and
+/// anything we cannot serve is ignored, so the default stays JSON.
+pub fn prefers_text(accept: &HeaderValue) -> bool {
+    let Ok(accept) = accept.to_str() else { return false };
+    let mut best: Option<(u16, bool)> = None;
+    for range in accept.split(',') {
+        let mut params = range.split(';');
+        let media = params.next().unwrap_or("").trim();
+        let is_text = if media.eq_ignore_ascii_case("text/plain") || media.eq_ignore_ascii_case("text/*") {
+            true
+        } else if media.eq_ignore_ascii_case("application/json")
+            || media.eq_ignore_ascii_case("application/*")
+            || media == "*/*"
+        {
+            false
+        } else {
+            continue;
+        };
+        let q = params
+            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+            .find_map(parse_q)
+            .unwrap_or(1000);
+        if q > 0 && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, is_text));
+        }
+    }
+    best.is_some_and(|(_, text)| text)
+}
+
+/// `q` as thousandths (RFC 9110 qvalue: at most three decimals).
+fn parse_q(v: &str) -> Option<u16> {
+    let f: f32 = v.trim().parse().ok()?;
+    (0.0..=1.0).contains(&f).then(|| (f * 1000.0).round() as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(a: &'static str) -> bool {
+        prefers_text(&HeaderValue::from_static(a))
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert!(text("text/plain"));
+        assert!(text("text/*"));
+        assert!(!text("application/json"));
+        assert!(!text("*/*"));
+        assert!(!text("text/html"));
+        assert!(text("application/json;q=0.5, text/plain"));
+        assert!(!text("text/plain;q=0.5, application/json"));
+        assert!(text("text/plain, application/json"));
+        assert!(!text("text/plain;q=0"));
+    }
+}

@@ -1,0 +1,154 @@
+//! One request through the phases: route -> key-auth -> forward -> respond.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{ACCEPT, HOST};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+
+use super::error::ProxyError;
+use super::forward::{self, Forwarding};
+use super::headers::remove_identity;
+use super::key_auth::{self, AuthRequest};
+use super::request::{normalize_path, routing_host};
+use super::request_body::{OutgoingBody, RequestBody};
+use super::response::ProxyBody;
+use super::server::ConnCtx;
+use super::upstream;
+use crate::snapshot::{Consumer, Route, RouteAuth};
+
+/// What the request log line names (never a key).
+#[derive(Default)]
+struct RequestLog {
+    route: Option<Arc<Route>>,
+    consumer: Option<Arc<Consumer>>,
+}
+
+pub async fn handle(req: Request<Incoming>, conn: &ConnCtx) -> Response<ProxyBody> {
+    let start = Instant::now();
+    let mut log = RequestLog::default();
+    // Kept aside (a cheap clone) for errors raised after the headers moved on.
+    let accept = req.headers().get(ACCEPT).cloned();
+    let response = match proxy(req, conn, start, &mut log).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::debug!(%error, "answered by the proxy");
+            error.into_response(accept.as_ref(), start)
+        }
+    };
+    tracing::debug!(
+        route.name = log.route.as_deref().map(|r| r.name.as_str()),
+        consumer.username = log.consumer.as_deref().and_then(|c| c.username.as_deref()),
+        status = response.status().as_u16(),
+        "request"
+    );
+    response
+}
+
+async fn proxy(
+    req: Request<Incoming>,
+    conn: &ConnCtx,
+    start: Instant,
+    log: &mut RequestLog,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let shared = &conn.shared;
+    let (parts, body) = req.into_parts();
+    let Parts { method, uri, version, mut headers, .. } = parts;
+
+    // Route. Routing and the upstream both use the normalized path.
+    let path = normalize_path(uri.path());
+    let host = routing_host(&uri, &headers, version);
+    let (route, consumers) = {
+        // The one snapshot load of this request; the guard is not held
+        // across awaits, only the parts this request uses.
+        let snapshot = shared.snapshot.load();
+        let route = snapshot.routes.find(&host, &path, &method, &headers).ok_or(ProxyError::NoRoute)?.clone();
+        let consumers = matches!(route.auth, RouteAuth::KeyAuth(_)).then(|| snapshot.consumers.clone());
+        (route, consumers)
+    };
+    log.route = Some(route.clone());
+    if !route.protocols.http {
+        return Err(https_required(&route, &host, &uri));
+    }
+    let forwarded_host = forwarded_host(&host, &headers);
+
+    // Plugins: identity headers are ours alone, on every route.
+    remove_identity(&mut headers);
+    let mut body = RequestBody::Stream(body);
+    let mut query = uri.query().map(Cow::Borrowed);
+    match &route.auth {
+        RouteAuth::Open => {}
+        RouteAuth::Unavailable => return Err(ProxyError::PluginUnavailable),
+        RouteAuth::KeyAuth(config) => {
+            if key_auth::applies(config, &method) {
+                let Some(consumers) = consumers.as_deref() else { return Err(ProxyError::PluginUnavailable) };
+                let request = AuthRequest {
+                    headers: &mut headers,
+                    query: &mut query,
+                    body: &mut body,
+                    max_body_bytes: shared.config.max_body_bytes,
+                };
+                log.consumer = Some(key_auth::authenticate(config, consumers, request).await?);
+            }
+        }
+    }
+
+    // Forward.
+    let query_changed = matches!(query, Some(Cow::Owned(_))) || (query.is_none() && uri.query().is_some());
+    let target = forward::upstream_uri(&route, &uri, &path, query.as_deref(), query_changed)?;
+    let forwarding = Forwarding {
+        client_ip: &conn.client_ip,
+        port: &shared.forwarded_port,
+        host: forwarded_host,
+        path: uri.path(),
+        stripped: target.stripped,
+        authority: uri.authority(),
+        buffered_len: match &body {
+            RequestBody::Buffered(bytes) => Some(bytes.len()),
+            RequestBody::Stream(_) => None,
+        },
+    };
+    let host_from_target = forward::upstream_headers(&mut headers, &route, forwarding);
+    let mut upstream_req = Request::new(OutgoingBody::new(body));
+    *upstream_req.method_mut() = method;
+    *upstream_req.uri_mut() = target.uri;
+    *upstream_req.headers_mut() = headers;
+
+    let proxy_latency = start.elapsed();
+    let sent_at = Instant::now();
+    let sent = upstream::send(&shared.pool, &route.backend, upstream_req, host_from_target).await?;
+    let upstream_latency = sent_at.elapsed();
+
+    // Respond.
+    Ok(forward::client_response(sent, route.backend.timeouts.read, proxy_latency, upstream_latency))
+}
+
+/// 426, or a redirect to the same host and request target over https.
+fn https_required(route: &Route, host: &str, uri: &Uri) -> ProxyError {
+    let status = route.https_redirect_status;
+    let location = matches!(
+        status,
+        StatusCode::MOVED_PERMANENTLY
+            | StatusCode::FOUND
+            | StatusCode::TEMPORARY_REDIRECT
+            | StatusCode::PERMANENT_REDIRECT
+    )
+    .then(|| {
+        let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        HeaderValue::from_str(&format!("https://{host}{target}")).ok()
+    })
+    .flatten();
+    ProxyError::HttpsRequired { status, location }
+}
+
+/// X-Forwarded-Host: the routing host; the client's Host value is reused
+/// as is when it is already in that form (the common case).
+fn forwarded_host(host: &str, headers: &HeaderMap) -> HeaderValue {
+    match headers.get(HOST) {
+        Some(value) if value.as_bytes() == host.as_bytes() => value.clone(),
+        _ => HeaderValue::from_str(host).unwrap_or_else(|_| HeaderValue::from_static("")),
+    }
+}

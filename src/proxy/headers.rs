@@ -1,0 +1,122 @@
+//! Header names and values the proxy reads or writes, built once, plus the
+//! hop-by-hop and anti-spoofing filters.
+
+use std::sync::OnceLock;
+
+use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+
+pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+pub const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
+pub const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
+pub const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
+pub const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+pub const X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
+pub const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+pub const X_KONG_UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("x-kong-upstream-latency");
+pub const X_KONG_PROXY_LATENCY: HeaderName = HeaderName::from_static("x-kong-proxy-latency");
+pub const X_KONG_RESPONSE_LATENCY: HeaderName = HeaderName::from_static("x-kong-response-latency");
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+pub const VIA_VALUE: HeaderValue = HeaderValue::from_static("1.1 portcullis");
+pub const SERVER_VALUE: HeaderValue = HeaderValue::from_static(concat!("portcullis/", env!("CARGO_PKG_VERSION")));
+pub const TRUE_VALUE: HeaderValue = HeaderValue::from_static("true");
+pub const HTTP_VALUE: HeaderValue = HeaderValue::from_static("http");
+pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+pub const TEXT_UTF8: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+
+/// Identity headers only the proxy may set: a client sending them could
+/// otherwise impersonate a consumer to an upstream that trusts them.
+const IDENTITY: [HeaderName; 5] =
+    [X_CONSUMER_ID, X_CONSUMER_CUSTOM_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER, X_ANONYMOUS_CONSUMER];
+
+/// Removes client-sent identity headers: every `X-Consumer-*` (so future
+/// ones like `X-Consumer-Groups` are covered too), `X-Credential-Identifier`
+/// and `X-Anonymous-Consumer`.
+pub fn remove_identity(headers: &mut HeaderMap) {
+    for name in &IDENTITY {
+        headers.remove(name);
+    }
+    // Rare: only allocate when some other X-Consumer-* header is present.
+    if headers.keys().any(|k| k.as_str().starts_with("x-consumer-")) {
+        let names: Vec<HeaderName> =
+            headers.keys().filter(|k| k.as_str().starts_with("x-consumer-")).cloned().collect();
+        for name in names {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Removes hop-by-hop headers (RFC 9110 §7.6.1): those named in
+/// `Connection`, then the fixed list. Applied to requests and responses.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
+        headers.remove(CONNECTION);
+    }
+    for name in [KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+}
+
+/// Milliseconds as a header value (integer, like Kong's latency headers).
+/// Values under a second come from a table built once: no allocation.
+pub fn millis(d: std::time::Duration) -> HeaderValue {
+    static SMALL: OnceLock<Box<[HeaderValue]>> = OnceLock::new();
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let table = SMALL.get_or_init(|| (0..1000u64).map(HeaderValue::from).collect());
+    usize::try_from(ms).ok().and_then(|i| table.get(i)).cloned().unwrap_or_else(|| HeaderValue::from(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_includes_connection_listed() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("close, X-Foo"));
+        h.insert("x-foo", HeaderValue::from_static("1"));
+        h.insert("x-bar", HeaderValue::from_static("1"));
+        h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-bar"));
+    }
+
+    #[test]
+    fn millis_values() {
+        use std::time::Duration;
+        assert_eq!(millis(Duration::from_micros(2500)), "2");
+        assert_eq!(millis(Duration::from_millis(999)), "999");
+        assert_eq!(millis(Duration::from_secs(61)), "61000");
+    }
+
+    #[test]
+    fn identity_prefix_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("x-consumer-groups", HeaderValue::from_static("admin"));
+        h.insert(X_CONSUMER_ID, HeaderValue::from_static("spoof"));
+        h.insert(X_ANONYMOUS_CONSUMER, HeaderValue::from_static("false"));
+        h.insert("x-other", HeaderValue::from_static("kept"));
+        remove_identity(&mut h);
+        assert_eq!(h.len(), 1);
+    }
+}

@@ -1,0 +1,215 @@
+//! key-auth at request time (KONG_COMPAT §6): find the key (per name:
+//! header, then query, then body), optionally hide it, look its digest up,
+//! and set the identity headers — or fall back to the anonymous consumer.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use super::args::{self, Lookup};
+use super::body::{BodyKind, ParsedBody};
+use super::error::{AuthFailure, ProxyError};
+use super::headers::{
+    TRUE_VALUE, X_ANONYMOUS_CONSUMER, X_CONSUMER_CUSTOM_ID, X_CONSUMER_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER,
+};
+use super::request_body::RequestBody;
+use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyAuthConfig, KeyDigest, KeyName};
+
+/// The part of the request key-auth reads and may rewrite.
+pub struct AuthRequest<'a, 'q> {
+    pub headers: &'a mut HeaderMap,
+    /// The raw query string; replaced when `hide_credentials` removes the key.
+    pub query: &'a mut Option<Cow<'q, str>>,
+    pub body: &'a mut RequestBody,
+    pub max_body_bytes: usize,
+}
+
+/// Whether the plugin runs for this request at all.
+pub fn applies(config: &KeyAuthConfig, method: &Method) -> bool {
+    // Plain-HTTP listener: the plugin's `protocols` must include http.
+    if !config.protocols.http {
+        return false;
+    }
+    // Kong skips every OPTIONS request (not only CORS preflights) when
+    // run_on_preflight is off.
+    config.run_on_preflight || method != Method::OPTIONS
+}
+
+/// Authenticates the request. On success (or as the anonymous consumer) the
+/// identity headers are set and the consumer is returned, for logs.
+pub async fn authenticate(
+    config: &KeyAuthConfig,
+    consumers: &ConsumerIndex,
+    mut req: AuthRequest<'_, '_>,
+) -> Result<Arc<Consumer>, ProxyError> {
+    let failure = match find_key(config, &mut req).await? {
+        Hit::Duplicate => AuthFailure::Duplicate,
+        Hit::Missing | Hit::Skip | Hit::Key(None) => AuthFailure::NoKey,
+        Hit::Key(Some(digest)) => match consumers.credential(&digest) {
+            Some(credential) if credential.is_valid_at(SystemTime::now()) => {
+                set_identity(req.headers, &credential.consumer, Some(credential));
+                return Ok(credential.consumer.clone());
+            }
+            _ => AuthFailure::Invalid,
+        },
+    };
+    let Some(anonymous) = &config.anonymous else {
+        return Err(ProxyError::Unauthorized { failure, www_authenticate: config.www_authenticate.clone() });
+    };
+    match consumers.consumer(anonymous) {
+        Some(consumer) => {
+            set_identity(req.headers, consumer, None);
+            Ok(consumer.clone())
+        }
+        None => {
+            tracing::error!(plugin = %config.source, "key-auth anonymous consumer does not exist");
+            Err(ProxyError::AnonymousNotFound)
+        }
+    }
+}
+
+/// The outcome of searching one location; owns nothing from the request, so
+/// the request can be rewritten afterwards.
+enum Hit {
+    Missing,
+    /// Present but not a usable value: the name is done, as in Kong.
+    Skip,
+    /// The key's digest; None for an empty key.
+    Key(Option<KeyDigest>),
+    Duplicate,
+}
+
+impl From<Lookup<'_>> for Hit {
+    fn from(lookup: Lookup<'_>) -> Self {
+        match lookup {
+            Lookup::Missing => Hit::Missing,
+            Lookup::Valueless => Hit::Skip,
+            Lookup::Duplicate => Hit::Duplicate,
+            // The one place the key is read: digested at once, never kept.
+            Lookup::One(key) => Hit::Key((!key.is_empty()).then(|| KeyDigest::of(&key))),
+        }
+    }
+}
+
+async fn find_key(config: &KeyAuthConfig, req: &mut AuthRequest<'_, '_>) -> Result<Hit, ProxyError> {
+    // Parsed on first need only, then shared by every key name.
+    let mut body: Option<ParsedBody> = None;
+    for key_name in &config.key_names {
+        let mut hit = Hit::Missing;
+        if config.key_in_header {
+            hit = header_lookup(req.headers, key_name).into();
+        }
+        if matches!(hit, Hit::Missing) && config.key_in_query {
+            let query = req.query.as_deref().unwrap_or("");
+            hit = args::lookup(query.as_bytes(), &key_name.name).into();
+        }
+        if matches!(hit, Hit::Missing) && config.key_in_body {
+            hit = parsed_body(&mut body, req).await?.lookup(&key_name.name).into();
+        }
+        match hit {
+            Hit::Missing | Hit::Skip => continue,
+            Hit::Duplicate => return Ok(Hit::Duplicate),
+            Hit::Key(_) => {
+                if config.hide_credentials {
+                    hide(config, key_name, &mut body, req).await?;
+                }
+                return Ok(hit);
+            }
+        }
+    }
+    Ok(Hit::Missing)
+}
+
+/// Header names are case-insensitive; `api_key` also matches `api-key`.
+fn header_lookup<'h>(headers: &'h HeaderMap, key_name: &KeyName) -> Lookup<'h> {
+    let mut values = headers.get_all(&key_name.header).iter();
+    let mut first = values.next();
+    if first.is_none()
+        && let Some(alt) = &key_name.header_alt
+    {
+        values = headers.get_all(alt).iter();
+        first = values.next();
+    }
+    match (first, values.next()) {
+        (None, _) => Lookup::Missing,
+        (Some(value), None) => Lookup::One(Cow::Borrowed(value.as_bytes())),
+        (Some(_), Some(_)) => Lookup::Duplicate,
+    }
+}
+
+async fn parsed_body<'b>(
+    slot: &'b mut Option<ParsedBody>,
+    req: &mut AuthRequest<'_, '_>,
+) -> Result<&'b ParsedBody, ProxyError> {
+    if slot.is_none() {
+        // Only bodies that can hold a key are read; anything else streams on.
+        let parsed = match BodyKind::of(req.headers) {
+            None => ParsedBody::none(),
+            Some(kind) => {
+                let bytes = req.body.buffer(req.headers, req.max_body_bytes).await?;
+                ParsedBody::parse(Some(kind), bytes).await
+            }
+        };
+        *slot = Some(parsed);
+    }
+    Ok(slot.get_or_insert_with(ParsedBody::none))
+}
+
+/// `hide_credentials`: the name is removed from every location it may be
+/// read from, wherever the key was actually found (as Kong does).
+async fn hide(
+    config: &KeyAuthConfig,
+    key_name: &KeyName,
+    body: &mut Option<ParsedBody>,
+    req: &mut AuthRequest<'_, '_>,
+) -> Result<(), ProxyError> {
+    req.headers.remove(&key_name.header);
+    if let Some(alt) = &key_name.header_alt {
+        req.headers.remove(alt);
+    }
+    if let Some(query) = req.query.as_deref()
+        && let Some(rest) = args::remove(query.as_bytes(), &key_name.name)
+    {
+        // Pieces of a str split at ASCII '&' are still valid UTF-8.
+        *req.query = match String::from_utf8(rest) {
+            Ok(rest) if rest.is_empty() => None,
+            Ok(rest) => Some(Cow::Owned(rest)),
+            Err(_) => req.query.take(),
+        };
+    }
+    if config.key_in_body
+        && let Some(rest) = parsed_body(body, req).await?.remove(&key_name.name)
+    {
+        *req.body = RequestBody::Buffered(rest);
+    }
+    Ok(())
+}
+
+fn set_identity(headers: &mut HeaderMap, consumer: &Consumer, credential: Option<&Arc<Credential>>) {
+    headers.insert(X_CONSUMER_ID, consumer.id_header.clone());
+    set_or_remove(headers, X_CONSUMER_CUSTOM_ID, consumer.custom_id_header.as_ref());
+    set_or_remove(headers, X_CONSUMER_USERNAME, consumer.username_header.as_ref());
+    match credential {
+        Some(credential) => {
+            headers.insert(X_CREDENTIAL_IDENTIFIER, credential.id_header.clone());
+            headers.remove(X_ANONYMOUS_CONSUMER);
+        }
+        None => {
+            headers.remove(X_CREDENTIAL_IDENTIFIER);
+            headers.insert(X_ANONYMOUS_CONSUMER, TRUE_VALUE);
+        }
+    }
+}
+
+fn set_or_remove(headers: &mut HeaderMap, name: HeaderName, value: Option<&HeaderValue>) {
+    match value {
+        Some(value) => {
+            headers.insert(name, value.clone());
+        }
+        None => {
+            headers.remove(name);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The proxy: serves requests from the current Snapshot. Per request the
+//! Snapshot is loaded once and the phases route -> key-auth -> forward ->
+//! respond run; every denial or failure is a `ProxyError` turned into a
+//! response in one place (`error.rs`).
+
+mod args;
+mod body;
+mod error;
+mod forward;
+mod handler;
+mod headers;
+mod io;
+mod key_auth;
+mod pool;
+mod request;
+mod request_body;
+mod response;
+mod server;
+mod upstream;
+
+use std::time::Duration;
+
+pub use error::{AuthFailure, ProxyError};
+pub use server::serve;
+
+/// Default limit for bodies read by key-auth (`key_in_body`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Default time given to in-flight requests on shutdown.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a client has to send its request headers.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default idle time after which a pooled upstream connection is closed
+/// (Kong's upstream_keepalive_idle_timeout).
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default idle upstream connections kept per target.
+pub const DEFAULT_POOL_MAX_IDLE_PER_TARGET: usize = 128;
+
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// Largest body key-auth will buffer to look for a key (413 beyond).
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may run on after shutdown is signalled.
+    pub drain_timeout: Duration,
+    /// How long a client may take to send request headers (HTTP/1).
+    pub header_read_timeout: Duration,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle_per_target: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_target: DEFAULT_POOL_MAX_IDLE_PER_TARGET,
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Wiring for `run`, `demo` and `echo`: listeners, sources, signals.
+//! anyhow lives here and in main only.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cli::{DemoArgs, EchoArgs, LogFormat, RunArgs, ServeArgs};
+use crate::proxy::{self, ProxyConfig};
+use crate::publish::{Publisher, Shared};
+use crate::source::watch::LocalSource;
+
+/// Installs the tracing subscriber (`RUST_LOG` filters, default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// A shutdown signal shared by every server of the process.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// A signal that fires when the returned sender sends `true` (or is dropped).
+    pub fn new() -> (watch::Sender<bool>, Self) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Self(rx))
+    }
+
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+}
+
+/// `portcullis run`.
+pub async fn run(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
+    let Some(dir) = args.manifests else {
+        bail!(
+            "cluster mode (reading the Kubernetes API) is not part of this build yet; \
+             pass --manifests DIR to serve a folder of manifests"
+        );
+    };
+    serve_local(&dir, &args.serve, shutdown).await
+}
+
+/// `portcullis demo`: the echo upstream plus the proxy on the quick start.
+pub async fn demo(args: DemoArgs, shutdown: Shutdown) -> anyhow::Result<()> {
+    let echo = TcpListener::bind(args.echo_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for the echo upstream", args.echo_listen))?;
+    tracing::info!(listen = %args.echo_listen, "echo upstream listening");
+    let echo_task = tokio::spawn(crate::echo::serve(echo, shutdown.wait()));
+    let result = serve_local(&args.manifests, &args.serve, shutdown).await;
+    echo_task.abort();
+    result
+}
+
+/// `portcullis echo`.
+pub async fn echo(args: EchoArgs, shutdown: Shutdown) -> anyhow::Result<()> {
+    let listener =
+        TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, "echo upstream listening");
+    crate::echo::serve(listener, shutdown.wait()).await.context("echo server failed")
+}
+
+/// Serves a manifests folder until `shutdown`.
+pub async fn serve_local(dir: &Path, args: &ServeArgs, shutdown: Shutdown) -> anyhow::Result<()> {
+    let shared = Shared::new();
+    let publisher = Publisher::new(args.translate.config(), shared.clone());
+    let dir_owned = dir.to_path_buf();
+    // Reading the folder is blocking file I/O.
+    let source = tokio::task::spawn_blocking(move || LocalSource::start(&dir_owned, publisher))
+        .await
+        .context("local source task failed")??;
+    tracing::info!(dir = %dir.display(), "serving manifests folder");
+    let result = serve(args, shared, shutdown).await;
+    tokio::task::spawn_blocking(move || drop(source)).await.ok();
+    result
+}
+
+/// Runs the proxy and admin listeners until `shutdown`; the proxy drains
+/// in-flight requests first.
+pub async fn serve(args: &ServeArgs, shared: Arc<Shared>, shutdown: Shutdown) -> anyhow::Result<()> {
+    let proxy_listener = TcpListener::bind(args.proxy_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--proxy-listen)", args.proxy_listen))?;
+    let admin_listener = TcpListener::bind(args.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--admin-listen)", args.admin_listen))?;
+    tracing::info!(proxy = %args.proxy_listen, admin = %args.admin_listen, "listening");
+    let config = ProxyConfig { max_body_bytes: args.max_body_bytes, ..ProxyConfig::default() };
+    let admin = tokio::spawn(crate::admin::serve(admin_listener, shared.clone(), shutdown.wait()));
+    let proxied = proxy::serve(proxy_listener, shared.snapshot.clone(), config, shutdown.wait()).await;
+    admin.abort();
+    proxied.context("proxy server failed")
+}
