@@ -80,18 +80,37 @@ async fn echo(
         .iter()
         .map(|(n, v)| [n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()])
         .collect();
-    let description = serde_json::json!({
-        "method": parts.method.as_str(),
-        "path": parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
-        "version": format!("{:?}", parts.version),
-        "headers": headers,
-        "body": String::from_utf8_lossy(&body),
-        "body_len": body.len(),
-        "listen": local.to_string(),
-        "peer": peer.to_string(),
-    });
-    let mut response = Response::new(Full::new(Bytes::from(description.to_string())));
+    let description = describe(&[
+        ("method", serde_json::json!(parts.method.as_str())),
+        ("path", serde_json::json!(parts.uri.path_and_query().map_or("/", |pq| pq.as_str()))),
+        ("version", serde_json::json!(format!("{:?}", parts.version))),
+        ("headers", serde_json::json!(headers)),
+        ("body", serde_json::json!(String::from_utf8_lossy(&body))),
+        ("body_len", serde_json::json!(body.len())),
+        ("listen", serde_json::json!(local.to_string())),
+        ("peer", serde_json::json!(peer.to_string())),
+    ]);
+    let mut response = Response::new(Full::new(Bytes::from(description)));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
+}
+
+/// JSON laid out for people reading curl output: one field per line, one
+/// header per line.
+fn describe(fields: &[(&str, serde_json::Value)]) -> String {
+    let mut out = String::from("{\n");
+    for (i, (name, value)) in fields.iter().enumerate() {
+        let rendered = match value {
+            serde_json::Value::Array(items) if !items.is_empty() => {
+                let lines: Vec<String> = items.iter().map(|v| format!("    {v}")).collect();
+                format!("[\n{}\n  ]", lines.join(",\n"))
+            }
+            other => other.to_string(),
+        };
+        let comma = if i + 1 < fields.len() { "," } else { "" };
+        out.push_str(&format!("  {}: {rendered}{comma}\n", serde_json::Value::from(*name)));
+    }
+    out.push_str("}\n");
+    out
 }

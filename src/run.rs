@@ -18,7 +18,8 @@ use crate::source::watch::LocalSource;
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -69,8 +70,7 @@ pub async fn demo(args: DemoArgs, shutdown: Shutdown) -> anyhow::Result<()> {
 
 /// `portcullis echo`.
 pub async fn echo(args: EchoArgs, shutdown: Shutdown) -> anyhow::Result<()> {
-    let listener =
-        TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(listen = %args.listen, "echo upstream listening");
     crate::echo::serve(listener, shutdown.wait()).await.context("echo server failed")
 }
