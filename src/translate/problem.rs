@@ -36,8 +36,6 @@ impl fmt::Display for Problem {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
-    /// The manifest could not be read at all (parse error, wrong field type).
-    InvalidObject,
     /// Ignored because of its ingress class (or missing class annotation).
     IgnoredClass,
     /// A `konghq.com/*` (or other) annotation has a value we cannot use.
@@ -71,14 +69,11 @@ pub enum Reason {
     DuplicateKey,
     /// A route conflicts with another one (same host/path), the newer loses.
     Conflict,
-    /// Two objects of the same kind/namespace/name in the manifests folder.
-    DuplicateObject,
 }
 
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
-            Reason::InvalidObject => "invalid-object",
             Reason::IgnoredClass => "ignored-class",
             Reason::InvalidAnnotation => "invalid-annotation",
             Reason::UnsupportedAnnotation => "unsupported-annotation",
@@ -95,7 +90,6 @@ impl Reason {
             Reason::UnsupportedCredential => "unsupported-credential",
             Reason::DuplicateKey => "duplicate-key",
             Reason::Conflict => "conflict",
-            Reason::DuplicateObject => "duplicate-object",
         }
     }
 }
