@@ -7,6 +7,7 @@ mod meta;
 mod object;
 mod object_ref;
 mod shrunk;
+mod shrunk_object;
 mod shrunk_secret;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,7 @@ pub use object_ref::{Kind, ObjectRef};
 pub use shrunk::{
     EndpointSliceObj, IngressClassObj, IngressObj, KongConsumerObj, KongPluginObj, ServiceObj, SliceEndpoint, SlicePort,
 };
+pub use shrunk_object::Shrunk;
 pub use shrunk_secret::{CredentialKey, SecretObj};
 
 /// Objects of one kind keyed by (namespace, name); namespace is "" for
@@ -44,19 +46,24 @@ impl World {
 
     /// Stores (or replaces) one object, shrunk. Returns its reference.
     pub fn apply(&mut self, obj: Object) -> Result<ObjectRef, ObjectError> {
+        Ok(self.apply_shrunk(Shrunk::from_object(&obj)?))
+    }
+
+    /// Stores (or replaces) one already-shrunk object.
+    pub fn apply_shrunk(&mut self, obj: Shrunk) -> ObjectRef {
         let kind = obj.kind();
-        let r = match obj {
-            Object::Ingress(o) => insert(&mut self.ingresses, IngressObj::shrink(&o)?),
-            Object::IngressClass(o) => insert(&mut self.ingress_classes, IngressClassObj::shrink(&o)?),
-            Object::Service(o) => insert(&mut self.services, ServiceObj::shrink(&o)?),
-            Object::EndpointSlice(o) => insert(&mut self.endpoint_slices, EndpointSliceObj::shrink(&o)?),
-            Object::Secret(o) => insert(&mut self.secrets, SecretObj::shrink(&o)?),
-            Object::KongConsumer(o) => insert(&mut self.consumers, KongConsumerObj::shrink(&o)?),
-            Object::KongPlugin(o) => insert(&mut self.plugins, KongPluginObj::shrink_namespaced(&o)?),
-            Object::KongClusterPlugin(o) => insert(&mut self.cluster_plugins, KongPluginObj::shrink_cluster(&o)?),
+        let (ns, name) = match obj {
+            Shrunk::Ingress(o) => insert(&mut self.ingresses, o),
+            Shrunk::IngressClass(o) => insert(&mut self.ingress_classes, o),
+            Shrunk::Service(o) => insert(&mut self.services, o),
+            Shrunk::EndpointSlice(o) => insert(&mut self.endpoint_slices, o),
+            Shrunk::Secret(o) => insert(&mut self.secrets, o),
+            Shrunk::KongConsumer(o) => insert(&mut self.consumers, o),
+            Shrunk::KongPlugin(o) => insert(&mut self.plugins, o),
+            Shrunk::KongClusterPlugin(o) => insert(&mut self.cluster_plugins, o),
         };
         self.changed.insert(kind);
-        Ok(ObjectRef::new(kind, r.0, r.1))
+        ObjectRef::new(kind, ns, name)
     }
 
     /// Removes one object; returns whether it was present.
@@ -81,33 +88,41 @@ impl World {
     /// Replaces every object of `kind` with `objs` (a re-list). Objects that
     /// fail to shrink are returned with their error; the rest are stored.
     pub fn reset(&mut self, kind: Kind, objs: Vec<Object>) -> Vec<(Option<ObjectRef>, ObjectError)> {
-        self.clear(kind);
         let mut errors = Vec::new();
+        let mut shrunk = Vec::new();
         for obj in objs {
-            if obj.kind() != kind {
-                errors.push((obj.object_ref(), ObjectError::WrongKind { expected: kind, found: obj.kind() }));
-                continue;
-            }
-            let r = obj.object_ref();
-            if let Err(e) = self.apply(obj) {
-                errors.push((r, e));
+            match Shrunk::from_object(&obj) {
+                Ok(s) if s.kind() == kind => shrunk.push(s),
+                Ok(s) => errors.push((obj.object_ref(), ObjectError::WrongKind { expected: kind, found: s.kind() })),
+                Err(e) => errors.push((obj.object_ref(), e)),
             }
         }
-        self.changed.insert(kind);
+        self.reset_scope(kind, None, shrunk);
         errors
     }
 
-    fn clear(&mut self, kind: Kind) {
+    /// Replaces the objects of `kind` in `namespace` (all namespaces when
+    /// None) with `objs`: what a watch's initial list means. Objects of
+    /// another kind or namespace in `objs` are ignored.
+    pub fn reset_scope(&mut self, kind: Kind, namespace: Option<&str>, objs: Vec<Shrunk>) {
+        let in_scope = |ns: &str| namespace.is_none_or(|want| want == ns);
         match kind {
-            Kind::Ingress => self.ingresses.clear(),
-            Kind::IngressClass => self.ingress_classes.clear(),
-            Kind::Service => self.services.clear(),
-            Kind::EndpointSlice => self.endpoint_slices.clear(),
-            Kind::Secret => self.secrets.clear(),
-            Kind::KongConsumer => self.consumers.clear(),
-            Kind::KongPlugin => self.plugins.clear(),
-            Kind::KongClusterPlugin => self.cluster_plugins.clear(),
+            Kind::Ingress => self.ingresses.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::IngressClass => self.ingress_classes.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::Service => self.services.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::EndpointSlice => self.endpoint_slices.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::Secret => self.secrets.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::KongConsumer => self.consumers.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::KongPlugin => self.plugins.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::KongClusterPlugin => self.cluster_plugins.retain(|(ns, _), _| !in_scope(ns)),
         }
+        for obj in objs {
+            let r = obj.object_ref();
+            if obj.kind() == kind && in_scope(r.namespace.as_deref().unwrap_or("")) {
+                self.apply_shrunk(obj);
+            }
+        }
+        self.changed.insert(kind);
     }
 
     /// The kinds changed since the last call (what the publisher must rebuild).

@@ -1,0 +1,44 @@
+//! World bookkeeping: scoped resets (one watch per namespace) and change tracking.
+
+use portcullis::source::manifest;
+use portcullis::world::{Kind, Shrunk, World};
+
+fn shrunk(yaml: &str) -> Vec<Shrunk> {
+    manifest::parse(yaml).unwrap().into_iter().map(|d| Shrunk::from_object(&d.result.unwrap()).unwrap()).collect()
+}
+
+fn svc(ns: &str, name: &str) -> String {
+    format!("apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\n---\n")
+}
+
+fn names(world: &World) -> Vec<String> {
+    world.services.keys().map(|(ns, n)| format!("{ns}/{n}")).collect()
+}
+
+#[test]
+fn a_namespace_reset_leaves_other_namespaces_alone() {
+    let mut world = World::new();
+    for s in shrunk(&(svc("a", "one") + &svc("a", "two") + &svc("b", "three"))) {
+        world.apply_shrunk(s);
+    }
+    world.take_changes();
+    world.reset_scope(Kind::Service, Some("a"), shrunk(&(svc("a", "new") + &svc("b", "intruder"))));
+    assert_eq!(names(&world), ["a/new", "b/three"], "objects outside the scope are neither removed nor added");
+    assert_eq!(world.take_changes().into_iter().collect::<Vec<_>>(), [Kind::Service]);
+
+    world.reset_scope(Kind::Service, None, shrunk(&svc("c", "only")));
+    assert_eq!(names(&world), ["c/only"]);
+}
+
+#[test]
+fn reset_of_an_empty_list_clears_the_kind_and_counts_as_a_change() {
+    let mut world = World::new();
+    for s in shrunk(&svc("a", "one")) {
+        world.apply_shrunk(s);
+    }
+    world.take_changes();
+    world.reset(Kind::Service, Vec::new());
+    assert!(world.services.is_empty());
+    assert!(world.take_changes().contains(&Kind::Service));
+    assert!(world.take_changes().is_empty(), "changes are taken once");
+}
