@@ -71,10 +71,40 @@ pub struct ServeArgs {
 pub struct RunArgs {
     /// Folder of manifests (YAML/JSON, as for `kubectl apply -f`), watched
     /// for changes. Without it, Portcullis reads the Kubernetes API.
-    #[arg(long, env = "PORTCULLIS_MANIFESTS")]
+    #[arg(long, env = "PORTCULLIS_MANIFESTS", conflicts_with = "kubeconfig")]
     pub manifests: Option<PathBuf>,
     #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+/// Cluster mode (no `--manifests`). Names follow KIC's flags where KIC has one.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file; default: in-cluster config, else $KUBECONFIG, else ~/.kube/config.
+    #[arg(long, env = "PORTCULLIS_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespaces to watch (comma-separated); default: all.
+    #[arg(long, env = "PORTCULLIS_WATCH_NAMESPACE", value_delimiter = ',')]
+    pub watch_namespace: Vec<String>,
+    /// Service (namespace/name) whose load balancer addresses (else
+    /// ClusterIP) are written to Ingress status.
+    #[arg(long, env = "PORTCULLIS_PUBLISH_SERVICE")]
+    pub publish_service: Option<String>,
+    /// Addresses (comma-separated IPs or hostnames) written to Ingress
+    /// status instead of --publish-service's.
+    #[arg(long, env = "PORTCULLIS_PUBLISH_STATUS_ADDRESS", value_delimiter = ',')]
+    pub publish_status_address: Vec<String>,
+    /// Name of the Lease used to elect the replica that writes status and Events.
+    #[arg(long, env = "PORTCULLIS_ELECTION_ID", default_value = "portcullis-leader")]
+    pub election_id: String,
+    /// Namespace of that Lease; default: the pod's namespace ($POD_NAMESPACE), else `default`.
+    #[arg(long, env = "PORTCULLIS_ELECTION_NAMESPACE")]
+    pub election_namespace: Option<String>,
+    /// Write Ingress status, Programmed conditions and Events.
+    #[arg(long, env = "PORTCULLIS_UPDATE_STATUS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub update_status: bool,
 }
 
 #[derive(Debug, Args)]
