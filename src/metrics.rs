@@ -38,6 +38,14 @@ pub struct Metrics {
     pub ready: Gauge,
     /// Local mode: manifest files or documents that could not be read.
     pub manifest_issues: Gauge,
+    /// Cluster mode: watch failures (each is retried with backoff).
+    pub watch_errors: Counter,
+    /// Cluster mode: watches that have finished their first list.
+    pub watches_synced: Gauge,
+    /// Cluster mode: 1 while this replica holds the leader Lease.
+    pub leader: Gauge,
+    /// Cluster mode: status writes and Events that failed (retried).
+    pub status_errors: Counter,
 }
 
 impl Metrics {
@@ -53,6 +61,10 @@ impl Metrics {
             credentials: Gauge::default(),
             ready: Gauge::default(),
             manifest_issues: Gauge::default(),
+            watch_errors: Counter::default(),
+            watches_synced: Gauge::default(),
+            leader: Gauge::default(),
+            status_errors: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("snapshots_published", "Snapshots made live", m.snapshots_published.clone());
@@ -72,6 +84,10 @@ impl Metrics {
             "Manifest files or documents that could not be read (local mode)",
             m.manifest_issues.clone(),
         );
+        registry.register("watch_errors", "Kubernetes watch failures (retried with backoff)", m.watch_errors.clone());
+        registry.register("watches_synced", "Kubernetes watches that finished their first list", m.watches_synced.clone());
+        registry.register("leader", "1 while this replica holds the leader Lease", m.leader.clone());
+        registry.register("status_errors", "Failed status writes and Events (retried)", m.status_errors.clone());
         Metrics { registry, ..m }
     }
 

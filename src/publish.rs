@@ -48,6 +48,10 @@ pub struct Publisher {
     routes: Option<(Arc<RouteTable>, Vec<Problem>)>,
     consumers: Option<(Arc<ConsumerIndex>, Vec<Problem>)>,
     reported: BTreeSet<Problem>,
+    /// Problems found by the source (objects it could not read), reported
+    /// with translation's.
+    source_problems: Vec<Problem>,
+    reported_source: Vec<Problem>,
 }
 
 /// Result of one publish.
@@ -61,7 +65,21 @@ pub struct Outcome {
 
 impl Publisher {
     pub fn new(cfg: translate::Config, shared: Arc<Shared>) -> Self {
-        Self { cfg, shared, routes: None, consumers: None, reported: BTreeSet::new() }
+        Self {
+            cfg,
+            shared,
+            routes: None,
+            consumers: None,
+            reported: BTreeSet::new(),
+            source_problems: Vec::new(),
+            reported_source: Vec::new(),
+        }
+    }
+
+    /// Replaces the source's own problems; they are reported with the next
+    /// publish.
+    pub fn set_source_problems(&mut self, problems: Vec<Problem>) {
+        self.source_problems = problems;
     }
 
     /// Rebuilds what changed in `world` since the last call and makes it
@@ -89,9 +107,11 @@ impl Publisher {
         else {
             return Outcome::default();
         };
-        if !rebuilt {
+        let source_changed = self.reported_source != self.source_problems;
+        if !rebuilt && !source_changed {
             return Outcome::default();
         }
+        self.reported_source = self.source_problems.clone();
         let snapshot = Snapshot::new(routes.clone(), consumers.clone());
         let m = &self.shared.metrics;
         m.routes.set(routes.routes().len() as i64);
@@ -111,7 +131,8 @@ impl Publisher {
             );
         }
 
-        let current: BTreeSet<Problem> = route_problems.iter().chain(consumer_problems).cloned().collect();
+        let current: BTreeSet<Problem> =
+            route_problems.iter().chain(consumer_problems).chain(&self.source_problems).cloned().collect();
         let new_problems: Vec<Problem> = current.difference(&self.reported).cloned().collect();
         for p in &new_problems {
             tracing::warn!(object = %p.object, field = %p.field, reason = p.reason.as_str(), "{}", p.message);

@@ -42,3 +42,23 @@ fn reset_of_an_empty_list_clears_the_kind_and_counts_as_a_change() {
     assert!(world.take_changes().contains(&Kind::Service));
     assert!(world.take_changes().is_empty(), "changes are taken once");
 }
+
+#[test]
+fn an_unchanged_object_is_not_a_change() {
+    let mut world = World::new();
+    let consumer = "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {name: c, uid: u1, generation: 1}\nusername: c\n";
+    for s in shrunk(consumer) {
+        world.apply_shrunk(s);
+    }
+    world.take_changes();
+    // The same object again, now with a status written back by us.
+    let with_status = format!("{consumer}status:\n  conditions: []\n");
+    for s in shrunk(&with_status) {
+        world.apply_shrunk(s);
+    }
+    assert!(world.take_changes().is_empty(), "a status-only update must not trigger a rebuild");
+    for s in shrunk(&consumer.replace("username: c", "username: d")) {
+        world.apply_shrunk(s);
+    }
+    assert!(world.take_changes().contains(&Kind::KongConsumer));
+}

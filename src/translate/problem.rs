@@ -36,6 +36,9 @@ impl fmt::Display for Problem {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
+    /// An object from the API that cannot be read (cluster mode: a custom
+    /// object that does not fit its schema); skipped by itself.
+    InvalidObject,
     /// Ignored because of its ingress class (or missing class annotation).
     IgnoredClass,
     /// A `konghq.com/*` (or other) annotation has a value we cannot use.
@@ -74,6 +77,7 @@ pub enum Reason {
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
+            Reason::InvalidObject => "invalid-object",
             Reason::IgnoredClass => "ignored-class",
             Reason::InvalidAnnotation => "invalid-annotation",
             Reason::UnsupportedAnnotation => "unsupported-annotation",

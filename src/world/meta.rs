@@ -35,6 +35,8 @@ pub struct Meta {
     pub generation: Option<i64>,
     pub annotations: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// Status as last seen (ignored by equality; see `Observed`).
+    pub observed: super::Observed,
 }
 
 impl Meta {
@@ -70,6 +72,7 @@ impl Meta {
                 .filter(|(k, _)| KEPT_LABELS.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            observed: super::Observed::default(),
         })
     }
 

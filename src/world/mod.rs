@@ -6,6 +6,7 @@
 mod meta;
 mod object;
 mod object_ref;
+mod observed;
 mod shrunk;
 mod shrunk_object;
 mod shrunk_secret;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub use meta::{Meta, stable_uid};
 pub use object::{Object, ObjectError};
 pub use object_ref::{Kind, ObjectRef};
+pub use observed::{ConditionState, Observed};
 pub use shrunk::{
     EndpointSliceObj, IngressClassObj, IngressObj, KongConsumerObj, KongPluginObj, ServiceObj, SliceEndpoint, SlicePort,
 };
@@ -49,10 +51,12 @@ impl World {
         Ok(self.apply_shrunk(Shrunk::from_object(&obj)?))
     }
 
-    /// Stores (or replaces) one already-shrunk object.
+    /// Stores (or replaces) one already-shrunk object. An object equal to the
+    /// stored one (a status-only update, say — status is not kept) changes
+    /// nothing and triggers no rebuild.
     pub fn apply_shrunk(&mut self, obj: Shrunk) -> ObjectRef {
         let kind = obj.kind();
-        let (ns, name) = match obj {
+        let (changed, ns, name) = match obj {
             Shrunk::Ingress(o) => insert(&mut self.ingresses, o),
             Shrunk::IngressClass(o) => insert(&mut self.ingress_classes, o),
             Shrunk::Service(o) => insert(&mut self.services, o),
@@ -62,7 +66,9 @@ impl World {
             Shrunk::KongPlugin(o) => insert(&mut self.plugins, o),
             Shrunk::KongClusterPlugin(o) => insert(&mut self.cluster_plugins, o),
         };
-        self.changed.insert(kind);
+        if changed {
+            self.changed.insert(kind);
+        }
         ObjectRef::new(kind, ns, name)
     }
 
@@ -131,12 +137,17 @@ impl World {
     }
 }
 
-fn insert<T: HasMeta>(store: &mut Store<T>, obj: T) -> (Option<String>, String) {
+/// Inserts `obj`; false when an equal object was already stored.
+fn insert<T: HasMeta + PartialEq>(store: &mut Store<T>, obj: T) -> (bool, Option<String>, String) {
     let meta = obj.meta();
     let ns = meta.namespace.clone();
     let name = meta.name.clone();
-    store.insert((ns.clone().unwrap_or_default(), name.clone()), Arc::new(obj));
-    (ns, name)
+    let key = (ns.clone().unwrap_or_default(), name.clone());
+    // Stored either way: an equal object may still carry a newer observed
+    // status (which equality ignores).
+    let changed = store.get(&key).is_none_or(|old| **old != obj);
+    store.insert(key, Arc::new(obj));
+    (changed, ns, name)
 }
 
 /// Every shrunk object carries its metadata.

@@ -21,7 +21,9 @@ pub struct IngressObj {
 
 impl IngressObj {
     pub fn shrink(o: &Ingress) -> Result<Self, ObjectError> {
-        Ok(Self { meta: Meta::shrink(Kind::Ingress, &o.metadata)?, spec: o.spec.clone().unwrap_or_default() })
+        let mut meta = Meta::shrink(Kind::Ingress, &o.metadata)?;
+        meta.observed = super::Observed::from_ingress(o);
+        Ok(Self { meta, spec: o.spec.clone().unwrap_or_default() })
     }
 }
 
@@ -127,8 +129,10 @@ pub struct KongConsumerObj {
 
 impl KongConsumerObj {
     pub fn shrink(o: &KongConsumer) -> Result<Self, ObjectError> {
+        let mut meta = Meta::shrink(Kind::KongConsumer, &o.metadata)?;
+        meta.observed = super::Observed::from_crd_status(o.status.as_ref());
         Ok(Self {
-            meta: Meta::shrink(Kind::KongConsumer, &o.metadata)?,
+            meta,
             username: o.username.clone().filter(|u| !u.is_empty()),
             custom_id: o.custom_id.clone().filter(|u| !u.is_empty()),
             credentials: o.credentials.clone(),
@@ -152,7 +156,8 @@ pub struct KongPluginObj {
 
 impl KongPluginObj {
     pub fn shrink_namespaced(o: &KongPlugin) -> Result<Self, ObjectError> {
-        let meta = Meta::shrink(Kind::KongPlugin, &o.metadata)?;
+        let mut meta = Meta::shrink(Kind::KongPlugin, &o.metadata)?;
+        meta.observed = super::Observed::from_crd_status(o.status.as_ref());
         let ns = meta.namespace.clone().unwrap_or_default();
         Ok(Self {
             plugin: o.plugin.clone(),
@@ -169,8 +174,10 @@ impl KongPluginObj {
     }
 
     pub fn shrink_cluster(o: &KongClusterPlugin) -> Result<Self, ObjectError> {
+        let mut meta = Meta::shrink(Kind::KongClusterPlugin, &o.metadata)?;
+        meta.observed = super::Observed::from_crd_status(o.status.as_ref());
         Ok(Self {
-            meta: Meta::shrink(Kind::KongClusterPlugin, &o.metadata)?,
+            meta,
             plugin: o.plugin.clone(),
             config: o.config.clone(),
             config_from: o.config_from.as_ref().map(|c| {

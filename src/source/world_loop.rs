@@ -1,0 +1,165 @@
+//! The cluster-mode world loop: one thread owns the World, applies what the
+//! watchers send, coalesces bursts and publishes. Publishing waits until
+//! every watch has finished its first list, so the first snapshot is
+//! complete (and only then does `/readyz` turn 200).
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::publish::{Outcome, Publisher};
+use crate::translate::{Problem, Reason};
+use crate::world::{Kind, ObjectRef, Shrunk, World};
+
+/// Changes are applied together once the watches have been quiet this long...
+const QUIET: Duration = Duration::from_millis(1);
+/// ...or at the latest this long after the first one, so a steady stream of
+/// changes cannot postpone enforcement.
+const MAX_BATCH: Duration = Duration::from_millis(20);
+
+/// What a watcher tells the world loop.
+#[derive(Debug)]
+pub enum Op {
+    Apply(Shrunk),
+    Delete(ObjectRef),
+    /// A watch (re)listed its scope: replace it.
+    Reset {
+        stream: usize,
+        kind: Kind,
+        namespace: Option<String>,
+        objects: Vec<Shrunk>,
+        invalid: Vec<(ObjectRef, String)>,
+    },
+    /// An object that cannot be read; its last good version (if any) stays.
+    Invalid(ObjectRef, String),
+    WatchError {
+        stream: usize,
+    },
+    Stop,
+}
+
+/// Called after every publish with the World and what was published.
+pub type OnPublish = Box<dyn FnMut(&World, &Publisher, &Outcome) + Send>;
+
+pub struct WorldLoop {
+    tx: mpsc::Sender<Op>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorldLoop {
+    /// Starts the loop for `streams` watch streams.
+    pub fn start(streams: usize, publisher: Publisher, on_publish: OnPublish) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("world".into())
+            .spawn(move || run(rx, streams, publisher, on_publish))?;
+        Ok(Self { tx, thread: Some(thread) })
+    }
+
+    pub fn sender(&self) -> mpsc::Sender<Op> {
+        self.tx.clone()
+    }
+}
+
+impl Drop for WorldLoop {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Op::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct State {
+    world: World,
+    synced: Vec<bool>,
+    invalid: BTreeMap<ObjectRef, String>,
+    invalid_changed: bool,
+}
+
+fn run(rx: mpsc::Receiver<Op>, streams: usize, mut publisher: Publisher, mut on_publish: OnPublish) {
+    let shared = publisher.shared();
+    let mut st = State { world: World::new(), synced: vec![false; streams], invalid: BTreeMap::new(), invalid_changed: false };
+    loop {
+        let Ok(first) = rx.recv() else { return };
+        let since = Instant::now();
+        if !apply(&mut st, first, &shared) {
+            return;
+        }
+        loop {
+            let left = MAX_BATCH.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(QUIET.min(left)) {
+                Ok(op) => {
+                    if !apply(&mut st, op, &shared) {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        let synced = st.synced.iter().filter(|s| **s).count();
+        shared.metrics.watches_synced.set(synced as i64);
+        if synced < st.synced.len() {
+            continue;
+        }
+        if std::mem::take(&mut st.invalid_changed) {
+            publisher.set_source_problems(
+                st.invalid
+                    .iter()
+                    .map(|(r, why)| {
+                        Problem::new(
+                            r.clone(),
+                            "",
+                            Reason::InvalidObject,
+                            format!("cannot read this object, skipped (its last good version, if any, stays): {why}"),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        // Propagation is measured only once serving: the first snapshot's
+        // time is the startup time, not a change's.
+        let was_ready = shared.is_ready();
+        let outcome = publisher.publish(&mut st.world, was_ready.then_some(since));
+        on_publish(&st.world, &publisher, &outcome);
+    }
+}
+
+/// Applies one op; false when the loop must stop.
+fn apply(st: &mut State, op: Op, shared: &crate::publish::Shared) -> bool {
+    match op {
+        Op::Apply(obj) => {
+            let r = st.world.apply_shrunk(obj);
+            st.invalid_changed |= st.invalid.remove(&r).is_some();
+        }
+        Op::Delete(r) => {
+            st.world.delete(&r);
+            st.invalid_changed |= st.invalid.remove(&r).is_some();
+        }
+        Op::Reset { stream, kind, namespace, objects, invalid } => {
+            let in_scope = |r: &ObjectRef| r.kind == kind && namespace.as_ref().is_none_or(|ns| r.namespace.as_ref() == Some(ns));
+            let before = st.invalid.len();
+            st.invalid.retain(|r, _| !in_scope(r));
+            st.invalid_changed |= before != st.invalid.len() || !invalid.is_empty();
+            st.invalid.extend(invalid);
+            st.world.reset_scope(kind, namespace.as_deref(), objects);
+            if let Some(s) = st.synced.get_mut(stream) {
+                *s = true;
+            }
+        }
+        Op::Invalid(r, why) => {
+            st.invalid_changed |= st.invalid.get(&r) != Some(&why);
+            st.invalid.insert(r, why);
+        }
+        Op::WatchError { .. } => {
+            shared.metrics.watch_errors.inc();
+        }
+        Op::Stop => return false,
+    }
+    true
+}
