@@ -100,6 +100,7 @@ pub fn prepare_create(rt: &ResourceType, url_ns: Option<&str>, mut obj: Value) -
         // Status is written through /status only; create drops it (as kube-apiserver does).
         obj.as_object_mut().expect("checked").remove("status");
     }
+    normalize(rt, &mut obj);
     let meta = metadata_mut(&mut obj);
     if rt.namespaced {
         let body_ns = non_empty(meta.get("namespace").and_then(Value::as_str)).map(str::to_string);
@@ -247,6 +248,7 @@ pub fn prepare_update(
         }
     };
     stamp_type(rt, &mut result);
+    normalize(rt, &mut result);
     let old_meta = old.get("metadata").and_then(Value::as_object);
     let meta = metadata_mut(&mut result);
     for field in SERVER_OWNED {
@@ -260,6 +262,44 @@ pub fn prepare_update(
         metadata_mut(&mut result).insert("generation".into(), json!(generation));
     }
     Ok(result)
+}
+
+/// Kind-specific write-time conversions kube-apiserver does. For Secrets: `stringData` is
+/// write-only and merged into `data` (base64), which is what readers see.
+fn normalize(rt: &ResourceType, obj: &mut Value) {
+    if !(rt.group.is_empty() && rt.kind == "Secret") {
+        return;
+    }
+    let root = obj.as_object_mut().expect("checked to be an object");
+    let Some(Value::Object(string_data)) = root.remove("stringData") else { return };
+    let data = root.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    let data = data.as_object_mut().expect("just made an object");
+    for (key, value) in string_data {
+        let text = match value {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        data.insert(key, Value::String(base64(text.as_bytes())));
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 pub fn check_preconditions(rt: &ResourceType, obj: &Value, pre: &Preconditions) -> Result<(), ApiError> {
@@ -296,4 +336,16 @@ pub fn mark_terminating(obj: &mut Value) {
 /// A terminating object whose last finalizer was just removed is deleted by that update.
 pub fn deletion_finished(obj: &Value) -> bool {
     is_terminating(obj) && !has_finalizers(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64;
+
+    #[test]
+    fn base64_padding() {
+        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg==")] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
 }
