@@ -12,7 +12,7 @@ use super::{
     discovery,
     errors::ApiError,
     faults::RequestInfo,
-    handlers,
+    handlers, openapi,
 };
 
 pub async fn serve(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
@@ -53,6 +53,8 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         ["api", version] => Some(discovery::resource_list(registry, "", version)),
         ["apis", group] => Some(discovery::group(registry, group)),
         ["apis", group, version] => Some(discovery::resource_list(registry, group, version)),
+        ["openapi", "v3"] => Some(Ok(openapi::index(registry))),
+        ["openapi", "v3", gv @ ..] => Some(openapi::group_version(registry, &gv.join("/"))),
         _ => None,
     };
     if let Some(doc) = discovery_doc {

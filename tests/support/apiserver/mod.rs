@@ -21,6 +21,7 @@ mod faults;
 mod handlers;
 mod http;
 mod object;
+mod openapi;
 mod patch;
 mod resources;
 mod selectors;
