@@ -109,7 +109,7 @@ pub async fn resource(
         (Target::Collection { ns }, Method::GET) if query.flag("watch") => watch(shared, rid, ns, &query, partial),
         (Target::Collection { ns }, Method::GET) => list(shared, rid, ns, &query, partial),
         (Target::Collection { ns }, Method::POST) => {
-            let obj = parse_json(&read_body(req).await?)?;
+            let obj = read_object(req).await?;
             let created = shared.store.create(rid, ns.as_deref(), obj, query.dry_run())?;
             Ok(body::json(201, &created))
         }
@@ -119,7 +119,7 @@ pub async fn resource(
             Ok(body::json(200, &query.view(None, partial)?.render(&obj)))
         }
         (Target::Object { ns, name, sub }, Method::PUT) => {
-            let new = parse_json(&read_body(req).await?)?;
+            let new = read_object(req).await?;
             let rt = *shared.store.registry().get(rid);
             let (obj, _) = shared.store.write(rid, &ns, &name, sub, query.dry_run(), |current| match current {
                 Some(_) => Ok(new),
@@ -142,6 +142,26 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
         .await
         .map_err(|e| ApiError::new(413, "RequestEntityTooLarge", format!("reading the request body: {e}")))?;
     Ok(collected.to_bytes())
+}
+
+/// A POST/PUT body: JSON or YAML. Protobuf and CBOR (what kubectl's typed clients send first) get
+/// 415, on which client-go falls back to JSON.
+async fn read_object(req: Request<Incoming>) -> Result<Value, ApiError> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let bytes = read_body(req).await?;
+    match media.as_str() {
+        "" | "application/json" | "*/*" => parse_json(&bytes),
+        "application/yaml" => serde_yaml_ng::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("the body of the request is not valid YAML: {e}"))),
+        _ => Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
+            ),
+        )),
+    }
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
