@@ -327,6 +327,13 @@ async fn protocol_errors_are_status_objects() {
     assert_eq!(api_error(send(request("POST", secrets, "application/json", &wrong_ns)).await).0, 400);
     let bad_name = serde_json::to_vec(&json!({ "metadata": { "name": "Bad_Name" } })).unwrap();
     assert_eq!(api_error(send(request("POST", secrets, "application/json", &bad_name)).await), (422, "Invalid".into()));
+    let protobuf = send(request("POST", secrets, "application/vnd.kubernetes.protobuf", b"k8s\0")).await;
+    assert_eq!(api_error(protobuf).0, 415);
+    let yaml = b"metadata: {name: from-yaml}\ndata: {key: eA==}\n";
+    assert_eq!(
+        send(request("POST", secrets, "application/yaml", yaml)).await.unwrap()["metadata"]["name"],
+        "from-yaml"
+    );
     let wrong_kind = serde_json::to_vec(&json!({ "kind": "ConfigMap", "metadata": { "name": "a" } })).unwrap();
     assert_eq!(api_error(send(request("POST", secrets, "application/json", &wrong_kind)).await).0, 400);
 
@@ -766,6 +773,53 @@ async fn recorder_publishes_events_k8s_io_events() {
     // events.k8s.io events are their own resource here (kube-apiserver also shows them as core events).
     assert!(server.list("events", None).is_empty());
     assert_eq!(server.list("events.events.k8s.io", Some("default")).len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// kubectl
+
+/// kubectl speaks to the server too (discovery, OpenAPI v3 for validation, client- and server-side
+/// apply, label selectors). Skipped where kubectl is not installed.
+#[tokio::test]
+async fn kubectl_applies_and_reads_manifests() {
+    let Some(kubectl) = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("kubectl")).find(|p| p.is_file()))
+    else {
+        eprintln!("kubectl not on PATH: skipped");
+        return;
+    };
+    let server = ApiServer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let manifest = home.path().join("m.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: alice-key, namespace: default, labels: {konghq.com/credential: key-auth}}\n\
+         stringData: {key: alice-secret}\n---\n\
+         apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {name: alice, namespace: default}\n\
+         username: alice\ncredentials: [alice-key]\n",
+    )
+    .unwrap();
+    let run = |args: Vec<String>| {
+        let mut command = std::process::Command::new(&kubectl);
+        command.env("KUBECONFIG", home.path().join("kubeconfig")).env("HOME", home.path());
+        command.arg("--server").arg(server.url()).arg("--cache-dir").arg(home.path().join("cache")).args(&args);
+        async move {
+            let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(output.status.success(), "kubectl {args:?}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+            stdout
+        }
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let file = manifest.to_str().unwrap();
+    within("kubectl apply", WAIT_WITH_BACKOFF, run(args(&["apply", "-f", file]))).await;
+    within("kubectl apply --server-side", WAIT, run(args(&["apply", "--server-side", "-f", file]))).await;
+    let names =
+        within("kubectl get", WAIT, run(args(&["get", "secrets,kc", "-l", "konghq.com/credential", "-o", "name"])))
+            .await;
+    assert_eq!(names.trim(), "secret/alice-key");
+    assert_eq!(server.get("secrets", "default", "alice-key").unwrap()["data"]["key"], "YWxpY2Utc2VjcmV0");
+    assert_eq!(server.get("kongconsumers", "default", "alice").unwrap()["credentials"], json!(["alice-key"]));
 }
 
 // ---------------------------------------------------------------------------------------------
