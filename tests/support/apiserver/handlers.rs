@@ -114,6 +114,18 @@ pub async fn resource(
             Ok(body::json(201, &created))
         }
         (Target::Collection { ns }, Method::DELETE) => delete_collection(shared, rid, ns, &query),
+        // The legacy watch of one object is a collection watch narrowed to its name.
+        (Target::Object { ns, name, sub: Sub::Main }, Method::GET) if query.flag("watch") => {
+            let rt = shared.store.registry().get(rid);
+            let mut narrowed = query;
+            let fields = match narrowed.get("fieldSelector") {
+                Some(f) => format!("{f},metadata.name={name}"),
+                None => format!("metadata.name={name}"),
+            };
+            narrowed.0.retain(|(k, _)| k != "fieldSelector");
+            narrowed.0.push(("fieldSelector".into(), fields));
+            watch(shared, rid, rt.namespaced.then_some(ns), &narrowed, partial)
+        }
         (Target::Object { ns, name, .. }, Method::GET) => {
             let obj = shared.store.get(rid, &ns, &name)?;
             Ok(body::json(200, &query.view(None, partial)?.render(&obj)))
