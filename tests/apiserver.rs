@@ -467,6 +467,17 @@ async fn raw_watch_protocol() {
     }
     assert_eq!(initial, ["a", "b"]);
 
+    // The legacy single-object watch path.
+    let current = server.resource_version();
+    let request =
+        http::Request::get(format!("/api/v1/namespaces/default/secrets/a?watch=true&resourceVersion={current}"))
+            .body(Vec::new())
+            .unwrap();
+    let mut one: RawWatch = server.client().request_events::<Secret>(request).await.unwrap().boxed();
+    server.patch("secrets", "default", "b", &json!({ "data": { "k": "eQ==" } })).unwrap();
+    server.patch("secrets", "default", "a", &json!({ "data": { "k": "eQ==" } })).unwrap();
+    assert!(matches!(next(&mut one).await, WatchEvent::Modified(s) if s.name_any() == "a"));
+
     // After compaction an old resourceVersion gets one ERROR event: a Status with 410 Expired.
     server.compact();
     let mut expired = secrets.watch(&WatchParams::default(), &rv_a).await.unwrap().boxed();
@@ -738,7 +749,12 @@ async fn lease_updates_use_optimistic_concurrency() {
     b.replace("portcullis-leader", &PostParams::default(), &takeover).await.unwrap();
     assert_eq!(server.get("leases", "default", "portcullis-leader").unwrap()["spec"]["holderIdentity"], "b");
     assert_eq!(api_error(a.replace("portcullis-leader", &PostParams::default(), &renewed).await).0, 409);
-    assert_eq!((server.writes_by("candidate-a"), server.writes_by("candidate-b")), (3, 3));
+    // A patch carrying a resourceVersion is conditional on it too.
+    let stale_rv = renewed.metadata.resource_version.clone().unwrap();
+    let patch = json!({ "metadata": { "resourceVersion": stale_rv }, "spec": { "holderIdentity": "a" } });
+    let patched = a.patch("portcullis-leader", &PatchParams::default(), &Patch::Merge(&patch)).await;
+    assert_eq!(api_error(patched), (409, "Conflict".into()));
+    assert_eq!((server.writes_by("candidate-a"), server.writes_by("candidate-b")), (4, 3));
 }
 
 #[tokio::test]
