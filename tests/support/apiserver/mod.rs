@@ -1,15 +1,31 @@
 //! An in-process stand-in for kube-apiserver, for integration tests (see DESIGN.md, "Kubernetes
 //! API in tests"). It speaks the Kubernetes REST protocol over plain HTTP well enough for the real
-//! `kube::Client`, kube-runtime watchers, the event `Recorder` and Lease-based leader election, and
-//! it can inject faults: failing or slow requests, dropped watches, compaction (410 Gone), refused
-//! connections.
+//! `kube::Client`, kube-runtime watchers, the event `Recorder`, Lease-based leader election and
+//! `kubectl --server`, and it injects faults: failing or slow requests, dropped watches,
+//! compaction (410 Gone), refused connections.
 //!
 //! ```ignore
 //! let server = ApiServer::start().await;
 //! let secrets: kube::Api<Secret> = kube::Api::namespaced(server.client(), "default");
 //! server.create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}))?;
+//! server.wait_for_watchers("secrets", 1).await;
 //! server.drop_watches();
 //! ```
+//!
+//! Faithful: one global resourceVersion; uid/creationTimestamp/generation; 409 AlreadyExists and
+//! Conflict (stale resourceVersion on PUT, or in a patch body); `/status` split; no-op writes keep
+//! their resourceVersion and send no event; list with label/field selectors, `limit`/`continue`
+//! served at the first page's version, `Exact` versions rebuilt from history; watches replay
+//! history, turn selector transitions into ADDED/DELETED, send BOOKMARKs, honour `timeoutSeconds`,
+//! `sendInitialEvents` (streaming lists) and answer an expired version with an ERROR/410 event;
+//! finalizers; `generateName`; Secret `stringData`; `as=PartialObjectMetadata`; `dryRun=All`.
+//!
+//! Approximations: strategic merge patch is a JSON merge patch (lists replaced, not merged by
+//! key); server-side apply merges the applied object like a merge patch (no field ownership, no
+//! conflicts, `force` ignored, no managedFields); updates without a resourceVersion are always
+//! allowed; field selectors accept any dotted path; no schema validation (names must be RFC 1123
+//! subdomains); core/v1 and events.k8s.io/v1 Events are separate stores; no protobuf/CBOR (415);
+//! no auth; OpenAPI v3 is a skeleton that only tells kubectl to validate server-side.
 
 // Each test binary that includes this module uses a different part of the handle.
 #![allow(dead_code)]
