@@ -307,6 +307,47 @@ async fn cluster_scoped_kinds_and_lifecycle_details() {
 }
 
 #[tokio::test]
+async fn handle_writes_follow_the_same_rules() {
+    let server = ApiServer::start().await;
+    let consumer = |username: &str| {
+        json!({
+            "apiVersion": "configuration.konghq.com/v1", "kind": "KongConsumer",
+            "metadata": { "name": "c", "namespace": "default" }, "username": username,
+        })
+    };
+    let created = server.apply(consumer("c")).unwrap();
+    assert_eq!(created["metadata"]["generation"], 1);
+    assert_eq!(
+        server.apply(consumer("c")).unwrap()["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+    assert_eq!(server.create(consumer("c")).unwrap_err().reason, "AlreadyExists");
+
+    let mut status = consumer("ignored");
+    status["status"] = json!({ "conditions": [] });
+    let with_status = server.update_status(status).unwrap();
+    assert_eq!((with_status["username"].as_str(), &with_status["status"]), (Some("c"), &json!({ "conditions": [] })));
+
+    let mut stale = created.clone();
+    stale["username"] = json!("x");
+    assert_eq!(server.update(stale).unwrap_err().code, 409);
+    let replaced = server.apply(consumer("d")).unwrap();
+    assert_eq!(
+        (replaced["metadata"]["generation"].as_i64(), &replaced["status"]),
+        (Some(2), &json!({ "conditions": [] }))
+    );
+    let mut missing = consumer("e");
+    missing["metadata"]["name"] = json!("nobody");
+    assert_eq!(server.update(missing).unwrap_err().code, 404);
+
+    // dryRun=All answers as if written but stores nothing.
+    let secrets: Api<Secret> = Api::namespaced(server.client(), "default");
+    let dry = PostParams { dry_run: true, ..Default::default() };
+    secrets.create(&dry, &serde_json::from_value(secret("dry", &[])).unwrap()).await.unwrap();
+    assert!(server.get("secrets", "default", "dry").is_none());
+}
+
+#[tokio::test]
 async fn protocol_errors_are_status_objects() {
     let server = ApiServer::start().await;
     let client = server.client();
