@@ -13,5 +13,6 @@ pub mod publish;
 pub mod run;
 pub mod snapshot;
 pub mod source;
+pub mod status;
 pub mod translate;
 pub mod world;

@@ -79,7 +79,7 @@ pub fn spawn_watchers(client: &Client, streams: &[Stream], ops: &mpsc::Sender<Op
                 Object::Secret,
             ),
             Kind::KongConsumer | Kind::KongPlugin | Kind::KongClusterPlugin => {
-                let ar = api_resource(s.kind);
+                let ar = kong_api_resource(s.kind);
                 let api = match ns {
                     Some(ns) => Api::<DynamicObject>::namespaced_with(client, ns, &ar),
                     None => Api::<DynamicObject>::all_with(client, &ar),
@@ -108,8 +108,8 @@ where
 }
 
 /// The API resource of a Kong CRD (read as untyped objects so one malformed
-/// object cannot fail a whole list).
-fn api_resource(kind: Kind) -> ApiResource {
+/// object cannot fail a whole list; status is written the same way).
+pub fn kong_api_resource(kind: Kind) -> ApiResource {
     let plural = match kind {
         Kind::KongConsumer => "kongconsumers",
         Kind::KongPlugin => "kongplugins",

@@ -1,0 +1,162 @@
+//! What status Portcullis wants written, computed from the World and the
+//! current problems. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+
+use crate::api::ANN_INGRESS_CLASS;
+use crate::translate::{Config, Problem, Reason};
+use crate::world::{ConditionState, Kind, Meta, ObjectRef, World};
+
+/// Longest condition message / Event note we write (the API caps notes at 1 kB).
+const MAX_MESSAGE: usize = 1000;
+
+/// An object status is written to or an Event is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Regarding {
+    pub object: ObjectRef,
+    pub uid: String,
+    pub generation: Option<i64>,
+}
+
+impl Regarding {
+    pub fn reference(&self) -> ObjectReference {
+        ObjectReference {
+            api_version: Some(self.object.kind.api_version().into()),
+            kind: Some(self.object.kind.as_str().into()),
+            name: Some(self.object.name.clone()),
+            namespace: self.object.namespace.clone(),
+            uid: Some(self.uid.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+/// The `Programmed` condition wanted on one Kong object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Want {
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Want {
+    /// Whether `observed` already says this (for the object's generation).
+    pub fn is_satisfied_by(&self, observed: Option<&ConditionState>, generation: Option<i64>) -> bool {
+        observed.is_some_and(|o| {
+            o.status == self.status
+                && o.reason == self.reason
+                && o.message == self.message
+                && o.observed_generation == generation
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WantedCondition {
+    pub regarding: Regarding,
+    pub want: Want,
+    pub observed: Option<ConditionState>,
+}
+
+#[derive(Clone, Debug)]
+pub struct IngressTarget {
+    pub regarding: Regarding,
+    /// `status.loadBalancer.ingress` as last seen.
+    pub observed: Vec<String>,
+}
+
+/// Everything the status writer should make true.
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    pub conditions: Vec<WantedCondition>,
+    /// Our Ingresses (their load-balancer status is the publish address).
+    pub ingresses: Vec<IngressTarget>,
+    /// Every current problem, with the object it is about (when it exists).
+    pub problems: Vec<(Problem, Option<Regarding>)>,
+}
+
+pub fn desired(world: &World, problems: &[Problem], cfg: &Config) -> Desired {
+    let mut by_object: BTreeMap<&ObjectRef, Vec<&Problem>> = BTreeMap::new();
+    for p in problems {
+        by_object.entry(&p.object).or_default().push(p);
+    }
+    let regarding = |kind: Kind, m: &Meta| Regarding {
+        object: ObjectRef::new(kind, m.namespace.clone(), m.name.clone()),
+        uid: m.uid.clone(),
+        generation: m.generation,
+    };
+
+    let mut out = Desired::default();
+    let kong = world
+        .consumers
+        .values()
+        .map(|c| (Kind::KongConsumer, &c.meta))
+        .chain(world.plugins.values().map(|p| (Kind::KongPlugin, &p.meta)))
+        .chain(world.cluster_plugins.values().map(|p| (Kind::KongClusterPlugin, &p.meta)));
+    for (kind, meta) in kong {
+        let r = regarding(kind, meta);
+        let found = by_object.get(&r.object).map(Vec::as_slice).unwrap_or_default();
+        let Some(want) = want(meta, found, cfg) else { continue };
+        out.conditions.push(WantedCondition { want, observed: meta.observed.programmed.clone(), regarding: r });
+    }
+
+    for ing in world.ingresses.values() {
+        let r = regarding(Kind::Ingress, &ing.meta);
+        let ignored = by_object.get(&r.object).is_some_and(|ps| ps.iter().any(|p| p.reason == Reason::IgnoredClass));
+        if !ignored {
+            out.ingresses.push(IngressTarget {
+                observed: ing.meta.observed.load_balancer.clone().unwrap_or_default(),
+                regarding: r,
+            });
+        }
+    }
+
+    let lookup = |o: &ObjectRef| -> Option<Regarding> {
+        let key = (o.namespace.clone().unwrap_or_default(), o.name.clone());
+        let meta = match o.kind {
+            Kind::Ingress => world.ingresses.get(&key).map(|x| &x.meta),
+            Kind::IngressClass => world.ingress_classes.get(&key).map(|x| &x.meta),
+            Kind::Service => world.services.get(&key).map(|x| &x.meta),
+            Kind::EndpointSlice => world.endpoint_slices.get(&key).map(|x| &x.meta),
+            Kind::Secret => world.secrets.get(&key).map(|x| &x.meta),
+            Kind::KongConsumer => world.consumers.get(&key).map(|x| &x.meta),
+            Kind::KongPlugin => world.plugins.get(&key).map(|x| &x.meta),
+            Kind::KongClusterPlugin => world.cluster_plugins.get(&key).map(|x| &x.meta),
+        }?;
+        Some(regarding(o.kind, meta))
+    };
+    out.problems = problems.iter().map(|p| (p.clone(), lookup(&p.object))).collect();
+    out
+}
+
+/// The condition for one Kong object; None for another controller's object
+/// (its class annotation names another class): its status is not ours.
+fn want(meta: &Meta, problems: &[&Problem], cfg: &Config) -> Option<Want> {
+    if let Some(p) = problems.iter().find(|p| p.reason == Reason::IgnoredClass) {
+        let annotated_elsewhere = meta.annotation(ANN_INGRESS_CLASS).is_some_and(|c| !c.is_empty() && c != cfg.ingress_class);
+        if annotated_elsewhere {
+            return None;
+        }
+        return Some(Want { status: "False", reason: "Pending", message: truncate(p.message.clone()) });
+    }
+    if problems.is_empty() {
+        return Some(Want { status: "True", reason: "Programmed", message: String::new() });
+    }
+    let message = problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; ");
+    Some(Want { status: "False", reason: "Invalid", message: truncate(message) })
+}
+
+/// Caps a message at `MAX_MESSAGE` bytes (on a char boundary).
+pub(super) fn truncate(mut s: String) -> String {
+    if s.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE - 3;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
+}
