@@ -85,7 +85,11 @@ impl Metrics {
             m.manifest_issues.clone(),
         );
         registry.register("watch_errors", "Kubernetes watch failures (retried with backoff)", m.watch_errors.clone());
-        registry.register("watches_synced", "Kubernetes watches that finished their first list", m.watches_synced.clone());
+        registry.register(
+            "watches_synced",
+            "Kubernetes watches that finished their first list",
+            m.watches_synced.clone(),
+        );
         registry.register("leader", "1 while this replica holds the leader Lease", m.leader.clone());
         registry.register("status_errors", "Failed status writes and Events (retried)", m.status_errors.clone());
         Metrics { registry, ..m }

@@ -9,10 +9,12 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cli::{DemoArgs, EchoArgs, LogFormat, RunArgs, ServeArgs};
+use crate::cli::{ClusterArgs, DemoArgs, EchoArgs, LogFormat, RunArgs, ServeArgs};
+use crate::controller::{Controller, ControllerConfig, StatusSettings};
 use crate::proxy::{self, ProxyConfig};
 use crate::publish::{Publisher, Shared};
 use crate::source::watch::LocalSource;
+use crate::status::{LeaderConfig, StatusConfig};
 
 /// Installs the tracing subscriber (`RUST_LOG` filters, default `info`).
 pub fn init_logging(format: LogFormat) {
@@ -47,13 +49,85 @@ impl Shutdown {
 
 /// `portcullis run`.
 pub async fn run(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
-    let Some(dir) = args.manifests else {
-        bail!(
-            "cluster mode (reading the Kubernetes API) is not part of this build yet; \
-             pass --manifests DIR to serve a folder of manifests"
-        );
+    match &args.manifests {
+        Some(dir) => serve_local(dir, &args.serve, shutdown).await,
+        None => serve_cluster(&args.cluster, &args.serve, shutdown).await,
+    }
+}
+
+/// Cluster mode: watch the Kubernetes API, serve, report (when leading).
+pub async fn serve_cluster(cluster: &ClusterArgs, args: &ServeArgs, shutdown: Shutdown) -> anyhow::Result<()> {
+    let client = kube_client(cluster.kubeconfig.as_deref()).await?;
+    let shared = Shared::new();
+    let cfg = controller_config(cluster, args)?;
+    tracing::info!(
+        namespaces = ?cfg.namespaces,
+        ingress_class = %cfg.translate.ingress_class,
+        update_status = cfg.status.is_some(),
+        "watching the Kubernetes API"
+    );
+    let controller =
+        Controller::start(client, cfg, shared.clone(), shutdown.wait()).context("cannot start the controller")?;
+    let result = serve(args, shared, shutdown).await;
+    drop(controller);
+    result
+}
+
+/// In-cluster config, else `--kubeconfig`, else $KUBECONFIG / ~/.kube/config.
+async fn kube_client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .with_context(|| format!("invalid kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer().await.context(
+            "cannot find Kubernetes credentials (not in a cluster, no $KUBECONFIG or ~/.kube/config); \
+             pass --kubeconfig, or --manifests DIR for local mode",
+        )?,
     };
-    serve_local(&dir, &args.serve, shutdown).await
+    kube::Client::try_from(config).context("cannot create the Kubernetes client")
+}
+
+fn controller_config(cluster: &ClusterArgs, args: &ServeArgs) -> anyhow::Result<ControllerConfig> {
+    let namespaces: Vec<String> =
+        cluster.watch_namespace.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+    let status = if cluster.update_status {
+        let identity = std::env::var("POD_NAME")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("portcullis-{}", uuid::Uuid::new_v4().simple()));
+        let namespace = cluster
+            .election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|n| !n.is_empty()))
+            .unwrap_or_else(|| "default".into());
+        let publish_service = match cluster.publish_service.as_deref() {
+            None | Some("") => None,
+            Some(s) => match s.split_once('/') {
+                Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Some((ns.to_string(), name.to_string())),
+                _ => bail!("--publish-service must be namespace/name, got {s:?}"),
+            },
+        };
+        Some(StatusSettings {
+            election: LeaderConfig::new(namespace, cluster.election_id.clone(), identity.clone()),
+            writer: StatusConfig {
+                publish_service,
+                publish_addresses: cluster
+                    .publish_status_address
+                    .iter()
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
+                instance: identity,
+            },
+        })
+    } else {
+        None
+    };
+    Ok(ControllerConfig { translate: args.translate.config(), namespaces, status })
 }
 
 /// `portcullis demo`: the echo upstream plus the proxy on the quick start.

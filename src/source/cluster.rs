@@ -62,14 +62,22 @@ pub fn spawn_watchers(client: &Client, streams: &[Stream], ops: &mpsc::Sender<Op
         let (client, ops, s) = (client.clone(), ops.clone(), s.clone());
         let ns = s.namespace.as_deref();
         match s.kind {
-            Kind::Ingress => spawn_typed::<Ingress>(api(&client, ns), watcher::Config::default(), s, ops, Object::Ingress),
+            Kind::Ingress => {
+                spawn_typed::<Ingress>(api(&client, ns), watcher::Config::default(), s, ops, Object::Ingress)
+            }
             Kind::IngressClass => {
                 spawn_typed::<IngressClass>(Api::all(client), watcher::Config::default(), s, ops, Object::IngressClass)
             }
-            Kind::Service => spawn_typed::<Service>(api(&client, ns), watcher::Config::default(), s, ops, Object::Service),
-            Kind::EndpointSlice => {
-                spawn_typed::<EndpointSlice>(api(&client, ns), watcher::Config::default(), s, ops, Object::EndpointSlice)
+            Kind::Service => {
+                spawn_typed::<Service>(api(&client, ns), watcher::Config::default(), s, ops, Object::Service)
             }
+            Kind::EndpointSlice => spawn_typed::<EndpointSlice>(
+                api(&client, ns),
+                watcher::Config::default(),
+                s,
+                ops,
+                Object::EndpointSlice,
+            ),
             // Only credential Secrets: never every Secret of the cluster.
             Kind::Secret => spawn_typed::<Secret>(
                 api(&client, ns),
@@ -124,25 +132,38 @@ pub fn kong_api_resource(kind: Kind) -> ApiResource {
     }
 }
 
-/// A malformed object: its reference (when it has a name) and why.
-type Unreadable = (Option<ObjectRef>, String);
+/// An object from a watch that cannot be used: with its identity when it
+/// has a name (so it can be reported on), else just why.
+enum Rejected {
+    Named(ObjectRef, crate::world::Unreadable),
+    Nameless(String),
+}
+
+type Unreadable = Box<Rejected>;
+
+fn unreadable(kind: Kind, m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, why: String) -> Unreadable {
+    Box::new(match m.name.clone() {
+        Some(name) => Rejected::Named(
+            ObjectRef::new(kind, m.namespace.clone(), name),
+            crate::world::Unreadable { uid: m.uid.clone().unwrap_or_default(), generation: m.generation, reason: why },
+        ),
+        None => Rejected::Nameless(why),
+    })
+}
 
 fn dynamic_to_object(o: DynamicObject, ar: &ApiResource) -> Result<Object, Unreadable> {
-    let r = o.metadata.name.clone().map(|name| {
-        let kind = match ar.kind.as_str() {
-            "KongConsumer" => Kind::KongConsumer,
-            "KongPlugin" => Kind::KongPlugin,
-            _ => Kind::KongClusterPlugin,
-        };
-        ObjectRef::new(kind, o.metadata.namespace.clone(), name)
-    });
-    let mut value = serde_json::to_value(&o).map_err(|e| (r.clone(), e.to_string()))?;
+    let kind = match ar.kind.as_str() {
+        "KongConsumer" => Kind::KongConsumer,
+        "KongPlugin" => Kind::KongPlugin,
+        _ => Kind::KongClusterPlugin,
+    };
+    let mut value = serde_json::to_value(&o).map_err(|e| unreadable(kind, &o.metadata, e.to_string()))?;
     // List items may come without apiVersion/kind.
     if let Some(map) = value.as_object_mut() {
         map.insert("apiVersion".into(), ar.api_version.clone().into());
         map.insert("kind".into(), ar.kind.clone().into());
     }
-    Object::from_value(value).map_err(|e| (r, e.to_string()))
+    Object::from_value(value).map_err(|e| unreadable(kind, &o.metadata, e.to_string()))
 }
 
 /// Drives one watch stream: Init..InitDone becomes one Reset of the
@@ -155,7 +176,7 @@ where
     let (kind, namespace) = (s.kind.as_str(), s.namespace.clone().unwrap_or_else(|| "*".into()));
     let mut stream = std::pin::pin!(watcher(api, cfg).default_backoff());
     let mut buffer: Vec<Shrunk> = Vec::new();
-    let mut invalid: Vec<(ObjectRef, String)> = Vec::new();
+    let mut invalid: Vec<(ObjectRef, crate::world::Unreadable)> = Vec::new();
     while let Some(event) = stream.next().await {
         let op = match event {
             Ok(Event::Init) => {
@@ -164,10 +185,12 @@ where
                 continue;
             }
             Ok(Event::InitApply(o)) => {
-                match shrink(&to_object, o) {
+                match shrink(&to_object, o).map_err(|e| *e) {
                     Ok(obj) => buffer.push(obj),
-                    Err((Some(r), why)) => invalid.push((r, why)),
-                    Err((None, why)) => tracing::warn!(kind, %namespace, "skipping an object without a name: {why}"),
+                    Err(Rejected::Named(r, info)) => invalid.push((r, info)),
+                    Err(Rejected::Nameless(why)) => {
+                        tracing::warn!(kind, %namespace, "skipping an object without a name: {why}")
+                    }
                 }
                 continue;
             }
@@ -178,10 +201,10 @@ where
                 objects: std::mem::take(&mut buffer),
                 invalid: std::mem::take(&mut invalid),
             },
-            Ok(Event::Apply(o)) => match shrink(&to_object, o) {
-                Ok(obj) => Op::Apply(obj),
-                Err((Some(r), why)) => Op::Invalid(r, why),
-                Err((None, why)) => {
+            Ok(Event::Apply(o)) => match shrink(&to_object, o).map_err(|e| *e) {
+                Ok(obj) => Op::Apply(Box::new(obj)),
+                Err(Rejected::Named(r, info)) => Op::Invalid(r, info),
+                Err(Rejected::Nameless(why)) => {
                     tracing::warn!(kind, %namespace, "skipping an object without a name: {why}");
                     continue;
                 }
@@ -207,7 +230,7 @@ where
     F: Fn(K) -> Result<Object, Unreadable>,
 {
     let obj = to_object(o)?;
-    Shrunk::from_object(&obj).map_err(|e| (obj.object_ref(), e.to_string()))
+    Shrunk::from_object(&obj).map_err(|e| unreadable(obj.kind(), obj.metadata(), e.to_string()))
 }
 
 fn object_ref<K: kube::Resource>(kind: Kind, o: &K) -> Option<ObjectRef> {

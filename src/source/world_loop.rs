@@ -3,14 +3,13 @@
 //! every watch has finished its first list, so the first snapshot is
 //! complete (and only then does `/readyz` turn 200).
 
-use std::collections::BTreeMap;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::publish::{Outcome, Publisher};
 use crate::translate::{Problem, Reason};
-use crate::world::{Kind, ObjectRef, Shrunk, World};
+use crate::world::{Kind, ObjectRef, Shrunk, Unreadable, World};
 
 /// Changes are applied together once the watches have been quiet this long...
 const QUIET: Duration = Duration::from_millis(1);
@@ -21,7 +20,7 @@ const MAX_BATCH: Duration = Duration::from_millis(20);
 /// What a watcher tells the world loop.
 #[derive(Debug)]
 pub enum Op {
-    Apply(Shrunk),
+    Apply(Box<Shrunk>),
     Delete(ObjectRef),
     /// A watch (re)listed its scope: replace it.
     Reset {
@@ -29,10 +28,10 @@ pub enum Op {
         kind: Kind,
         namespace: Option<String>,
         objects: Vec<Shrunk>,
-        invalid: Vec<(ObjectRef, String)>,
+        invalid: Vec<(ObjectRef, Unreadable)>,
     },
     /// An object that cannot be read; its last good version (if any) stays.
-    Invalid(ObjectRef, String),
+    Invalid(ObjectRef, Unreadable),
     WatchError {
         stream: usize,
     },
@@ -51,9 +50,8 @@ impl WorldLoop {
     /// Starts the loop for `streams` watch streams.
     pub fn start(streams: usize, publisher: Publisher, on_publish: OnPublish) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("world".into())
-            .spawn(move || run(rx, streams, publisher, on_publish))?;
+        let thread =
+            std::thread::Builder::new().name("world".into()).spawn(move || run(rx, streams, publisher, on_publish))?;
         Ok(Self { tx, thread: Some(thread) })
     }
 
@@ -74,13 +72,12 @@ impl Drop for WorldLoop {
 struct State {
     world: World,
     synced: Vec<bool>,
-    invalid: BTreeMap<ObjectRef, String>,
     invalid_changed: bool,
 }
 
 fn run(rx: mpsc::Receiver<Op>, streams: usize, mut publisher: Publisher, mut on_publish: OnPublish) {
     let shared = publisher.shared();
-    let mut st = State { world: World::new(), synced: vec![false; streams], invalid: BTreeMap::new(), invalid_changed: false };
+    let mut st = State { world: World::new(), synced: vec![false; streams], invalid_changed: false };
     loop {
         let Ok(first) = rx.recv() else { return };
         let since = Instant::now();
@@ -109,14 +106,18 @@ fn run(rx: mpsc::Receiver<Op>, streams: usize, mut publisher: Publisher, mut on_
         }
         if std::mem::take(&mut st.invalid_changed) {
             publisher.set_source_problems(
-                st.invalid
+                st.world
+                    .unreadable
                     .iter()
-                    .map(|(r, why)| {
+                    .map(|(r, u)| {
                         Problem::new(
                             r.clone(),
                             "",
                             Reason::InvalidObject,
-                            format!("cannot read this object, skipped (its last good version, if any, stays): {why}"),
+                            format!(
+                                "cannot read this object, skipped (its last good version, if any, stays): {}",
+                                u.reason
+                            ),
                         )
                     })
                     .collect(),
@@ -134,27 +135,28 @@ fn run(rx: mpsc::Receiver<Op>, streams: usize, mut publisher: Publisher, mut on_
 fn apply(st: &mut State, op: Op, shared: &crate::publish::Shared) -> bool {
     match op {
         Op::Apply(obj) => {
-            let r = st.world.apply_shrunk(obj);
-            st.invalid_changed |= st.invalid.remove(&r).is_some();
+            let r = st.world.apply_shrunk(*obj);
+            st.invalid_changed |= st.world.unreadable.remove(&r).is_some();
         }
         Op::Delete(r) => {
             st.world.delete(&r);
-            st.invalid_changed |= st.invalid.remove(&r).is_some();
+            st.invalid_changed |= st.world.unreadable.remove(&r).is_some();
         }
         Op::Reset { stream, kind, namespace, objects, invalid } => {
-            let in_scope = |r: &ObjectRef| r.kind == kind && namespace.as_ref().is_none_or(|ns| r.namespace.as_ref() == Some(ns));
-            let before = st.invalid.len();
-            st.invalid.retain(|r, _| !in_scope(r));
-            st.invalid_changed |= before != st.invalid.len() || !invalid.is_empty();
-            st.invalid.extend(invalid);
+            let in_scope =
+                |r: &ObjectRef| r.kind == kind && namespace.as_ref().is_none_or(|ns| r.namespace.as_ref() == Some(ns));
+            let before = st.world.unreadable.len();
+            st.world.unreadable.retain(|r, _| !in_scope(r));
+            st.invalid_changed |= before != st.world.unreadable.len() || !invalid.is_empty();
+            st.world.unreadable.extend(invalid);
             st.world.reset_scope(kind, namespace.as_deref(), objects);
             if let Some(s) = st.synced.get_mut(stream) {
                 *s = true;
             }
         }
-        Op::Invalid(r, why) => {
-            st.invalid_changed |= st.invalid.get(&r) != Some(&why);
-            st.invalid.insert(r, why);
+        Op::Invalid(r, info) => {
+            st.invalid_changed |= st.world.unreadable.get(&r) != Some(&info);
+            st.world.unreadable.insert(r, info);
         }
         Op::WatchError { .. } => {
             shared.metrics.watch_errors.inc();

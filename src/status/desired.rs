@@ -102,6 +102,19 @@ pub fn desired(world: &World, problems: &[Problem], cfg: &Config) -> Desired {
         out.conditions.push(WantedCondition { want, observed: meta.observed.programmed.clone(), regarding: r });
     }
 
+    // Unreadable Kong objects (never in the stores above): Invalid.
+    for (r, u) in &world.unreadable {
+        if matches!(r.kind, Kind::KongConsumer | Kind::KongPlugin | Kind::KongClusterPlugin)
+            && !out.conditions.iter().any(|c| &c.regarding.object == r)
+        {
+            out.conditions.push(WantedCondition {
+                regarding: Regarding { object: r.clone(), uid: u.uid.clone(), generation: u.generation },
+                want: Want { status: "False", reason: "Invalid", message: truncate(u.reason.clone()) },
+                observed: None,
+            });
+        }
+    }
+
     for ing in world.ingresses.values() {
         let r = regarding(Kind::Ingress, &ing.meta);
         let ignored = by_object.get(&r.object).is_some_and(|ps| ps.iter().any(|p| p.reason == Reason::IgnoredClass));
@@ -124,8 +137,15 @@ pub fn desired(world: &World, problems: &[Problem], cfg: &Config) -> Desired {
             Kind::KongConsumer => world.consumers.get(&key).map(|x| &x.meta),
             Kind::KongPlugin => world.plugins.get(&key).map(|x| &x.meta),
             Kind::KongClusterPlugin => world.cluster_plugins.get(&key).map(|x| &x.meta),
-        }?;
-        Some(regarding(o.kind, meta))
+        };
+        match meta {
+            Some(meta) => Some(regarding(o.kind, meta)),
+            None => world.unreadable.get(o).map(|u| Regarding {
+                object: o.clone(),
+                uid: u.uid.clone(),
+                generation: u.generation,
+            }),
+        }
     };
     out.problems = problems.iter().map(|p| (p.clone(), lookup(&p.object))).collect();
     out
@@ -135,7 +155,8 @@ pub fn desired(world: &World, problems: &[Problem], cfg: &Config) -> Desired {
 /// (its class annotation names another class): its status is not ours.
 fn want(meta: &Meta, problems: &[&Problem], cfg: &Config) -> Option<Want> {
     if let Some(p) = problems.iter().find(|p| p.reason == Reason::IgnoredClass) {
-        let annotated_elsewhere = meta.annotation(ANN_INGRESS_CLASS).is_some_and(|c| !c.is_empty() && c != cfg.ingress_class);
+        let annotated_elsewhere =
+            meta.annotation(ANN_INGRESS_CLASS).is_some_and(|c| !c.is_empty() && c != cfg.ingress_class);
         if annotated_elsewhere {
             return None;
         }

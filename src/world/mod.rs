@@ -38,7 +38,18 @@ pub struct World {
     pub consumers: Store<KongConsumerObj>,
     pub plugins: Store<KongPluginObj>,
     pub cluster_plugins: Store<KongPluginObj>,
+    /// Objects that exist in the API but cannot be read (cluster mode):
+    /// not a translation input, but status and Events need their identity.
+    pub unreadable: BTreeMap<ObjectRef, Unreadable>,
     changed: BTreeSet<Kind>,
+}
+
+/// An object the source could not read, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    pub uid: String,
+    pub generation: Option<i64>,
+    pub reason: String,
 }
 
 impl World {

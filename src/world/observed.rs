@@ -35,9 +35,8 @@ impl PartialEq for Observed {
 
 impl Observed {
     pub fn from_crd_status(status: Option<&CrdStatus>) -> Self {
-        let programmed = status
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == CONDITION_PROGRAMMED))
-            .map(condition_state);
+        let programmed =
+            status.and_then(|s| s.conditions.iter().find(|c| c.type_ == CONDITION_PROGRAMMED)).map(condition_state);
         Self { programmed, load_balancer: None }
     }
 
@@ -46,9 +45,7 @@ impl Observed {
             .status
             .as_ref()
             .and_then(|s| s.load_balancer.as_ref())
-            .map(|lb| {
-                lb.ingress.iter().flatten().filter_map(|i| i.ip.clone().or_else(|| i.hostname.clone())).collect()
-            })
+            .map(|lb| lb.ingress.iter().flatten().filter_map(|i| i.ip.clone().or_else(|| i.hostname.clone())).collect())
             .unwrap_or_default();
         Self { programmed: None, load_balancer: Some(lb) }
     }

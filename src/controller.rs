@@ -1,0 +1,69 @@
+//! Cluster mode wiring: watchers -> world loop -> publisher (every replica),
+//! plus leader election and the status writer (leader only).
+
+use std::sync::Arc;
+
+use kube::Client;
+use tokio::sync::watch;
+
+use crate::publish::{Publisher, Shared};
+use crate::source::cluster::{self, Scope};
+use crate::source::world_loop::WorldLoop;
+use crate::status::{self, Desired, LeaderConfig, StatusConfig};
+use crate::translate;
+
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    pub translate: translate::Config,
+    /// Namespaces to watch; empty = all.
+    pub namespaces: Vec<String>,
+    /// Status reporting; None = `--update-status=false`.
+    pub status: Option<StatusSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StatusSettings {
+    pub election: LeaderConfig,
+    pub writer: StatusConfig,
+}
+
+/// A running controller; dropping it stops the world loop.
+pub struct Controller {
+    _world: WorldLoop,
+    /// Whether this replica leads (always false without status reporting).
+    pub leader: watch::Receiver<bool>,
+}
+
+impl Controller {
+    /// Starts watching. The first snapshot is published (and `/readyz`
+    /// turns 200) once every watch has listed.
+    pub fn start(
+        client: Client,
+        cfg: ControllerConfig,
+        shared: Arc<Shared>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let streams = cluster::streams(&Scope { namespaces: cfg.namespaces.clone() });
+        let (desired_tx, desired_rx) = watch::channel(Arc::new(Desired::default()));
+        let reporting = cfg.status.is_some();
+        let translate_cfg = cfg.translate.clone();
+        let on_publish: crate::source::world_loop::OnPublish = Box::new(move |world, publisher, _outcome| {
+            if reporting {
+                let d = status::desired(world, &publisher.problems(), &translate_cfg);
+                let _ = desired_tx.send(Arc::new(d));
+            }
+        });
+        let world = WorldLoop::start(streams.len(), Publisher::new(cfg.translate.clone(), shared.clone()), on_publish)?;
+        cluster::spawn_watchers(&client, &streams, &world.sender());
+
+        let leader = match cfg.status {
+            Some(settings) => {
+                let leader = status::spawn_leader_election(client.clone(), settings.election, shared.clone(), stop);
+                status::spawn_status_writer(client, settings.writer, desired_rx, leader.clone(), shared);
+                leader
+            }
+            None => watch::channel(false).1,
+        };
+        Ok(Self { _world: world, leader })
+    }
+}
