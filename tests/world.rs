@@ -62,3 +62,29 @@ fn an_unchanged_object_is_not_a_change() {
     }
     assert!(world.take_changes().contains(&Kind::KongConsumer));
 }
+
+#[test]
+fn non_credential_secret_data_is_kept_but_never_printed() {
+    let mut world = World::new();
+    let yaml = "apiVersion: v1\nkind: Secret\nmetadata: {name: conf}\nstringData:\n  config: '{\"key_names\": [\"k\"]}'\n  token: very-secret-token\n";
+    for s in shrunk(yaml) {
+        world.apply_shrunk(s);
+    }
+    let secret = world.secrets.values().next().unwrap();
+    assert_eq!(secret.data.get("token"), Some(&b"very-secret-token"[..]));
+    let shown = format!("{world:?}");
+    assert!(shown.contains("token"), "key names are shown");
+    assert!(!shown.contains("very-secret-token"), "values are not: {shown}");
+}
+
+#[test]
+fn referenced_secrets_are_config_from_and_ingress_tls() {
+    let mut world = World::new();
+    let yaml = "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: p, namespace: a}\nplugin: key-auth\nconfigFrom: {secretKeyRef: {name: plugin-conf, key: c}}\n---\napiVersion: configuration.konghq.com/v1\nkind: KongClusterPlugin\nmetadata: {name: cp}\nplugin: key-auth\nconfigFrom: {secretKeyRef: {namespace: b, name: cluster-conf, key: c}}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i, namespace: c}\nspec:\n  tls: [{hosts: [x.example], secretName: x-tls}, {hosts: [y.example]}]\n";
+    for s in shrunk(yaml) {
+        world.apply_shrunk(s);
+    }
+    let refs: Vec<_> = portcullis::translate::referenced_secrets(&world).into_iter().collect();
+    let want = [("a", "plugin-conf"), ("b", "cluster-conf"), ("c", "x-tls")];
+    assert_eq!(refs, want.map(|(n, s)| (n.to_string(), s.to_string())));
+}

@@ -14,12 +14,14 @@ mod key_auth;
 mod path;
 mod plugins;
 mod problem;
+mod references;
 mod route_settings;
 mod service_settings;
 
 use std::sync::Arc;
 
 pub use problem::{Problem, Reason};
+pub use references::referenced_secrets;
 
 use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot};
 use crate::world::World;

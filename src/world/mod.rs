@@ -22,7 +22,7 @@ pub use shrunk::{
     EndpointSliceObj, IngressClassObj, IngressObj, KongConsumerObj, KongPluginObj, ServiceObj, SliceEndpoint, SlicePort,
 };
 pub use shrunk_object::Shrunk;
-pub use shrunk_secret::{CredentialKey, SecretObj};
+pub use shrunk_secret::{CredentialKey, SecretData, SecretObj};
 
 /// Objects of one kind keyed by (namespace, name); namespace is "" for
 /// cluster-scoped kinds. BTreeMap keeps translation deterministic.

@@ -1,5 +1,10 @@
-//! Secrets shrink to credential facts: the credential type label, a digest
-//! of `key` and the optional `ttl`. The key itself is dropped here.
+//! Secrets shrink on arrival. A credential Secret (labelled
+//! `konghq.com/credential`) becomes its credential facts: the type label, a
+//! digest of `key` and the optional `ttl` — the key itself is dropped here.
+//! Any other Secret keeps its data, because translation reads it (plugin
+//! `configFrom`, Ingress TLS certificates); cluster mode only ever watches
+//! the Secrets objects reference. That data is never printed (`SecretData`
+//! debug-prints key names only).
 
 use k8s_openapi::api::core::v1::Secret;
 
@@ -16,6 +21,26 @@ pub struct SecretObj {
     pub key: CredentialKey,
     /// `ttl` in seconds, or the reason it could not be read.
     pub ttl: Option<Result<u64, String>>,
+    /// `type` (`Opaque`, `kubernetes.io/tls`, ...).
+    pub type_: String,
+    /// Data of a non-credential Secret (empty for credentials).
+    pub data: SecretData,
+}
+
+/// Secret data that translation reads. Debug shows key names, never values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretData(pub std::collections::BTreeMap<String, Vec<u8>>);
+
+impl SecretData {
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.0.get(key).map(Vec::as_slice)
+    }
+}
+
+impl std::fmt::Debug for SecretData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 impl HasMeta for SecretObj {
@@ -62,6 +87,15 @@ impl SecretObj {
         } else {
             (CredentialKey::Missing, None)
         };
-        Ok(Self { meta, credential_type, key, ttl })
+        let data = if credential_type.is_some() {
+            SecretData::default()
+        } else {
+            let mut data: std::collections::BTreeMap<String, Vec<u8>> =
+                o.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+            data.extend(o.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())));
+            SecretData(data)
+        };
+        let type_ = o.type_.clone().unwrap_or_else(|| "Opaque".into());
+        Ok(Self { meta, credential_type, key, ttl, type_, data })
     }
 }
