@@ -37,7 +37,8 @@ impl Shared {
     }
 }
 
-/// Kinds each snapshot part reads.
+/// Kinds each snapshot part reads (routes also read non-credential
+/// Secrets: plugin `configFrom`).
 const ROUTE_KINDS: [Kind; 6] =
     [Kind::Ingress, Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::KongPlugin, Kind::KongClusterPlugin];
 const CONSUMER_KINDS: [Kind; 3] = [Kind::KongConsumer, Kind::Secret, Kind::IngressClass];
@@ -87,9 +88,10 @@ impl Publisher {
     /// (for the propagation metric).
     pub fn publish(&mut self, world: &mut World, since: Option<Instant>) -> Outcome {
         let changed = world.take_changes();
+        let config_secrets = world.take_config_secret_change();
         let first = self.routes.is_none();
         let mut rebuilt = false;
-        if first || ROUTE_KINDS.iter().any(|k| changed.contains(k)) {
+        if first || config_secrets || ROUTE_KINDS.iter().any(|k| changed.contains(k)) {
             let t = Instant::now();
             let (table, problems) = translate::routes(world, &self.cfg);
             self.observe("routes", t);

@@ -282,3 +282,23 @@ async fn readiness_is_false_before_the_first_snapshot() {
     assert_eq!(request(addr, "/readyz", &[]).await.status, 503);
     assert_eq!(request(addr, "/healthz", &[]).await.status, 200);
 }
+
+#[tokio::test]
+async fn plugin_config_from_a_secret_is_enforced_and_follows_the_secret() {
+    let stack = Stack::quickstart().await;
+    std::fs::write(
+        stack.path("key-auth-plugin.yaml"),
+        "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata:\n  name: key-auth\nplugin: key-auth\nconfigFrom:\n  secretKeyRef: {name: key-auth-settings, key: settings}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: key-auth-settings\nstringData:\n  settings: |\n    key_names: [x-api-key]\n",
+    )
+    .unwrap();
+    stack.until("/echo", &[("x-api-key", "hello_world")], "configFrom settings", |r| r.status == 200).await;
+    assert_eq!(stack.get("/echo", &[("apikey", "hello_world")]).await.status, 401, "apikey is no longer a key name");
+
+    // Editing the settings Secret re-configures the routes using it.
+    stack.edit("key-auth-plugin.yaml", "key_names: [x-api-key]", "key_names: [x-other-key]");
+    stack.until("/echo", &[("x-other-key", "hello_world")], "settings Secret edited", |r| r.status == 200).await;
+
+    // A broken settings Secret fails closed.
+    stack.edit("key-auth-plugin.yaml", "key_names: [x-other-key]", "key_names: [\"bad name\"]");
+    stack.until("/echo", &[("x-other-key", "hello_world")], "broken settings fail closed", |r| r.status == 503).await;
+}

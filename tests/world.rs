@@ -88,3 +88,22 @@ fn referenced_secrets_are_config_from_and_ingress_tls() {
     let want = [("a", "plugin-conf"), ("b", "cluster-conf"), ("c", "x-tls")];
     assert_eq!(refs, want.map(|(n, s)| (n.to_string(), s.to_string())));
 }
+
+#[test]
+fn only_non_credential_secret_changes_count_for_routes() {
+    let mut world = World::new();
+    let cred = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n  labels: {konghq.com/credential: key-auth}\nstringData: {key: k1}\n";
+    for s in shrunk(cred) {
+        world.apply_shrunk(s);
+    }
+    assert!(!world.take_config_secret_change(), "a credential is not plugin configuration");
+    let conf = "apiVersion: v1\nkind: Secret\nmetadata: {name: conf}\nstringData: {config: '{}'}\n";
+    for s in shrunk(conf) {
+        world.apply_shrunk(s);
+    }
+    assert!(world.take_config_secret_change());
+    world.delete(&portcullis::world::ObjectRef::namespaced(Kind::Secret, "default", "c"));
+    assert!(!world.take_config_secret_change());
+    world.delete(&portcullis::world::ObjectRef::namespaced(Kind::Secret, "default", "conf"));
+    assert!(world.take_config_secret_change());
+}

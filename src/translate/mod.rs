@@ -5,6 +5,7 @@
 mod annotations;
 mod backend;
 mod class;
+mod config_from;
 mod conflicts;
 mod consumers;
 mod credentials;

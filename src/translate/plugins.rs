@@ -12,7 +12,7 @@ use crate::world::{Kind, KongPluginObj, World};
 
 use super::annotations::{Annotated, comma_list, field, object_ref, printable};
 use super::class::ClassFilter;
-use super::{Problem, Reason, key_auth};
+use super::{Problem, Reason, config_from, key_auth};
 
 pub const KEY_AUTH: &str = "key-auth";
 
@@ -63,7 +63,7 @@ impl Plugins {
         let mut namespaced = HashMap::new();
         for (key, p) in &world.plugins {
             let source = format!("{}/{}", key.0, key.1);
-            namespaced.insert(key.clone(), Arc::new(instance(Kind::KongPlugin, p, source, problems)));
+            namespaced.insert(key.clone(), Arc::new(instance(world, Kind::KongPlugin, p, source, problems)));
         }
         let mut cluster = HashMap::new();
         let mut ignored_cluster = Vec::new();
@@ -74,7 +74,7 @@ impl Plugins {
                 ignored_cluster.push(p.meta.name.clone());
                 continue;
             }
-            let inst = Arc::new(instance(Kind::KongClusterPlugin, p, p.meta.name.clone(), problems));
+            let inst = Arc::new(instance(world, Kind::KongClusterPlugin, p, p.meta.name.clone(), problems));
             if p.meta.label(LABEL_GLOBAL) == Some("true") && !inst.disabled {
                 globals.push((p, inst.clone()));
             }
@@ -186,7 +186,7 @@ fn push_unique(names: &mut Vec<String>, name: &str) {
     }
 }
 
-fn instance(kind: Kind, p: &KongPluginObj, source: String, problems: &mut Vec<Problem>) -> Instance {
+fn instance(world: &World, kind: Kind, p: &KongPluginObj, source: String, problems: &mut Vec<Problem>) -> Instance {
     let object = object_ref(kind, &p.meta);
     let problem = |field: &str, reason: Reason, message: String| Problem::new(object.clone(), field, reason, message);
     let effect = match p.plugin.as_str() {
@@ -194,7 +194,7 @@ fn instance(kind: Kind, p: &KongPluginObj, source: String, problems: &mut Vec<Pr
             problems.push(problem("plugin", Reason::InvalidField, "no plugin type; set plugin: key-auth".into()));
             Effect::Invalid
         }
-        KEY_AUTH => key_auth_effect(p, source, &problem, problems),
+        KEY_AUTH => key_auth_effect(world, p, source, &problem, problems),
         other => {
             problems.push(problem(
                 "plugin",
@@ -211,24 +211,47 @@ fn instance(kind: Kind, p: &KongPluginObj, source: String, problems: &mut Vec<Pr
 }
 
 fn key_auth_effect(
+    world: &World,
     p: &KongPluginObj,
     source: String,
     problem: &dyn Fn(&str, Reason, String) -> Problem,
     problems: &mut Vec<Problem>,
 ) -> Effect {
-    if p.config_from.is_some() {
-        let message = if p.config.is_some() {
-            "config and configFrom cannot both be set; keep one (routes using this plugin answer 503 meanwhile)"
-        } else {
-            "configFrom is not supported yet; put the settings in config (routes using this plugin answer 503 meanwhile)"
-        };
-        problems.push(problem("configFrom", Reason::InvalidPluginConfig, message.into()));
-        return Effect::Invalid;
-    }
-    match key_auth::parse(source, p.config.as_ref(), &p.protocols) {
+    let from_secret;
+    let config = match (&p.config_from, &p.config) {
+        (Some(_), Some(_)) => {
+            problems.push(problem(
+                "configFrom",
+                Reason::InvalidPluginConfig,
+                "config and configFrom cannot both be set; keep one (routes using this plugin answer 503 meanwhile)"
+                    .into(),
+            ));
+            return Effect::Invalid;
+        }
+        (Some(reference), None) => match config_from::resolve(world, reference) {
+            Ok(value) => {
+                from_secret = value;
+                Some(&from_secret)
+            }
+            Err((field, message)) => {
+                let message = format!("{message} (routes using this plugin answer 503 meanwhile)");
+                problems.push(problem(field, Reason::InvalidPluginConfig, message));
+                return Effect::Invalid;
+            }
+        },
+        (None, config) => config.as_ref(),
+    };
+    match key_auth::parse(source, config, &p.protocols) {
         Ok(cfg) => Effect::KeyAuth(Arc::new(cfg)),
         Err(errors) => {
-            problems.extend(errors.into_iter().map(|e| problem(&e.field, Reason::InvalidPluginConfig, e.message)));
+            // Settings read from a Secret are named as such.
+            let in_secret = |f: String| match &p.config_from {
+                Some((ns, name, key)) => format!("configFrom (Secret {ns}/{name} key {key}): {f}"),
+                None => f,
+            };
+            problems.extend(
+                errors.into_iter().map(|e| problem(&in_secret(e.field), Reason::InvalidPluginConfig, e.message)),
+            );
             Effect::Invalid
         }
     }

@@ -42,6 +42,9 @@ pub struct World {
     /// not a translation input, but status and Events need their identity.
     pub unreadable: BTreeMap<ObjectRef, Unreadable>,
     changed: BTreeSet<Kind>,
+    /// A non-credential Secret (plugin configuration, TLS) changed: routes
+    /// read those, while credential changes must not rebuild routes.
+    config_secrets_changed: bool,
 }
 
 /// An object the source could not read, and why.
@@ -72,7 +75,14 @@ impl World {
             Shrunk::IngressClass(o) => insert(&mut self.ingress_classes, o),
             Shrunk::Service(o) => insert(&mut self.services, o),
             Shrunk::EndpointSlice(o) => insert(&mut self.endpoint_slices, o),
-            Shrunk::Secret(o) => insert(&mut self.secrets, o),
+            Shrunk::Secret(o) => {
+                let key = (o.meta.namespace.clone().unwrap_or_default(), o.meta.name.clone());
+                let was_config = self.secrets.get(&key).is_some_and(|old| old.credential_type.is_none());
+                let is_config = o.credential_type.is_none();
+                let (changed, ns, name) = insert(&mut self.secrets, o);
+                self.config_secrets_changed |= changed && (was_config || is_config);
+                (changed, ns, name)
+            }
             Shrunk::KongConsumer(o) => insert(&mut self.consumers, o),
             Shrunk::KongPlugin(o) => insert(&mut self.plugins, o),
             Shrunk::KongClusterPlugin(o) => insert(&mut self.cluster_plugins, o),
@@ -91,7 +101,13 @@ impl World {
             Kind::IngressClass => self.ingress_classes.remove(&key).is_some(),
             Kind::Service => self.services.remove(&key).is_some(),
             Kind::EndpointSlice => self.endpoint_slices.remove(&key).is_some(),
-            Kind::Secret => self.secrets.remove(&key).is_some(),
+            Kind::Secret => match self.secrets.remove(&key) {
+                Some(old) => {
+                    self.config_secrets_changed |= old.credential_type.is_none();
+                    true
+                }
+                None => false,
+            },
             Kind::KongConsumer => self.consumers.remove(&key).is_some(),
             Kind::KongPlugin => self.plugins.remove(&key).is_some(),
             Kind::KongClusterPlugin => self.cluster_plugins.remove(&key).is_some(),
@@ -140,6 +156,12 @@ impl World {
             }
         }
         self.changed.insert(kind);
+        self.config_secrets_changed |= kind == Kind::Secret;
+    }
+
+    /// Whether a non-credential Secret changed since the last call.
+    pub fn take_config_secret_change(&mut self) -> bool {
+        std::mem::take(&mut self.config_secrets_changed)
     }
 
     /// The kinds changed since the last call (what the publisher must rebuild).
