@@ -53,8 +53,12 @@ impl Controller {
                 let _ = desired_tx.send(Arc::new(d));
             }
         });
-        let world = WorldLoop::start(streams.len(), Publisher::new(cfg.translate.clone(), shared.clone()), on_publish)?;
+        let (references_tx, references_rx) = watch::channel(Default::default());
+        let publisher = Publisher::new(cfg.translate.clone(), shared.clone());
+        let world = WorldLoop::start(streams.len(), publisher, references_tx, on_publish)?;
         cluster::spawn_watchers(&client, &streams, &world.sender());
+        let scope = Scope { namespaces: cfg.namespaces.clone() };
+        cluster::spawn_referenced_secrets(client.clone(), scope, references_rx, world.sender());
 
         let leader = match cfg.status {
             Some(settings) => {

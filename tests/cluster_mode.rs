@@ -525,3 +525,53 @@ async fn watch_namespace_limits_what_is_read() {
         .count();
     assert_eq!(outside, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_config_from_a_referenced_secret_and_nothing_else() {
+    let server = ApiServer::start().await;
+    quickstart(&server, echo().await);
+    apply_yaml(
+        &server,
+        "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata:\n  name: key-auth\nplugin: key-auth\nconfigFrom:\n  secretKeyRef: {name: key-auth-settings, key: settings}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: key-auth-settings\nstringData:\n  settings: '{\"key_names\": [\"x-api-key\"]}'\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: unrelated\nstringData: {password: hunter2}\n",
+    );
+    // The plugin's settings Secret is slow to list: readiness waits for it.
+    server.set_delay_matching("key-auth-settings", Duration::from_millis(400));
+    let r = Replica::start(&server, "replica-a", &[]).await;
+    r.ready().await;
+    server.clear_faults();
+    let resp = send(r.proxy, get("/echo").header("x-api-key", "hello_world").body(empty()).unwrap()).await;
+    assert_eq!(resp.status, 200, "the first snapshot already has the settings: {}", resp.text());
+
+    // Editing the settings Secret re-configures the route (once its watch,
+    // slowed above, is open).
+    server.wait_for_watchers("secrets", 2).await;
+    server
+        .patch("secrets", "default", "key-auth-settings", &json!({"stringData": {"settings": "key_names: [x-other]"}}))
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let resp = send(r.proxy, get("/echo").header("x-other", "hello_world").body(empty()).unwrap()).await;
+        if resp.status == 200 {
+            break;
+        }
+        assert!(start.elapsed() < CONVERGE, "settings edit not applied");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    println!("settings Secret edit enforced after {:?}", start.elapsed());
+
+    // Secrets are read only by the credential label or by a referenced name.
+    for q in server.requests().iter().filter(|q| q.path.contains("/secrets") && q.method == "GET") {
+        let by_label = q.query.contains("labelSelector=konghq.com%2Fcredential");
+        let by_name = q.query.contains("fieldSelector=metadata.name%3Dkey-auth-settings");
+        assert!(by_label || by_name, "unexpected Secret read: {q:?}");
+    }
+
+    // The reference goes away: so does its watch.
+    apply_yaml(
+        &server,
+        "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata:\n  name: key-auth\nplugin: key-auth\n",
+    );
+    r.until("/echo", Some("hello_world"), "plugin back to inline config", |x| x.status == 200).await;
+    // Only the credential watch is left.
+    eventually("settings watch stopped", || (server.open_watches("secrets") == 1).then_some(())).await;
+}

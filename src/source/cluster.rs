@@ -210,6 +210,8 @@ where
                 }
             },
             Ok(Event::Delete(o)) => match object_ref(s.kind, &o) {
+                // The credential watch never removes a referenced Secret.
+                Some(r) if s.kind == Kind::Secret => Op::DeleteSecret(r),
                 Some(r) => Op::Delete(r),
                 None => continue,
             },
@@ -236,4 +238,81 @@ where
 fn object_ref<K: kube::Resource>(kind: Kind, o: &K) -> Option<ObjectRef> {
     let m = o.meta();
     Some(ObjectRef::new(kind, m.namespace.clone(), m.name.clone()?))
+}
+
+/// Watches exactly the Secrets objects reference (plugin `configFrom`,
+/// Ingress TLS): one watch per name, started and stopped as references
+/// come and go. Runs until `references` closes.
+pub fn spawn_referenced_secrets(
+    client: Client,
+    scope: Scope,
+    mut references: tokio::sync::watch::Receiver<std::collections::BTreeSet<(String, String)>>,
+    ops: mpsc::Sender<Op>,
+) {
+    tokio::spawn(async move {
+        let mut running: std::collections::HashMap<(String, String), tokio::task::AbortHandle> = Default::default();
+        while references.changed().await.is_ok() {
+            let wanted = references.borrow_and_update().clone();
+            running.retain(|key, task| {
+                let keep = wanted.contains(key);
+                if !keep {
+                    task.abort();
+                    // No longer referenced: its data has no reason to stay.
+                    let _ = ops.send(Op::ReferencedSecret { secret: secret_ref(key), state: None, synced: true });
+                }
+                keep
+            });
+            for key in wanted {
+                if running.contains_key(&key) {
+                    continue;
+                }
+                if !scope.namespaces.is_empty() && !scope.namespaces.contains(&key.0) {
+                    // Outside --watch-namespace: not readable, so absent.
+                    let _ = ops.send(Op::ReferencedSecret { secret: secret_ref(&key), state: None, synced: true });
+                    continue;
+                }
+                let task = tokio::spawn(watch_one_secret(client.clone(), key.clone(), ops.clone()));
+                running.insert(key, task.abort_handle());
+            }
+        }
+        for task in running.values() {
+            task.abort();
+        }
+    });
+}
+
+fn secret_ref((ns, name): &(String, String)) -> ObjectRef {
+    ObjectRef::namespaced(Kind::Secret, ns, name)
+}
+
+/// One referenced Secret, by name.
+async fn watch_one_secret(client: Client, key: (String, String), ops: mpsc::Sender<Op>) {
+    let api: Api<Secret> = Api::namespaced(client, &key.0);
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", key.1));
+    let mut stream = std::pin::pin!(watcher(api, cfg).default_backoff());
+    let secret = secret_ref(&key);
+    let mut listed: Option<Box<Shrunk>> = None;
+    let shrink = |o: Secret| Shrunk::from_object(&Object::Secret(o)).ok().map(Box::new);
+    while let Some(event) = stream.next().await {
+        let op = match event {
+            Ok(Event::Init) => {
+                listed = None;
+                continue;
+            }
+            Ok(Event::InitApply(o)) => {
+                listed = shrink(o);
+                continue;
+            }
+            Ok(Event::InitDone) => Op::ReferencedSecret { secret: secret.clone(), state: listed.take(), synced: true },
+            Ok(Event::Apply(o)) => Op::ReferencedSecret { secret: secret.clone(), state: shrink(o), synced: false },
+            Ok(Event::Delete(_)) => Op::ReferencedSecret { secret: secret.clone(), state: None, synced: false },
+            Err(e) => {
+                tracing::warn!(secret = %secret, error = %e, "watch of a referenced Secret failed; retrying with backoff");
+                Op::WatchError { stream: usize::MAX }
+            }
+        };
+        if ops.send(op).is_err() {
+            return;
+        }
+    }
 }

@@ -3,13 +3,15 @@
 //! every watch has finished its first list, so the first snapshot is
 //! complete (and only then does `/readyz` turn 200).
 
+use std::collections::BTreeSet;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::publish::{Outcome, Publisher};
+use crate::translate::referenced_secrets;
 use crate::translate::{Problem, Reason};
-use crate::world::{Kind, ObjectRef, Shrunk, Unreadable, World};
+use crate::world::{Kind, ObjectRef, SecretSide, Shrunk, Unreadable, World};
 
 /// Changes are applied together once the watches have been quiet this long...
 const QUIET: Duration = Duration::from_millis(1);
@@ -22,6 +24,15 @@ const MAX_BATCH: Duration = Duration::from_millis(20);
 pub enum Op {
     Apply(Box<Shrunk>),
     Delete(ObjectRef),
+    /// From the watch of labelled credential Secrets.
+    DeleteSecret(ObjectRef),
+    /// From the watch of one referenced Secret: its current state (None =
+    /// absent); `synced` once its first list is in.
+    ReferencedSecret {
+        secret: ObjectRef,
+        state: Option<Box<Shrunk>>,
+        synced: bool,
+    },
     /// A watch (re)listed its scope: replace it.
     Reset {
         stream: usize,
@@ -41,17 +52,28 @@ pub enum Op {
 /// Called after every publish with the World and what was published.
 pub type OnPublish = Box<dyn FnMut(&World, &Publisher, &Outcome) + Send>;
 
+/// Where the world loop announces which Secrets objects reference, so
+/// they (and only they) are watched.
+pub type References = tokio::sync::watch::Sender<BTreeSet<(String, String)>>;
+
 pub struct WorldLoop {
     tx: mpsc::Sender<Op>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl WorldLoop {
-    /// Starts the loop for `streams` watch streams.
-    pub fn start(streams: usize, publisher: Publisher, on_publish: OnPublish) -> std::io::Result<Self> {
+    /// Starts the loop for `streams` watch streams; referenced Secrets are
+    /// announced on `references`.
+    pub fn start(
+        streams: usize,
+        publisher: Publisher,
+        references: References,
+        on_publish: OnPublish,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
-        let thread =
-            std::thread::Builder::new().name("world".into()).spawn(move || run(rx, streams, publisher, on_publish))?;
+        let thread = std::thread::Builder::new()
+            .name("world".into())
+            .spawn(move || run(rx, streams, publisher, references, on_publish))?;
         Ok(Self { tx, thread: Some(thread) })
     }
 
@@ -73,11 +95,24 @@ struct State {
     world: World,
     synced: Vec<bool>,
     invalid_changed: bool,
+    /// Referenced Secrets whose watch has listed.
+    references_synced: BTreeSet<(String, String)>,
 }
 
-fn run(rx: mpsc::Receiver<Op>, streams: usize, mut publisher: Publisher, mut on_publish: OnPublish) {
+fn run(
+    rx: mpsc::Receiver<Op>,
+    streams: usize,
+    mut publisher: Publisher,
+    references: References,
+    mut on_publish: OnPublish,
+) {
     let shared = publisher.shared();
-    let mut st = State { world: World::new(), synced: vec![false; streams], invalid_changed: false };
+    let mut st = State {
+        world: World::new(),
+        synced: vec![false; streams],
+        invalid_changed: false,
+        references_synced: BTreeSet::new(),
+    };
     loop {
         let Ok(first) = rx.recv() else { return };
         let since = Instant::now();
@@ -102,6 +137,19 @@ fn run(rx: mpsc::Receiver<Op>, streams: usize, mut publisher: Publisher, mut on_
         let synced = st.synced.iter().filter(|s| **s).count();
         shared.metrics.watches_synced.set(synced as i64);
         if synced < st.synced.len() {
+            continue;
+        }
+        let wanted = referenced_secrets(&st.world);
+        references.send_if_modified(|current| {
+            let changed = *current != wanted;
+            if changed {
+                current.clone_from(&wanted);
+            }
+            changed
+        });
+        // The first snapshot also waits for the Secrets objects reference
+        // (plugin configFrom, TLS): otherwise it would fail closed at start.
+        if !shared.is_ready() && !wanted.is_subset(&st.references_synced) {
             continue;
         }
         if std::mem::take(&mut st.invalid_changed) {
@@ -142,6 +190,22 @@ fn apply(st: &mut State, op: Op, shared: &crate::publish::Shared) -> bool {
             st.world.delete(&r);
             st.invalid_changed |= st.world.unreadable.remove(&r).is_some();
         }
+        Op::DeleteSecret(r) => {
+            st.world.delete_secret(&r, SecretSide::Credentials);
+        }
+        Op::ReferencedSecret { secret, state, synced } => {
+            match state {
+                Some(obj) => {
+                    st.world.apply_shrunk(*obj);
+                }
+                None => {
+                    st.world.delete_secret(&secret, SecretSide::Referenced);
+                }
+            }
+            if synced {
+                st.references_synced.insert((secret.namespace.unwrap_or_default(), secret.name));
+            }
+        }
         Op::Reset { stream, kind, namespace, objects, invalid } => {
             let in_scope =
                 |r: &ObjectRef| r.kind == kind && namespace.as_ref().is_none_or(|ns| r.namespace.as_ref() == Some(ns));
@@ -149,7 +213,11 @@ fn apply(st: &mut State, op: Op, shared: &crate::publish::Shared) -> bool {
             st.world.unreadable.retain(|r, _| !in_scope(r));
             st.invalid_changed |= before != st.world.unreadable.len() || !invalid.is_empty();
             st.world.unreadable.extend(invalid);
-            st.world.reset_scope(kind, namespace.as_deref(), objects);
+            if kind == Kind::Secret {
+                st.world.reset_secrets(namespace.as_deref(), SecretSide::Credentials, objects);
+            } else {
+                st.world.reset_scope(kind, namespace.as_deref(), objects);
+            }
             if let Some(s) = st.synced.get_mut(stream) {
                 *s = true;
             }

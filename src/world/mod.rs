@@ -47,6 +47,24 @@ pub struct World {
     config_secrets_changed: bool,
 }
 
+/// The two ways cluster mode learns of Secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretSide {
+    /// The watch of Secrets labelled `konghq.com/credential`.
+    Credentials,
+    /// Watches of the Secrets that objects reference by name.
+    Referenced,
+}
+
+impl SecretSide {
+    fn owns(self, s: &SecretObj) -> bool {
+        match self {
+            SecretSide::Credentials => s.credential_type.is_some(),
+            SecretSide::Referenced => s.credential_type.is_none(),
+        }
+    }
+}
+
 /// An object the source could not read, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unreadable {
@@ -157,6 +175,30 @@ impl World {
         }
         self.changed.insert(kind);
         self.config_secrets_changed |= kind == Kind::Secret;
+    }
+
+    /// Which Secrets a source speaks for: the labelled-credential watch and
+    /// the per-name watches of referenced Secrets see the same objects from
+    /// two sides, and neither may remove what the other one owns.
+    pub fn reset_secrets(&mut self, namespace: Option<&str>, side: SecretSide, objs: Vec<Shrunk>) {
+        let in_scope = |ns: &str| namespace.is_none_or(|want| want == ns);
+        let before = self.secrets.len();
+        self.secrets.retain(|(ns, _), s| !(in_scope(ns) && side.owns(s)));
+        if self.secrets.len() != before {
+            self.changed.insert(Kind::Secret);
+            self.config_secrets_changed |= side == SecretSide::Referenced;
+        }
+        for obj in objs {
+            if obj.kind() == Kind::Secret && in_scope(obj.object_ref().namespace.as_deref().unwrap_or("")) {
+                self.apply_shrunk(obj);
+            }
+        }
+    }
+
+    /// Deletes a Secret only if it is on `side` (see `reset_secrets`).
+    pub fn delete_secret(&mut self, r: &ObjectRef, side: SecretSide) -> bool {
+        let key = (r.namespace.clone().unwrap_or_default(), r.name.clone());
+        if self.secrets.get(&key).is_some_and(|s| side.owns(s)) { self.delete(r) } else { false }
     }
 
     /// Whether a non-credential Secret changed since the last call.
