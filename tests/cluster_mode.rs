@@ -575,3 +575,36 @@ async fn plugin_config_from_a_referenced_secret_and_nothing_else() {
     // Only the credential watch is left.
     eventually("settings watch stopped", || (server.open_watches("secrets") == 1).then_some(())).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingress_status_comes_from_the_publish_service() {
+    let server = ApiServer::start().await;
+    quickstart(&server, echo().await);
+    apply_yaml(
+        &server,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: proxy, namespace: kong}\nspec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.50\n  ports: [{port: 80}]\n",
+    );
+    let r = Replica::start_with(&server, "replica-a", &[], |cfg| {
+        let status = cfg.status.as_mut().unwrap();
+        status.writer.publish_addresses.clear();
+        status.writer.publish_service = Some(("kong".into(), "proxy".into()));
+    })
+    .await;
+    r.ready().await;
+    let lb = |server: &ApiServer| {
+        let ing = server.get("ingresses", "default", "echo")?;
+        ing["status"]["loadBalancer"]["ingress"].as_array().filter(|a| !a.is_empty()).cloned()
+    };
+    // No load balancer yet: the ClusterIP.
+    assert_eq!(eventually("ClusterIP status", || lb(&server)).await, vec![json!({"ip": "10.96.0.50"})]);
+    // The cloud provider assigns a hostname: it replaces the ClusterIP (picked up on the next resync
+    // or change; a change to an Ingress triggers one).
+    let mut svc = server.get("services", "kong", "proxy").unwrap();
+    svc["status"] = json!({"loadBalancer": {"ingress": [{"hostname": "lb.example.net"}]}});
+    server.update_status(svc).unwrap();
+    server
+        .patch("ingresses", "default", "echo", &json!({"metadata": {"annotations": {"example.com/touch": "1"}}}))
+        .unwrap();
+    let got = eventually("hostname status", || lb(&server).filter(|a| a[0]["hostname"] == "lb.example.net")).await;
+    assert_eq!(got, vec![json!({"hostname": "lb.example.net"})]);
+}
