@@ -164,7 +164,7 @@ fn certificate(
                 object.clone(),
                 at,
                 Reason::InvalidTlsSecret,
-                format!("Secret {secret_ref} cannot be used: {e}; these hosts get no certificate from it meanwhile"),
+                format!("Secret {secret_ref} cannot be used, so these hosts get no certificate from it: {e}"),
             ));
             None
         }
@@ -175,7 +175,7 @@ fn conflict(object: &ObjectRef, at: String, host: &str, secret: &str, owner: &Cl
     let holder = if owner.ingress == *object {
         format!("{} of this Ingress", owner.at)
     } else {
-        format!("Ingress {} (oldest first, then by namespace/name)", owner.ingress)
+        format!("{} (oldest first, then by namespace/name)", owner.ingress)
     };
     Problem::new(
         object.clone(),

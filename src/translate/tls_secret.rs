@@ -33,7 +33,7 @@ pub enum TlsSecretError {
         "it has no {0}; a kubernetes.io/tls Secret holds the PEM certificate chain in tls.crt and the PEM private key in tls.key"
     )]
     MissingField(&'static str),
-    #[error("tls.crt holds no PEM certificate (a -----BEGIN CERTIFICATE----- block)")]
+    #[error("tls.crt holds no PEM certificate (a BEGIN CERTIFICATE block)")]
     NoCertificate,
     #[error("tls.crt is not valid PEM (an unterminated block or bad base64); re-export the certificate chain")]
     BadCertificatePem,
