@@ -74,3 +74,32 @@ impl TlsCertificates {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(secret: &str) -> TlsCert {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = rcgen::CertificateParams::new(vec!["x.example.com".to_string()]).unwrap().self_signed(&key).unwrap();
+        let private = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let signing = rustls::crypto::ring::sign::any_supported_type(&private).unwrap();
+        TlsCert { secret: secret.into(), key: Arc::new(CertifiedKey::new(vec![der.der().clone()], signing)) }
+    }
+
+    #[test]
+    fn exact_host_before_wildcard_and_wildcards_cover_one_label() {
+        let mut certs = TlsCertificates::new();
+        certs.insert(&HostMatch::Exact("a.example.com".into()), cert("ns/exact"));
+        certs.insert(&HostMatch::Wildcard("example.com".into()), cert("ns/wild"));
+        let found = |sni: &str| certs.find(sni).map(|c| c.secret.as_str());
+        assert_eq!(found("a.example.com"), Some("ns/exact"));
+        assert_eq!(found("b.example.com"), Some("ns/wild"));
+        assert_eq!(found("example.com"), None);
+        assert_eq!(found("a.b.example.com"), None);
+        assert_eq!(found(""), None);
+        let hosts: Vec<String> = certs.hosts().into_iter().map(|(h, _)| h).collect();
+        assert_eq!(hosts, ["*.example.com", "a.example.com"]);
+        assert!(!format!("{certs:?}").contains("BEGIN"), "{certs:?}");
+    }
+}

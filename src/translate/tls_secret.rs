@@ -150,3 +150,76 @@ impl Drop for CacheRun<'_> {
         self.previous.entries = std::mem::take(&mut self.used);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::{Object, World};
+
+    fn secret_yaml(name: &str, names: &[&str]) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let indent = |s: String| s.trim().lines().map(|l| format!("    {l}\n")).collect::<String>();
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: default}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
+            indent(cert.pem()),
+            indent(key.serialize_pem())
+        )
+    }
+
+    fn apply(world: &mut World, yaml: &str) {
+        for doc in crate::source::manifest::parse(yaml).unwrap() {
+            let obj: Object = doc.result.unwrap();
+            world.apply(obj).unwrap();
+        }
+    }
+
+    fn parse_in(cache: &mut CertCache, world: &World) -> Arc<CertifiedKey> {
+        let key = ("default".to_string(), "web-tls".to_string());
+        cache.run().parse(&key, &world.secrets[&key]).unwrap()
+    }
+
+    #[test]
+    fn unchanged_secrets_are_not_parsed_again() {
+        let web = secret_yaml("web-tls", &["web.example.com"]);
+        let mut world = World::new();
+        apply(&mut world, &web);
+        let mut cache = CertCache::new();
+        let first = parse_in(&mut cache, &world);
+        // Another Secret changes, and an equal web-tls is re-applied (a new
+        // Arc in the World): the parse is reused.
+        apply(&mut world, &secret_yaml("other", &["o.example.com"]));
+        apply(&mut world, &web);
+        assert!(Arc::ptr_eq(&first, &parse_in(&mut cache, &world)));
+        apply(&mut world, &secret_yaml("web-tls", &["web.example.com"]));
+        assert!(!Arc::ptr_eq(&first, &parse_in(&mut cache, &world)), "new contents are parsed");
+    }
+
+    #[test]
+    fn unused_entries_are_dropped() {
+        let mut world = World::new();
+        apply(&mut world, &secret_yaml("web-tls", &["web.example.com"]));
+        let mut cache = CertCache::new();
+        parse_in(&mut cache, &world);
+        assert_eq!(cache.entries.len(), 1);
+        drop(cache.run());
+        assert!(cache.entries.is_empty());
+    }
+
+    #[test]
+    fn coverage_by_subject_alternative_names() {
+        let mut world = World::new();
+        apply(&mut world, &secret_yaml("web-tls", &["web.example.com", "*.apps.example.com"]));
+        let key = parse_in(&mut CertCache::new(), &world);
+        let exact = |h: &str| HostMatch::Exact(h.into());
+        let wildcard = |s: &str| HostMatch::Wildcard(s.into());
+        assert!(covers(&key, &exact("web.example.com")));
+        assert!(covers(&key, &exact("a.apps.example.com")));
+        assert!(covers(&key, &wildcard("apps.example.com")));
+        assert!(!covers(&key, &exact("other.example.com")));
+        assert!(!covers(&key, &wildcard("example.com")));
+    }
+}
