@@ -51,6 +51,11 @@ pub fn render_text(r: &Report) -> String {
         })
         .collect();
     table(&mut out, ["HOST", "PATH", "SERVICE", "PLUGINS", "AUTH"], &rows);
+    if !r.summary.tls.is_empty() {
+        let _ = writeln!(out, "\nTLS certificates ({}):", r.summary.tls.len());
+        let rows: Vec<[String; 2]> = r.summary.tls.iter().map(|t| [t.host.clone(), t.secret.clone()]).collect();
+        table(&mut out, ["HOST", "SECRET"], &rows);
+    }
     let credentials: usize = r.summary.consumers.iter().map(|c| c.credentials.len()).sum();
     let _ = writeln!(out, "\nConsumers: {} with {} key-auth credential(s)", r.summary.consumers.len(), credentials);
     let count = r.problems.len() + r.file_issues.len();

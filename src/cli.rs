@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// Address the proxy listens on.
     #[arg(long, env = "PORTCULLIS_PROXY_LISTEN", default_value = "0.0.0.0:8000")]
     pub proxy_listen: SocketAddr,
+    /// Address the TLS proxy listens on (HTTPS with certificates from
+    /// Ingress `spec.tls` Secrets, chosen by SNI).
+    #[arg(long, env = "PORTCULLIS_PROXY_TLS_LISTEN", default_value = "0.0.0.0:8443")]
+    pub proxy_tls_listen: SocketAddr,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PORTCULLIS_ADMIN_LISTEN", default_value = "0.0.0.0:8100")]
     pub admin_listen: SocketAddr,

@@ -10,8 +10,8 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 
 use crate::metrics::{Metrics, PartLabel, ReasonLabel};
-use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot};
-use crate::translate::{self, Problem};
+use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot, TlsCertificates};
+use crate::translate::{self, CertCache, Problem};
 use crate::world::{Kind, World};
 
 /// What the proxy and the admin endpoints read.
@@ -42,12 +42,16 @@ impl Shared {
 const ROUTE_KINDS: [Kind; 6] =
     [Kind::Ingress, Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::KongPlugin, Kind::KongClusterPlugin];
 const CONSUMER_KINDS: [Kind; 3] = [Kind::KongConsumer, Kind::Secret, Kind::IngressClass];
+const TLS_KINDS: [Kind; 3] = [Kind::Ingress, Kind::IngressClass, Kind::Secret];
 
 pub struct Publisher {
     cfg: translate::Config,
     shared: Arc<Shared>,
     routes: Option<(Arc<RouteTable>, Vec<Problem>)>,
     consumers: Option<(Arc<ConsumerIndex>, Vec<Problem>)>,
+    tls: Option<(Arc<TlsCertificates>, Vec<Problem>)>,
+    /// Parsed TLS Secrets, so a Secret change re-parses only what changed.
+    certs: CertCache,
     reported: BTreeSet<Problem>,
     /// Problems found by the source (objects it could not read), reported
     /// with translation's.
@@ -71,6 +75,8 @@ impl Publisher {
             shared,
             routes: None,
             consumers: None,
+            tls: None,
+            certs: CertCache::new(),
             reported: BTreeSet::new(),
             source_problems: Vec::new(),
             reported_source: Vec::new(),
@@ -105,7 +111,15 @@ impl Publisher {
             self.consumers = Some((Arc::new(index), problems));
             rebuilt = true;
         }
-        let (Some((routes, route_problems)), Some((consumers, consumer_problems))) = (&self.routes, &self.consumers)
+        if first || TLS_KINDS.iter().any(|k| changed.contains(k)) {
+            let t = Instant::now();
+            let (certs, problems) = translate::tls(world, &self.cfg, &mut self.certs);
+            self.observe("tls", t);
+            self.tls = Some((Arc::new(certs), problems));
+            rebuilt = true;
+        }
+        let (Some((routes, route_problems)), Some((consumers, consumer_problems)), Some((tls, tls_problems))) =
+            (&self.routes, &self.consumers, &self.tls)
         else {
             return Outcome::default();
         };
@@ -114,7 +128,7 @@ impl Publisher {
             return Outcome::default();
         }
         self.reported_source = self.source_problems.clone();
-        let snapshot = Snapshot::new(routes.clone(), consumers.clone());
+        let snapshot = Snapshot::new(routes.clone(), consumers.clone()).with_tls(tls.clone());
         let m = &self.shared.metrics;
         m.routes.set(routes.routes().len() as i64);
         m.consumers.set(consumers.consumers().len() as i64);
@@ -129,12 +143,18 @@ impl Publisher {
             tracing::info!(
                 routes = routes.routes().len(),
                 consumers = consumers.consumers().len(),
+                tls_hosts = tls.len(),
                 "first snapshot live"
             );
         }
 
-        let current: BTreeSet<Problem> =
-            route_problems.iter().chain(consumer_problems).chain(&self.source_problems).cloned().collect();
+        let current: BTreeSet<Problem> = route_problems
+            .iter()
+            .chain(consumer_problems)
+            .chain(tls_problems)
+            .chain(&self.source_problems)
+            .cloned()
+            .collect();
         let new_problems: Vec<Problem> = current.difference(&self.reported).cloned().collect();
         for p in &new_problems {
             tracing::warn!(object = %p.object, field = %p.field, reason = p.reason.as_str(), "{}", p.message);

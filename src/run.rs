@@ -164,19 +164,31 @@ pub async fn serve_local(dir: &Path, args: &ServeArgs, shutdown: Shutdown) -> an
     result
 }
 
-/// Runs the proxy and admin listeners until `shutdown`; the proxy drains
-/// in-flight requests first.
+/// Runs the proxy (plain and TLS) and admin listeners until `shutdown`; both
+/// proxies drain in-flight requests first.
 pub async fn serve(args: &ServeArgs, shared: Arc<Shared>, shutdown: Shutdown) -> anyhow::Result<()> {
     let proxy_listener = TcpListener::bind(args.proxy_listen)
         .await
         .with_context(|| format!("cannot listen on {} (--proxy-listen)", args.proxy_listen))?;
+    let tls_listener = TcpListener::bind(args.proxy_tls_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--proxy-tls-listen)", args.proxy_tls_listen))?;
     let admin_listener = TcpListener::bind(args.admin_listen)
         .await
         .with_context(|| format!("cannot listen on {} (--admin-listen)", args.admin_listen))?;
-    tracing::info!(proxy = %args.proxy_listen, admin = %args.admin_listen, "listening");
+    tracing::info!(
+        proxy = %args.proxy_listen,
+        proxy_tls = %args.proxy_tls_listen,
+        admin = %args.admin_listen,
+        "listening"
+    );
     let config = ProxyConfig { max_body_bytes: args.max_body_bytes, ..ProxyConfig::default() };
     let admin = tokio::spawn(crate::admin::serve(admin_listener, shared.clone(), shutdown.wait()));
-    let proxied = proxy::serve(proxy_listener, shared.snapshot.clone(), config, shutdown.wait()).await;
+    // Either failing ends both: a proxy that cannot serve must not go unnoticed.
+    let served = tokio::try_join!(
+        proxy::serve(proxy_listener, shared.snapshot.clone(), config.clone(), shutdown.wait()),
+        proxy::serve_tls(tls_listener, shared.snapshot.clone(), config, shutdown.wait()),
+    );
     admin.abort();
-    proxied.context("proxy server failed")
+    served.map(|_| ()).context("proxy server failed")
 }

@@ -462,6 +462,7 @@ fn chart_sets_only_flags_the_binary_has() {
     assert_eq!(env["PORTCULLIS_CONTROLLER_NAME"], "ingress-controllers.konghq.com/kong");
     assert_eq!(env["PORTCULLIS_UPDATE_STATUS"], "true");
     assert_eq!(env["PORTCULLIS_PROXY_LISTEN"], "0.0.0.0:8000");
+    assert_eq!(env["PORTCULLIS_PROXY_TLS_LISTEN"], "0.0.0.0:8443");
     assert_eq!(env["PORTCULLIS_ADMIN_LISTEN"], "0.0.0.0:8100");
     // publishStatusAddress makes the extra publish-Service Role unnecessary.
     assert!(of_kind(&docs, "Role").iter().all(|r| r["metadata"]["name"] != "portcullis-publish-service"));

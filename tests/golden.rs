@@ -9,8 +9,9 @@
 //!   each one reaches is recorded under `matches`.
 //!
 //! Every case also checks that no credential key from `in.yaml` appears in
-//! the output (so keys in cases must be distinctive strings), and that the
-//! result does not depend on the order objects are applied in.
+//! the output (so keys in cases must be distinctive strings), that no PEM
+//! material (certificate or private key) does either, and that the result
+//! does not depend on the order objects are applied in.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -108,6 +109,10 @@ fn run_case(dir: &Path, update: bool) -> Result<(), String> {
             return Err(fail(format!("output contains the credential key '{key}'")));
         }
     }
+    if actual.contains("-----BEGIN") || pem_lines(&objects).iter().any(|l| actual.contains(l.as_str())) {
+        let line = pem_lines(&objects).into_iter().find(|l| actual.contains(l.as_str())).unwrap_or_default();
+        return Err(fail(format!("output contains PEM material from a TLS Secret: {line:?}")));
+    }
 
     let out = dir.join("out.yaml");
     if update {
@@ -157,6 +162,25 @@ fn secret_keys(objects: &[Object]) -> Vec<String> {
     }
     keys.retain(|k| !k.is_empty());
     keys
+}
+
+/// The base64 lines of every `tls.crt` / `tls.key` written in the case.
+fn pem_lines(objects: &[Object]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for obj in objects {
+        if let Object::Secret(s) = obj {
+            let pem = |k: &String| k == "tls.crt" || k == "tls.key";
+            let string_data = s.string_data.iter().flatten().filter(|(k, _)| pem(k)).map(|(_, v)| v.clone());
+            let data =
+                s.data.iter().flatten().filter(|(k, _)| pem(k)).map(|(_, v)| String::from_utf8_lossy(&v.0).into());
+            for text in string_data.chain(data) {
+                lines.extend(
+                    text.lines().map(str::trim).filter(|l| l.len() >= 16 && !l.starts_with("-----")).map(String::from),
+                );
+            }
+        }
+    }
+    lines
 }
 
 fn render(world: &World, cfg: &Config, requests: &[Request]) -> Result<String, String> {

@@ -9,12 +9,13 @@ use http::{HeaderMap, HeaderValue, Response, Uri, Version};
 
 use super::error::ProxyError;
 use super::headers::{
-    HTTP_VALUE, VIA_VALUE, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PATH, X_FORWARDED_PORT, X_FORWARDED_PREFIX,
-    X_FORWARDED_PROTO, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY, X_REAL_IP, millis, remove_hop_by_hop,
+    HTTP_VALUE, HTTPS_VALUE, VIA_VALUE, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PATH, X_FORWARDED_PORT,
+    X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY, X_REAL_IP, millis,
+    remove_hop_by_hop,
 };
 use super::response::{ProxyBody, UpstreamBody};
 use super::upstream::Sent;
-use crate::snapshot::Route;
+use crate::snapshot::{Route, Scheme};
 
 /// The upstream path-and-query and the prefix strip_path removed (for
 /// X-Forwarded-Prefix).
@@ -73,6 +74,8 @@ pub fn upstream_uri<'p>(
 pub struct Forwarding<'a> {
     pub client_ip: &'a HeaderValue,
     pub port: &'a HeaderValue,
+    /// The listener's scheme, for X-Forwarded-Proto.
+    pub scheme: Scheme,
     /// The routing host (lower-cased, no port).
     pub host: HeaderValue,
     /// The raw request path, without query.
@@ -102,7 +105,11 @@ pub fn upstream_headers(headers: &mut HeaderMap, route: &Route, fwd: Forwarding<
         fwd.client_ip.clone()
     };
     headers.insert(X_FORWARDED_FOR, xff);
-    headers.insert(X_FORWARDED_PROTO, HTTP_VALUE);
+    let proto = match fwd.scheme {
+        Scheme::Http => HTTP_VALUE,
+        Scheme::Https => HTTPS_VALUE,
+    };
+    headers.insert(X_FORWARDED_PROTO, proto);
     headers.insert(X_FORWARDED_HOST, fwd.host);
     headers.insert(X_FORWARDED_PORT, fwd.port.clone());
     if let Ok(path) = HeaderValue::from_str(fwd.path) {

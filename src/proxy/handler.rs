@@ -65,12 +65,17 @@ async fn proxy(
         // The one snapshot load of this request; the guard is not held
         // across awaits, only the parts this request uses.
         let snapshot = shared.snapshot.load();
-        let route = snapshot.routes.find(&host, &path, &method, &headers).ok_or(ProxyError::NoRoute)?.clone();
+        let route = snapshot
+            .routes
+            .find_for(shared.scheme, &host, &path, &method, &headers)
+            .ok_or(ProxyError::NoRoute)?
+            .clone();
         let consumers = matches!(route.auth, RouteAuth::KeyAuth(_)).then(|| snapshot.consumers.clone());
         (route, consumers)
     };
     log.route = Some(route.clone());
-    if !route.protocols.http {
+    // Over TLS the router only returns routes that allow https.
+    if !route.protocols.allows(shared.scheme) {
         return Err(https_required(&route, &host, &uri));
     }
     let forwarded_host = forwarded_host(&host, &headers);
@@ -83,7 +88,7 @@ async fn proxy(
         RouteAuth::Open => {}
         RouteAuth::Unavailable => return Err(ProxyError::PluginUnavailable),
         RouteAuth::KeyAuth(config) => {
-            if key_auth::applies(config, &method) {
+            if key_auth::applies(config, shared.scheme, &method) {
                 let Some(consumers) = consumers.as_deref() else { return Err(ProxyError::PluginUnavailable) };
                 let request = AuthRequest {
                     headers: &mut headers,
@@ -102,6 +107,7 @@ async fn proxy(
     let forwarding = Forwarding {
         client_ip: &conn.client_ip,
         port: &shared.forwarded_port,
+        scheme: shared.scheme,
         host: forwarded_host,
         path: uri.path(),
         stripped: target.stripped,

@@ -15,7 +15,7 @@ use super::headers::{
     TRUE_VALUE, X_ANONYMOUS_CONSUMER, X_CONSUMER_CUSTOM_ID, X_CONSUMER_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER,
 };
 use super::request_body::RequestBody;
-use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyAuthConfig, KeyDigest, KeyName};
+use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyAuthConfig, KeyDigest, KeyName, Scheme};
 
 /// The part of the request key-auth reads and may rewrite.
 pub struct AuthRequest<'a, 'q> {
@@ -27,9 +27,9 @@ pub struct AuthRequest<'a, 'q> {
 }
 
 /// Whether the plugin runs for this request at all.
-pub fn applies(config: &KeyAuthConfig, method: &Method) -> bool {
-    // Plain-HTTP listener: the plugin's `protocols` must include http.
-    if !config.protocols.http {
+pub fn applies(config: &KeyAuthConfig, scheme: Scheme, method: &Method) -> bool {
+    // The plugin's `protocols` must include the listener's (as Kong).
+    if !config.protocols.allows(scheme) {
         return false;
     }
     // Kong skips every OPTIONS request (not only CORS preflights) when

@@ -1,7 +1,8 @@
-//! The proxy: serves requests from the current Snapshot. Per request the
-//! Snapshot is loaded once and the phases route -> key-auth -> forward ->
-//! respond run; every denial or failure is a `ProxyError` turned into a
-//! response in one place (`error.rs`).
+//! The proxy: serves requests from the current Snapshot, over plain HTTP
+//! (`serve`) and TLS (`serve_tls`). Per request the Snapshot is loaded once
+//! and the phases route -> key-auth -> forward -> respond run; every denial
+//! or failure is a `ProxyError` turned into a response in one place
+//! (`error.rs`). Per TLS handshake the Snapshot's certificates are read once.
 
 mod args;
 mod body;
@@ -16,12 +17,13 @@ mod request;
 mod request_body;
 mod response;
 mod server;
+mod tls;
 mod upstream;
 
 use std::time::Duration;
 
 pub use error::{AuthFailure, ProxyError};
-pub use server::serve;
+pub use server::{serve, serve_tls};
 
 /// Default limit for bodies read by key-auth (`key_in_body`).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -34,6 +36,8 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default idle upstream connections kept per target.
 pub const DEFAULT_POOL_MAX_IDLE_PER_TARGET: usize = 128;
+/// Default time a client has to complete the TLS handshake.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct ProxyConfig {
@@ -45,6 +49,9 @@ pub struct ProxyConfig {
     pub header_read_timeout: Duration,
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_target: usize,
+    /// How long a client may take to complete the TLS handshake (TLS
+    /// listener only), so idle sockets do not pile up.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -55,6 +62,7 @@ impl Default for ProxyConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             pool_max_idle_per_target: DEFAULT_POOL_MAX_IDLE_PER_TARGET,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
         }
     }
 }

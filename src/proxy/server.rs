@@ -1,5 +1,6 @@
-//! Accept loop and connection serving (HTTP/1.1 and HTTP/2 cleartext with
-//! prior knowledge), with graceful drain on shutdown.
+//! Accept loop and connection serving, with graceful drain on shutdown: the
+//! plain listener (HTTP/1.1, HTTP/2 cleartext with prior knowledge) and the
+//! TLS listener (HTTP/1.1 and HTTP/2 by ALPN, certificate by SNI).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,14 +12,16 @@ use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use super::ProxyConfig;
 use super::handler;
 use super::pool::Pool;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Scheme, Snapshot};
 
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop
 /// does not spin.
@@ -31,6 +34,9 @@ pub struct Shared {
     pub config: ProxyConfig,
     /// X-Forwarded-Port: the listener's port.
     pub forwarded_port: HeaderValue,
+    /// Whether this listener terminates TLS (route protocols, key-auth
+    /// protocols, X-Forwarded-Proto).
+    pub scheme: Scheme,
 }
 
 /// Per client connection: what the forwarding headers need, computed once.
@@ -47,10 +53,46 @@ impl ConnCtx {
     }
 }
 
+/// How accepted connections are read.
+#[derive(Clone)]
+enum Transport {
+    Plain,
+    /// TLS, with the time a client has to complete its handshake.
+    Tls {
+        acceptor: TlsAcceptor,
+        handshake_timeout: Duration,
+    },
+}
+
+/// Serves plain HTTP on `listener` until `shutdown`, then drains.
 pub async fn serve(
     listener: TcpListener,
     snapshot: Arc<ArcSwap<Snapshot>>,
     config: ProxyConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    run(listener, snapshot, config, Transport::Plain, shutdown).await
+}
+
+/// Serves HTTPS on `listener` until `shutdown`, then drains. Certificates
+/// come from the current Snapshot's TLS part, chosen by SNI per handshake.
+pub async fn serve_tls(
+    listener: TcpListener,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    config: ProxyConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = super::tls::server_config(snapshot.clone()).map_err(std::io::Error::other)?;
+    let transport =
+        Transport::Tls { acceptor: TlsAcceptor::from(tls), handshake_timeout: config.tls_handshake_timeout };
+    run(listener, snapshot, config, transport, shutdown).await
+}
+
+async fn run(
+    listener: TcpListener,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    config: ProxyConfig,
+    transport: Transport,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
@@ -60,9 +102,13 @@ pub async fn serve(
     builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout).keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     let drain_timeout = config.drain_timeout;
-    let shared = Arc::new(Shared { snapshot, pool, config, forwarded_port: HeaderValue::from(local.port()) });
+    let scheme = match transport {
+        Transport::Plain => Scheme::Http,
+        Transport::Tls { .. } => Scheme::Https,
+    };
+    let shared = Arc::new(Shared { snapshot, pool, config, forwarded_port: HeaderValue::from(local.port()), scheme });
 
-    tracing::info!(listen = %local, "proxy listening");
+    tracing::info!(listen = %local, scheme = scheme.as_str(), "proxy listening");
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -75,18 +121,15 @@ pub async fn serve(
                 Ok((stream, peer)) => {
                     // Small writes (headers) must not wait for Nagle.
                     let _ = stream.set_nodelay(true);
-                    let ctx = Arc::new(ConnCtx::new(shared.clone(), peer));
-                    let service = service_fn(move |req| {
-                        let ctx = ctx.clone();
-                        async move { Ok::<_, Infallible>(handler::handle(req, &ctx).await) }
-                    });
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let conn = graceful.watch(conn);
-                    connections.spawn(async move {
-                        if let Err(error) = conn.await {
-                            tracing::debug!(%peer, %error, "client connection ended with an error");
-                        }
-                    });
+                    let conn = Conn {
+                        ctx: Arc::new(ConnCtx::new(shared.clone(), peer)),
+                        builder: builder.clone(),
+                        // Taken now, so a shutdown during the TLS handshake
+                        // still reaches the connection and drain waits for it.
+                        watcher: graceful.watcher(),
+                        peer,
+                    };
+                    connections.spawn(conn.run(stream, transport.clone()));
                 }
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
@@ -99,10 +142,50 @@ pub async fn serve(
     // Drain: stop accepting, let in-flight requests finish (idle keep-alive
     // connections are closed at once), then cut what is left.
     drop(listener);
-    tracing::info!(connections = connections.len(), "proxy draining");
+    tracing::info!(connections = connections.len(), scheme = scheme.as_str(), "proxy draining");
     if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!(connections = connections.len(), "drain timeout reached, closing remaining connections");
     }
     connections.shutdown().await;
     Ok(())
+}
+
+/// One accepted client connection, before its transport is set up.
+struct Conn {
+    ctx: Arc<ConnCtx>,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    peer: SocketAddr,
+}
+
+impl Conn {
+    async fn run(self, stream: TcpStream, transport: Transport) {
+        match transport {
+            Transport::Plain => self.serve(stream).await,
+            Transport::Tls { acceptor, handshake_timeout } => {
+                // Bounded, so idle or slow sockets do not pile up before a
+                // request timeout could apply.
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => self.serve(tls).await,
+                    Ok(Err(error)) => tracing::debug!(peer = %self.peer, %error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
+                }
+            }
+        }
+    }
+
+    async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn { ctx, builder, watcher, peer } = self;
+        let service = service_fn(move |req| {
+            let ctx = ctx.clone();
+            async move { Ok::<_, Infallible>(handler::handle(req, &ctx).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(io), service).into_owned();
+        if let Err(error) = watcher.watch(conn).await {
+            tracing::debug!(%peer, %error, "client connection ended with an error");
+        }
+    }
 }

@@ -109,3 +109,28 @@ impl Default for Protocols {
         Self { http: true, https: true }
     }
 }
+
+impl Protocols {
+    pub fn allows(self, scheme: Scheme) -> bool {
+        match scheme {
+            Scheme::Http => self.http,
+            Scheme::Https => self.https,
+        }
+    }
+}
+
+/// How a request reached the proxy: the plain listener or the TLS one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Method};
 
-use super::{HostMatch, PathMatch, Route};
+use super::{HostMatch, PathMatch, Route, Scheme};
 
 /// Routes indexed by host, each bucket sorted by precedence, so a lookup
 /// touches only the routes that could answer for the request's host.
@@ -43,16 +43,35 @@ impl RouteTable {
         table
     }
 
+    /// The route for a plain-HTTP request (see `find_for`).
+    pub fn find(&self, host: &str, path: &str, method: &Method, headers: &HeaderMap) -> Option<&Arc<Route>> {
+        self.find_for(Scheme::Http, host, path, method, headers)
+    }
+
     /// The route for a request. `host` is lower-cased without port; `path`
     /// is the normalized request path.
-    pub fn find(&self, host: &str, path: &str, method: &Method, headers: &HeaderMap) -> Option<&Arc<Route>> {
+    ///
+    /// Over plain HTTP every route is a candidate, so an https-only route can
+    /// answer 426 or redirect. Over TLS a route limited to http is not a
+    /// candidate at all: Kong's router adds `net.protocol == "http"` to such
+    /// a route, so the request falls through to the next match (or 404).
+    pub fn find_for(
+        &self,
+        scheme: Scheme,
+        host: &str,
+        path: &str,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Option<&Arc<Route>> {
+        let reachable = |r: &&Arc<Route>| scheme == Scheme::Http || r.protocols.https;
         let wildcard = host.split_once('.').and_then(|(_, suffix)| self.wildcard.get(suffix));
         [self.exact.get(host), wildcard, Some(&self.any_host)]
             .into_iter()
             .flatten()
             .flat_map(|bucket| bucket.iter())
+            .filter(reachable)
             .find(|r| r.path.matches(path) && method_matches(r, method) && headers_match(r, headers))
-            .or(self.default_backend.as_ref())
+            .or(self.default_backend.as_ref().filter(reachable))
     }
 
     /// Every route, in precedence order (default backend excluded).

@@ -11,6 +11,17 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<RouteSummary>,
     pub consumers: Vec<ConsumerSummary>,
+    /// TLS server certificates: host -> Secret, never certificate or key data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tls: Vec<TlsSummary>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct TlsSummary {
+    /// `app.example.com` or `*.example.com`.
+    pub host: String,
+    /// `namespace/name` of the Secret whose certificate is served.
+    pub secret: String,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -94,6 +105,12 @@ impl Summary {
             routes: s.routes.routes().iter().map(|r| RouteSummary::of(r)).collect(),
             default_backend: s.routes.default_backend().map(|r| RouteSummary::of(r)),
             consumers,
+            tls: s
+                .tls
+                .hosts()
+                .into_iter()
+                .map(|(host, cert)| TlsSummary { host, secret: cert.secret.clone() })
+                .collect(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! World -> (Snapshot, Problems). Pure and synchronous: no I/O, no clock, no
-//! tokio. Routes and consumers are translated separately so a credential
-//! change never rebuilds the router (and vice versa).
+//! tokio. Routes, consumers and TLS certificates are translated separately
+//! so a credential change never rebuilds the router (and vice versa).
 
 mod annotations;
 mod backend;
@@ -18,13 +18,16 @@ mod problem;
 mod references;
 mod route_settings;
 mod service_settings;
+mod tls;
+mod tls_secret;
 
 use std::sync::Arc;
 
 pub use problem::{Problem, Reason};
 pub use references::referenced_secrets;
+pub use tls_secret::{CertCache, TlsSecretError};
 
-use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot};
+use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot, TlsCertificates};
 use crate::world::World;
 
 /// Settings that change how objects are read (from CLI flags).
@@ -57,9 +60,12 @@ pub fn translate(world: &World, cfg: &Config) -> Translation {
     let (routes, mut problems) = routes(world, cfg);
     let (consumers, consumer_problems) = consumers(world, cfg);
     problems.extend(consumer_problems);
+    let (certs, tls_problems) = tls(world, cfg, &mut CertCache::new());
+    problems.extend(tls_problems);
     problems.sort();
     problems.dedup();
-    Translation { snapshot: Snapshot::new(Arc::new(routes), Arc::new(consumers)), problems }
+    let snapshot = Snapshot::new(Arc::new(routes), Arc::new(consumers)).with_tls(Arc::new(certs));
+    Translation { snapshot, problems }
 }
 
 /// Routes, backends and route auth: reads Ingress, IngressClass, Service,
@@ -90,6 +96,18 @@ pub fn consumers(world: &World, cfg: &Config) -> (ConsumerIndex, Vec<Problem>) {
     problems.sort();
     problems.dedup();
     (index, problems)
+}
+
+/// TLS server certificates from the `spec.tls` of accepted Ingresses:
+/// reads Ingress, IngressClass and Secret. `cache` keeps parsed Secrets
+/// between calls (a memo: the result is the same without it).
+pub fn tls(world: &World, cfg: &Config, cache: &mut CertCache) -> (TlsCertificates, Vec<Problem>) {
+    let class = class::ClassFilter::new(world, cfg);
+    let mut problems = Vec::new();
+    let certs = tls::translate(world, &class, &mut cache.run(), &mut problems);
+    problems.sort();
+    problems.dedup();
+    (certs, problems)
 }
 
 #[cfg(test)]

@@ -70,8 +70,15 @@ pub enum Reason {
     UnsupportedCredential,
     /// The same key is used by two credentials; the newer is rejected.
     DuplicateKey,
-    /// A route conflicts with another one (same host/path), the newer loses.
+    /// A route conflicts with another one (same host/path), or a TLS host
+    /// is claimed with another Secret: the newer loses.
     Conflict,
+    /// An Ingress `spec.tls[].secretName` names a Secret that does not exist.
+    TlsSecretNotFound,
+    /// A TLS Secret is unusable (wrong type, bad PEM, key not matching the certificate).
+    InvalidTlsSecret,
+    /// A TLS host that the Secret's certificate is not valid for (served anyway).
+    TlsHostNotCovered,
 }
 
 impl Reason {
@@ -94,6 +101,9 @@ impl Reason {
             Reason::UnsupportedCredential => "unsupported-credential",
             Reason::DuplicateKey => "duplicate-key",
             Reason::Conflict => "conflict",
+            Reason::TlsSecretNotFound => "tls-secret-not-found",
+            Reason::InvalidTlsSecret => "invalid-tls-secret",
+            Reason::TlsHostNotCovered => "tls-host-not-covered",
         }
     }
 }

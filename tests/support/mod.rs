@@ -1,7 +1,9 @@
 //! Test-only helpers: `mk_*` builders for snapshot types, an echo upstream
 //! and the proxy on ephemeral ports, a tiny HTTP client and a raw-TCP client
-//! for what client libraries normalize away.
+//! for what client libraries normalize away. `tls` has the TLS helpers.
 #![allow(dead_code)]
+
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
