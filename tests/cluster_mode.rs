@@ -27,6 +27,7 @@ struct Replica {
     name: String,
     shared: Arc<Shared>,
     proxy: SocketAddr,
+    proxy_tls: SocketAddr,
     controller: Option<Controller>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -74,7 +75,15 @@ impl Replica {
             Default::default(),
             std::future::pending(),
         ));
-        Replica { name: name.into(), shared, proxy, controller: Some(controller), stop: Some(stop) }
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_tls = listener.local_addr().unwrap();
+        tokio::spawn(portcullis::proxy::serve_tls(
+            listener,
+            shared.snapshot.clone(),
+            Default::default(),
+            std::future::pending(),
+        ));
+        Replica { name: name.into(), shared, proxy, proxy_tls, controller: Some(controller), stop: Some(stop) }
     }
 
     async fn ready(&self) {
@@ -607,4 +616,43 @@ async fn ingress_status_comes_from_the_publish_service() {
         .unwrap();
     let got = eventually("hostname status", || lb(&server).filter(|a| a[0]["hostname"] == "lb.example.net")).await;
     assert_eq!(got, vec![json!({"hostname": "lb.example.net"})]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingress_tls_secrets_are_watched_by_name_and_served() {
+    use support::tls::{TestCa, send_tls, tls_secret};
+    let server = ApiServer::start().await;
+    quickstart(&server, echo().await);
+    let ca = TestCa::new();
+    apply_yaml(&server, &tls_secret("echo-tls", &ca.issue(&["secure.example.com"])));
+    apply_yaml(
+        &server,
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: secure, namespace: default}\nspec:\n  ingressClassName: kong\n  tls: [{hosts: [secure.example.com], secretName: echo-tls}]\n  rules:\n  - host: secure.example.com\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: echo, port: {number: 1027}}}}\n",
+    );
+    let r = Replica::start(&server, "replica-a", &[]).await;
+    r.ready().await;
+    let client = ca.client(&[b"http/1.1"]);
+    let req = || {
+        let r = http::Request::get("/").header("host", "secure.example.com").header("apikey", "hello_world");
+        r.body(empty()).unwrap()
+    };
+    let (resp, _) = send_tls(r.proxy_tls, "secure.example.com", &client, req()).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.echo().header("x-forwarded-proto").as_deref(), Some("https"));
+
+    // A renewed certificate (new Secret content) is served on the next handshake.
+    let renewed = ca.issue(&["secure.example.com"]);
+    apply_yaml(&server, &tls_secret("echo-tls", &renewed));
+    let start = Instant::now();
+    loop {
+        // A fresh client each time: a resumed session would report the old certificate.
+        let client = ca.client(&[b"http/1.1"]);
+        let (_, leaf) = send_tls(r.proxy_tls, "secure.example.com", &client, req()).await;
+        if leaf.as_ref() == renewed.der.as_ref() {
+            break;
+        }
+        assert!(start.elapsed() < CONVERGE, "renewed certificate not served");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("renewed TLS certificate served after {:?}", start.elapsed());
 }
