@@ -37,12 +37,13 @@ impl Shared {
     }
 }
 
-/// Kinds each snapshot part reads (routes also read non-credential
-/// Secrets: plugin `configFrom`).
+/// Kinds each snapshot part reads. Routes and TLS also read non-credential
+/// Secrets (plugin `configFrom`, certificates): World tracks those apart, so
+/// a credential change rebuilds the consumer index only.
 const ROUTE_KINDS: [Kind; 6] =
     [Kind::Ingress, Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::KongPlugin, Kind::KongClusterPlugin];
 const CONSUMER_KINDS: [Kind; 3] = [Kind::KongConsumer, Kind::Secret, Kind::IngressClass];
-const TLS_KINDS: [Kind; 3] = [Kind::Ingress, Kind::IngressClass, Kind::Secret];
+const TLS_KINDS: [Kind; 2] = [Kind::Ingress, Kind::IngressClass];
 
 pub struct Publisher {
     cfg: translate::Config,
@@ -111,7 +112,7 @@ impl Publisher {
             self.consumers = Some((Arc::new(index), problems));
             rebuilt = true;
         }
-        if first || TLS_KINDS.iter().any(|k| changed.contains(k)) {
+        if first || config_secrets || TLS_KINDS.iter().any(|k| changed.contains(k)) {
             let t = Instant::now();
             let (certs, problems) = translate::tls(world, &self.cfg, &mut self.certs);
             self.observe("tls", t);
