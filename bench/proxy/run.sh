@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Key-auth proxy benchmark: Portcullis (local mode, release build) vs nginx
+# (map) vs HAProxy (map file), in front of the same nginx upstream, in one
+# run on one machine. Each contestant is pinned to CPU $PROXY_CPU, wrk and
+# the upstream to CPU $LOAD_CPU. Functional equivalence is checked first.
+#
+#   bench/proxy/run.sh [N ...]          credentials per run (default: 10 100000)
+#   DURATION=10s ROUNDS=3 CONNS=64 bench/proxy/run.sh 100000
+#
+# Needs: nginx, haproxy, wrk, curl, python3 (apt-get install nginx haproxy wrk)
+# and a release build (cargo build --release). Prints a Markdown table.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+here="$root/bench/proxy"
+bin="$root/target/release/portcullis"
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-64}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+UPSTREAM=19100
+declare -A PORT=([nginx]=19001 [haproxy]=19002 [portcullis]=19003)
+CONTESTANTS=(nginx haproxy portcullis)
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(10 100000)
+
+for tool in nginx haproxy wrk curl python3 taskset; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx haproxy wrk)" >&2; exit 2; }
+done
+[ -x "$bin" ] || { echo "missing $bin: run cargo build --release" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+render() { sed -e "s#@DIR@#$work#g" -e "s#@UPSTREAM@#$UPSTREAM#g" -e "s#@PORT@#$2#g" "$here/$1" > "$work/$1"; }
+now_ms() { date +%s%3N; }
+ticks() { # utime+stime of a process and its children threads (clock ticks)
+  local total=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+rss_kb() { local total=0 p; for p in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$total"; }
+
+# Processes that do the work, for CPU and RSS (nginx: master + worker).
+proc_pids() { local p=$1; echo "$p $(pgrep -P "$p" | tr '\n' ' ')"; }
+
+start() { # name -> sets STARTED_PID, READY_MS
+  local name=$1 port=${PORT[$1]} t0
+  t0=$(now_ms)
+  case $name in
+    nginx)
+      render nginx-proxy.conf "$port"
+      taskset -c "$PROXY_CPU" nginx -c "$work/nginx-proxy.conf" -g 'daemon off;' & ;;
+    haproxy)
+      render haproxy.cfg "$port"
+      taskset -c "$PROXY_CPU" haproxy -db -f "$work/haproxy.cfg" & ;;
+    portcullis)
+      RUST_LOG=warn taskset -c "$PROXY_CPU" "$bin" run --manifests "$work/manifests" \
+        --proxy-listen "127.0.0.1:$port" --admin-listen 127.0.0.1:19103 --proxy-tls-listen 127.0.0.1:19443 & ;;
+  esac
+  STARTED_PID=$!
+  pids+=("$STARTED_PID")
+  # Ready = the first correct answer (Portcullis: /readyz and then a proxied request).
+  until curl -fs -o /dev/null -H "apikey: $(head -1 "$work/keys.txt")" "http://127.0.0.1:$port/"; do
+    kill -0 "$STARTED_PID" 2>/dev/null || { echo "$name died" >&2; exit 1; }
+    sleep 0.005
+  done
+  READY_MS=$(( $(now_ms) - t0 ))
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+expect() { # name url header expected-status expected-body-substring
+  local out status body
+  out=$(curl -s -w '\n%{http_code}' ${3:+-H "$3"} "$2")
+  status=${out##*$'\n'}
+  body=${out%$'\n'*}
+  if [ "$status" != "$4" ] || [[ "$body" != *"$5"* ]]; then
+    echo "FUNCTIONAL MISMATCH ($1): $2 [$3] -> $status '$body', want $4 '$5'" >&2
+    exit 1
+  fi
+}
+
+check() { # name: same answers as Kong
+  local name=$1 url="http://127.0.0.1:${PORT[$1]}" key
+  key=$(head -1 "$work/keys.txt")
+  expect "$name" "$url/" "" 401 '{
+  "message":"No API key found in request"
+}'
+  expect "$name" "$url/" "apikey: not-a-key" 401 '"message":"Invalid authentication credentials"'
+  expect "$name" "$url/" "apikey: $key" 200 "user=consumer-0"
+  expect "$name" "$url/?apikey=$key" "" 200 "user=consumer-0"
+  expect "$name" "$url/open" "" 200 "user="
+  curl -s -D - -o /dev/null "$url/" | grep -qi '^www-authenticate: Key realm="kong"' \
+    || { echo "FUNCTIONAL MISMATCH ($name): no WWW-Authenticate" >&2; exit 1; }
+}
+
+load() { # name scenario -> prints "rps p50_ms p99_ms cpu_us_per_req"
+  local name=$1 scenario=$2 url="http://127.0.0.1:${PORT[$1]}/" header="" key out before after reqs
+  key=$(head -1 "$work/keys.txt")
+  case $scenario in
+    valid) header="apikey: $key" ;;
+    invalid) header="apikey: not-a-key" ;;
+    open) url="${url}open" ;;
+  esac
+  local procs; procs=$(proc_pids "$STARTED_PID")
+  before=$(ticks $procs)
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency ${header:+-H "$header"} "$url")
+  after=$(ticks $procs)
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  python3 - "$out" "$before" "$after" "$reqs" "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+out, before, after, reqs, tck = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def ms(s):
+    v = float(re.match(r"[\d.]+", s).group())
+    return v / 1000 if s.endswith("us") else v * 1000 if s.endswith("s") and not s.endswith("ms") else v
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+cpu_us = (after - before) * 1e6 / tck / max(reqs, 1)
+print(f"{rps:.0f} {p50:.3f} {p99:.3f} {cpu_us:.1f} {non2xx.group(1) if non2xx else 0}")
+PY
+}
+
+results="$work/results.tsv"
+echo -e "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms" > "$results"
+render upstream.conf "$UPSTREAM"
+printf '{\n  "message":"No API key found in request"\n}' > "$work/no-key.json"
+printf '{\n  "message":"Invalid authentication credentials"\n}' > "$work/invalid.json"
+taskset -c "$LOAD_CPU" nginx -c "$work/upstream.conf" -g 'daemon off;' &
+pids+=($!)
+sleep 0.3
+
+for n in "${sizes[@]}"; do
+  rm -rf "$work/manifests"
+  python3 "$here/gen.py" "$n" "$work" "$UPSTREAM"
+  for round in $(seq 1 "$ROUNDS"); do
+    order=("${CONTESTANTS[@]}")
+    if [ $((round % 2)) -eq 0 ]; then order=(portcullis haproxy nginx); fi
+    for name in "${order[@]}"; do
+      start "$name"
+      check "$name"
+      for scenario in valid invalid open; do
+        read -r rps p50 p99 cpu non2xx <<<"$(load "$name" "$scenario")"
+        rss=$(rss_kb $(proc_pids "$STARTED_PID"))
+        echo -e "$n\t$round\t$name\t$scenario\t$rps\t$p50\t$p99\t$cpu\t$non2xx\t$rss\t$READY_MS" | tee -a "$results" >&2
+      done
+      stop "$STARTED_PID"
+    done
+  done
+done
+
+python3 "$here/report.py" "$results"
+echo "raw results: $results" >&2
