@@ -8,6 +8,10 @@ use portcullis::source::manifest;
 use portcullis::translate::{self, Config};
 use portcullis::world::{Object, World};
 
+// The binary's allocator, so the numbers are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

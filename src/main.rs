@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc malloc: translation and loading allocate many
+/// small objects, which glibc keeps fragmented (measured in docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use portcullis::cli::{CheckOutput, Cli, Command};
 use portcullis::run::{self, Shutdown};
