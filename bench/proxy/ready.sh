@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Startup-to-ready and RSS of Portcullis (local mode, release build) with N
+# credentials: ready = the first request that passes key-auth (it gets 502:
+# no upstream runs here); RSS read one second later. Two runs.
+#
+#   cargo build --release && bash bench/proxy/ready.sh 100000
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+n=${1:-100000}
+work=$(mktemp -d /tmp/portcullis-ready.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+python3 "$root/bench/proxy/gen.py" "$n" "$work" 19100
+key=$(head -1 "$work/keys.txt")
+for run in 1 2; do
+  t0=$(date +%s%3N)
+  RUST_LOG=error taskset -c 0 "$root/target/release/portcullis" run --manifests "$work/manifests" \
+    --proxy-listen 127.0.0.1:19003 --admin-listen 127.0.0.1:19103 --proxy-tls-listen 127.0.0.1:19443 &
+  pid=$!
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' -H "apikey: $key" http://127.0.0.1:19003/)" = 502 ]; do
+    kill -0 "$pid" 2>/dev/null || { echo "portcullis exited" >&2; exit 1; }
+    sleep 0.01
+  done
+  t1=$(date +%s%3N)
+  sleep 1
+  echo "run $run: N=$n ready_ms=$((t1 - t0)) rss_mb=$(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 ))"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
