@@ -81,10 +81,9 @@ fn consumers_part(bencher: Bencher) {
     bencher.bench(|| translate::consumers(&world, &cfg));
 }
 
-/// Publishing after one credential Secret changed (rotated key): what the
-/// publisher rebuilds and swaps in.
-#[divan::bench(sample_count = 20)]
-fn one_credential_change(bencher: Bencher) {
+/// Publishing after one change to the world at scale: `change(n)` gives the
+/// manifests of the n-th change (distinct each time, so every one is real).
+fn publish_after(bencher: Bencher, mut change: impl FnMut(usize) -> String) {
     let mut world = world();
     let mut publisher = Publisher::new(Config::default(), Shared::new());
     publisher.publish(&mut world, None);
@@ -92,7 +91,7 @@ fn one_credential_change(bencher: Bencher) {
     bencher
         .with_inputs(|| {
             n += 1;
-            objects(&consumer(42, &format!("rotated-{n}")))
+            objects(&change(n))
         })
         .bench_local_values(|objs| {
             for o in objs {
@@ -102,22 +101,14 @@ fn one_credential_change(bencher: Bencher) {
         });
 }
 
-/// Publishing after one Ingress changed (new path).
+/// One credential Secret changed (rotated key).
+#[divan::bench(sample_count = 20)]
+fn one_credential_change(bencher: Bencher) {
+    publish_after(bencher, |n| consumer(42, &format!("rotated-{n}")));
+}
+
+/// One Ingress changed (new path).
 #[divan::bench(sample_count = 20)]
 fn one_ingress_change(bencher: Bencher) {
-    let mut world = world();
-    let mut publisher = Publisher::new(Config::default(), Shared::new());
-    publisher.publish(&mut world, None);
-    let mut n = 0usize;
-    bencher
-        .with_inputs(|| {
-            n += 1;
-            objects(&service(42, &format!("/api-{n}")))
-        })
-        .bench_local_values(|objs| {
-            for o in objs {
-                let _ = world.apply(o);
-            }
-            publisher.publish(&mut world, None)
-        });
+    publish_after(bencher, |n| service(42, &format!("/api-{n}")));
 }
