@@ -33,6 +33,9 @@ pub struct Backends<'w> {
     /// (namespace, service, port number or the unresolved port as written).
     backends: HashMap<(String, String, String), Arc<Backend>>,
     settings: HashMap<(String, String), ServiceSettings>,
+    /// EndpointSlices by (namespace, `kubernetes.io/service-name`), in store
+    /// order: looked up per Service instead of scanning every slice.
+    slices: HashMap<(&'w str, &'w str), Vec<&'w EndpointSliceObj>>,
 }
 
 /// `backend.service.port` as written.
@@ -52,7 +55,13 @@ impl std::fmt::Display for PortRef<'_> {
 
 impl<'w> Backends<'w> {
     pub fn new(world: &'w World) -> Self {
-        Self { world, backends: HashMap::new(), settings: HashMap::new() }
+        let mut slices: HashMap<(&str, &str), Vec<&EndpointSliceObj>> = HashMap::new();
+        for slice in world.endpoint_slices.values() {
+            if let (Some(ns), Some(service)) = (slice.meta.namespace.as_deref(), slice.service_name.as_deref()) {
+                slices.entry((ns, service)).or_default().push(slice);
+            }
+        }
+        Self { world, backends: HashMap::new(), settings: HashMap::new(), slices }
     }
 
     /// The backend of one Ingress path (or default backend) at `at`
@@ -131,7 +140,7 @@ impl<'w> Backends<'w> {
         let settings = self.settings(svc, problems);
         let mut backend = Backend::new(
             format!("{ns}.{name}.{}", svc_port.port),
-            targets(self.world, svc, &svc_port, &settings, problems),
+            targets(&self.slices, svc, &svc_port, &settings, problems),
         );
         backend.path = settings.path;
         backend.host_header = settings.host_header;
@@ -196,7 +205,7 @@ fn port_list(svc: &ServiceObj) -> String {
 }
 
 fn targets(
-    world: &World,
+    slices: &HashMap<(&str, &str), Vec<&EndpointSliceObj>>,
     svc: &ServiceObj,
     port: &ServicePort,
     settings: &ServiceSettings,
@@ -229,10 +238,7 @@ fn targets(
     }
     let ns = svc.meta.namespace.as_deref().unwrap_or_default();
     let mut out: Vec<Target> = Vec::new();
-    for slice in world.endpoint_slices.values() {
-        if slice.meta.namespace.as_deref() != Some(ns) || slice.service_name.as_deref() != Some(&svc.meta.name) {
-            continue;
-        }
+    for slice in slices.get(&(ns, svc.meta.name.as_str())).into_iter().flatten() {
         for t in slice_targets(slice, port, problems) {
             if !out.contains(&t) {
                 out.push(t);
