@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 
 use crate::metrics::{Metrics, PartLabel, ReasonLabel};
 use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot, TlsCertificates};
-use crate::translate::{self, CertCache, Problem};
+use crate::translate::{self, CertCache, ConsumerTranslation, Problem};
 use crate::world::{Kind, World};
 
 /// What the proxy and the admin endpoints read.
@@ -39,16 +39,20 @@ impl Shared {
 
 /// Kinds each snapshot part reads. Routes and TLS also read non-credential
 /// Secrets (plugin `configFrom`, certificates): World tracks those apart, so
-/// a credential change rebuilds the consumer index only.
+/// a credential change touches the consumer index only. Consumers read
+/// KongConsumers and Secrets (updated object by object), IngressClasses
+/// (a class change re-translates them all) and plugins (consumers naming
+/// plugins are re-read).
 const ROUTE_KINDS: [Kind; 6] =
     [Kind::Ingress, Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::KongPlugin, Kind::KongClusterPlugin];
-const CONSUMER_KINDS: [Kind; 3] = [Kind::KongConsumer, Kind::Secret, Kind::IngressClass];
 const TLS_KINDS: [Kind; 2] = [Kind::Ingress, Kind::IngressClass];
 
 pub struct Publisher {
     cfg: translate::Config,
     shared: Arc<Shared>,
     routes: Option<(Arc<RouteTable>, Vec<Problem>)>,
+    /// Kept between publishes: consumers are updated in place.
+    consumer_translation: Option<ConsumerTranslation>,
     consumers: Option<(Arc<ConsumerIndex>, Vec<Problem>)>,
     tls: Option<(Arc<TlsCertificates>, Vec<Problem>)>,
     /// Parsed TLS Secrets, so a Secret change re-parses only what changed.
@@ -75,6 +79,7 @@ impl Publisher {
             cfg,
             shared,
             routes: None,
+            consumer_translation: None,
             consumers: None,
             tls: None,
             certs: CertCache::new(),
@@ -105,11 +110,28 @@ impl Publisher {
             self.routes = Some((Arc::new(table), problems));
             rebuilt = true;
         }
-        if first || CONSUMER_KINDS.iter().any(|k| changed.contains(k)) {
-            let t = Instant::now();
-            let (index, problems) = translate::consumers(world, &self.cfg);
-            self.observe("consumers", t);
-            self.consumers = Some((Arc::new(index), problems));
+        let key_changes = world.take_key_changes();
+        let plugins_changed = changed.contains(&Kind::KongPlugin) || changed.contains(&Kind::KongClusterPlugin);
+        let consumers_changed = match &mut self.consumer_translation {
+            Some(t) if !changed.contains(&Kind::IngressClass) => {
+                if key_changes.is_empty() && !plugins_changed {
+                    false
+                } else {
+                    let started = Instant::now();
+                    t.update(world, &key_changes, plugins_changed);
+                    self.observe("consumers", started);
+                    true
+                }
+            }
+            _ => {
+                let started = Instant::now();
+                self.consumer_translation = Some(ConsumerTranslation::full(world, &self.cfg));
+                self.observe("consumers", started);
+                true
+            }
+        };
+        if consumers_changed && let Some(t) = &self.consumer_translation {
+            self.consumers = Some((Arc::new(t.index().clone()), t.problems()));
             rebuilt = true;
         }
         if first || config_secrets || TLS_KINDS.iter().any(|k| changed.contains(k)) {
@@ -132,7 +154,7 @@ impl Publisher {
         let snapshot = Snapshot::new(routes.clone(), consumers.clone()).with_tls(tls.clone());
         let m = &self.shared.metrics;
         m.routes.set(routes.routes().len() as i64);
-        m.consumers.set(consumers.consumers().len() as i64);
+        m.consumers.set(consumers.consumer_count() as i64);
         m.credentials.set(consumers.credential_count() as i64);
         self.shared.snapshot.store(Arc::new(snapshot));
         m.snapshots_published.inc();
@@ -143,7 +165,7 @@ impl Publisher {
             m.ready.set(1);
             tracing::info!(
                 routes = routes.routes().len(),
-                consumers = consumers.consumers().len(),
+                consumers = consumers.consumer_count(),
                 tls_hosts = tls.len(),
                 "first snapshot live"
             );

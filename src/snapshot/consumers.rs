@@ -1,10 +1,13 @@
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::HeaderValue;
 
 use super::KeyDigest;
+use super::digest::DigestState;
+use super::sharded::{ShardOf, Sharded};
 
 /// A consumer, with its identity headers precomputed.
 #[derive(Debug)]
@@ -59,12 +62,36 @@ impl Credential {
     }
 }
 
-/// Credentials by key digest, consumers by username and id.
-#[derive(Debug, Default)]
+/// Credentials by key digest, consumers by id and by username. Sharded
+/// (see `Sharded`), so translation can update it in place one object at a
+/// time and publish a copy for the cost of a few hundred pointers.
+#[derive(Clone, Debug, Default)]
 pub struct ConsumerIndex {
-    credentials: HashMap<KeyDigest, Arc<Credential>>,
-    consumers: Vec<Arc<Consumer>>,
-    by_name_or_id: HashMap<String, Arc<Consumer>>,
+    credentials: Sharded<KeyDigest, Arc<Credential>, DigestState>,
+    by_id: Sharded<String, Arc<Consumer>, RandomState>,
+    by_username: Sharded<String, Arc<Consumer>, RandomState>,
+}
+
+impl ShardOf<KeyDigest> for KeyDigest {
+    fn shard_of(d: &KeyDigest) -> usize {
+        // Not the bytes the in-shard hash uses.
+        usize::from(d.0[31])
+    }
+}
+
+impl ShardOf<str> for String {
+    fn shard_of(s: &str) -> usize {
+        // Fixed keys: shard choice only needs to be stable and even.
+        let mut h = std::hash::DefaultHasher::new();
+        s.hash(&mut h);
+        h.finish() as usize
+    }
+}
+
+impl ShardOf<String> for String {
+    fn shard_of(s: &String) -> usize {
+        <String as ShardOf<str>>::shard_of(s)
+    }
 }
 
 impl ConsumerIndex {
@@ -72,34 +99,64 @@ impl ConsumerIndex {
         Self::default()
     }
 
+    /// Adds (or replaces, by id) a consumer.
     pub fn insert_consumer(&mut self, consumer: Arc<Consumer>) {
-        self.by_name_or_id.insert(consumer.id.clone(), consumer.clone());
         if let Some(u) = &consumer.username {
-            self.by_name_or_id.insert(u.clone(), consumer.clone());
+            self.by_username.insert(u.clone(), consumer.clone());
         }
-        self.consumers.push(consumer);
+        self.by_id.insert(consumer.id.clone(), consumer);
+    }
+
+    /// Removes this consumer (matched by pointer: a newer consumer holding
+    /// the same username stays).
+    pub fn remove_consumer(&mut self, consumer: &Arc<Consumer>) {
+        if self.by_id.get(consumer.id.as_str()).is_some_and(|c| Arc::ptr_eq(c, consumer)) {
+            self.by_id.remove(consumer.id.as_str());
+        }
+        if let Some(u) = &consumer.username
+            && self.by_username.get(u.as_str()).is_some_and(|c| Arc::ptr_eq(c, consumer))
+        {
+            self.by_username.remove(u.as_str());
+        }
     }
 
     /// Returns false (and keeps the existing one) when the digest is taken.
     pub fn insert_credential(&mut self, digest: KeyDigest, credential: Credential) -> bool {
-        if self.credentials.contains_key(&digest) {
+        if self.credentials.get(&digest).is_some() {
             return false;
         }
         self.credentials.insert(digest, Arc::new(credential));
         true
     }
 
+    /// Sets (or, with None, removes) the credential holding `digest`.
+    pub fn set_credential(&mut self, digest: KeyDigest, credential: Option<Credential>) {
+        match credential {
+            Some(c) => {
+                self.credentials.insert(digest, Arc::new(c));
+            }
+            None => {
+                self.credentials.remove(&digest);
+            }
+        }
+    }
+
     pub fn credential(&self, digest: &KeyDigest) -> Option<&Arc<Credential>> {
         self.credentials.get(digest)
     }
 
-    /// The consumer `anonymous` names: by username or id.
+    /// The consumer `anonymous` names: by id, else by username.
     pub fn consumer(&self, name_or_id: &str) -> Option<&Arc<Consumer>> {
-        self.by_name_or_id.get(name_or_id)
+        self.by_id.get(name_or_id).or_else(|| self.by_username.get(name_or_id))
     }
 
-    pub fn consumers(&self) -> &[Arc<Consumer>] {
-        &self.consumers
+    /// Every consumer, in no particular order.
+    pub fn consumers(&self) -> impl Iterator<Item = &Arc<Consumer>> {
+        self.by_id.values()
+    }
+
+    pub fn consumer_count(&self) -> usize {
+        self.by_id.len()
     }
 
     pub fn credentials(&self) -> impl Iterator<Item = &Arc<Credential>> {

@@ -14,6 +14,7 @@ mod digest;
 mod key_auth;
 mod route;
 mod router;
+mod sharded;
 mod summary;
 mod tls;
 

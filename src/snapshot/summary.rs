@@ -79,7 +79,6 @@ impl Summary {
         let mut consumers: Vec<ConsumerSummary> = s
             .consumers
             .consumers()
-            .iter()
             .map(|c| ConsumerSummary {
                 source: c.source.clone(),
                 id: c.id.clone(),

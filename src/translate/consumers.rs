@@ -1,62 +1,60 @@
-//! KongConsumers -> Consumers (KONG_COMPAT §5). A consumer is kept with
-//! whatever credentials are usable; one that cannot be a consumer at all
-//! (no username/custom_id, taken username, value unfit for a header) is
-//! left out with a Problem.
+//! One KongConsumer -> a Consumer (KONG_COMPAT §5), as far as the object
+//! alone decides: a consumer that cannot be one at all (wrong class, no
+//! username/custom_id, value unfit for a header) is left out with a Problem.
+//! The rules between consumers are `consumer_index`'s.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::HeaderValue;
 
 use crate::api::ANN_PLUGINS;
-use crate::snapshot::{Consumer, ConsumerIndex};
+use crate::snapshot::Consumer;
 use crate::world::{Kind, KongConsumerObj, ObjectRef, World};
 
 use super::annotations::{comma_list, field, object_ref, printable};
 use super::class::ClassFilter;
-use super::credentials::Credentials;
 use super::plugins::{KEY_AUTH, plugin_type};
-use super::{Config, Problem, Reason};
+use super::{Problem, Reason};
 
-pub fn translate(world: &World, cfg: &Config) -> (ConsumerIndex, Vec<Problem>) {
-    let class = ClassFilter::new(world, cfg);
+/// What one KongConsumer is on its own, before it is weighed against the
+/// others (the contests for usernames, custom_ids and Secrets).
+pub struct Alone {
+    /// The consumer, unless something about this object alone rules it out.
+    pub consumer: Option<Arc<Consumer>>,
+    pub problems: Vec<Problem>,
+    /// It names plugins: their changes may change its problems.
+    pub names_plugins: bool,
+}
+
+/// Reads one KongConsumer: class, plugins, identity fields.
+pub fn alone(world: &World, class: &ClassFilter<'_>, c: &KongConsumerObj) -> Alone {
     let mut problems = Vec::new();
-    let mut index = ConsumerIndex::new();
-    let mut taken = Taken::default();
-    let mut credentials = Credentials::new(world);
-    let mut consumers: Vec<_> = world.consumers.values().collect();
-    // Oldest first: the older consumer keeps a contested username or Secret.
-    consumers.sort_by(|a, b| a.meta.age_key().cmp(&b.meta.age_key()));
-    for c in consumers {
-        if let Err(p) = class.annotated(Kind::KongConsumer, &c.meta) {
-            problems.push(p);
-            continue;
-        }
-        let object = object_ref(Kind::KongConsumer, &c.meta);
-        check_plugins(world, &class, c, &object, &mut problems);
-        let Some(consumer) = consumer(c, &object, &mut taken, &mut problems) else { continue };
-        let consumer = Arc::new(consumer);
-        index.insert_consumer(consumer.clone());
-        credentials.collect(c, &object, &consumer, &mut problems);
+    let names_plugins = c.meta.annotation(ANN_PLUGINS).is_some();
+    if let Err(p) = class.annotated(Kind::KongConsumer, &c.meta) {
+        problems.push(p);
+        return Alone { consumer: None, problems, names_plugins };
     }
-    credentials.insert_into(&mut index, &mut problems);
-    (index, problems)
+    let object = object_ref(Kind::KongConsumer, &c.meta);
+    check_plugins(world, class, c, &object, &mut problems);
+    let consumer = consumer(c, &object, &mut problems).map(Arc::new);
+    Alone { consumer, problems, names_plugins }
 }
 
-/// Usernames and custom_ids in use, with the consumer holding each: both
-/// are unique in Kong.
-#[derive(Default)]
-struct Taken {
-    username: HashMap<String, ObjectRef>,
-    custom_id: HashMap<String, ObjectRef>,
+/// The Problem of a consumer whose username or custom_id an older accepted
+/// consumer holds (both are unique in Kong).
+pub fn taken(object: &ObjectRef, field: &str, value: &str, owner: &ObjectRef) -> Problem {
+    Problem::new(
+        object.clone(),
+        field,
+        Reason::Conflict,
+        format!(
+            "{field} '{}' is already used by the older {owner}; it must be unique; this consumer is ignored",
+            printable(value)
+        ),
+    )
 }
 
-fn consumer(
-    c: &KongConsumerObj,
-    object: &ObjectRef,
-    taken: &mut Taken,
-    problems: &mut Vec<Problem>,
-) -> Option<Consumer> {
+fn consumer(c: &KongConsumerObj, object: &ObjectRef, problems: &mut Vec<Problem>) -> Option<Consumer> {
     let mut reject = |field: &str, reason: Reason, why: String| {
         problems.push(Problem::new(object.clone(), field, reason, format!("{why}; this consumer is ignored")));
     };
@@ -82,25 +80,6 @@ fn consumer(
         );
         return None;
     };
-    for (field, value, map) in
-        [("username", &c.username, &taken.username), ("custom_id", &c.custom_id, &taken.custom_id)]
-    {
-        if let Some(owner) = value.as_ref().and_then(|v| map.get(v)) {
-            let shown = printable(value.as_deref().unwrap_or_default());
-            reject(
-                field,
-                Reason::Conflict,
-                format!("{field} '{shown}' is already used by the older {owner}; it must be unique"),
-            );
-            return None;
-        }
-    }
-    if let Some(u) = &c.username {
-        taken.username.insert(u.clone(), object.clone());
-    }
-    if let Some(id) = &c.custom_id {
-        taken.custom_id.insert(id.clone(), object.clone());
-    }
     Some(consumer)
 }
 

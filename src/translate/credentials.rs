@@ -1,132 +1,75 @@
-//! Credential Secrets of accepted consumers -> the key index. Keys are
-//! unique: the oldest credential keeps a key and newer ones are rejected
-//! (divergence: KIC drops every consumer involved). Problems name Secrets,
-//! never keys.
+//! The rules of one credential Secret: whether it is usable, the snapshot's
+//! Credential, and the Problems about it. Problems name Secrets, never keys.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 
-use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyDigest};
-use crate::world::{CredentialKey, Kind, KongConsumerObj, ObjectRef, SecretObj, World};
+use crate::snapshot::{Consumer, Credential, KeyDigest};
+use crate::world::{CredentialKey, ObjectRef, SecretObj};
 
-use super::annotations::{object_ref, printable};
+use super::annotations::printable;
 use super::{Problem, Reason};
 
 /// The only credential type Portcullis implements.
 const KEY_AUTH: &str = "key-auth";
 
-/// A usable credential waiting for the duplicate-key check.
-struct Pending<'w> {
-    secret: &'w SecretObj,
-    digest: KeyDigest,
-    consumer: Arc<Consumer>,
-    owner: ObjectRef,
+/// The Problem at `credentials[i]` of a consumer listing Secret `ns/name`.
+pub fn listing_problem(object: &ObjectRef, i: usize, ns: &str, name: &str, issue: Listing<'_>) -> Problem {
+    let secret = format!("Secret {ns}/{}", printable(name));
+    let (reason, message) = match issue {
+        Listing::NotFound => (
+            Reason::CredentialNotFound,
+            format!("{secret} does not exist; create it with label konghq.com/credential: key-auth and a key"),
+        ),
+        Listing::Twice => (Reason::InvalidField, format!("{secret} is listed twice; list it once")),
+        Listing::Claimed(owner) => (
+            Reason::Conflict,
+            format!(
+                "{secret} is already a credential of the older {owner}; a Secret belongs to one consumer only, so it is not used here"
+            ),
+        ),
+        Listing::Unusable(reason, why) => (reason, format!("{secret} {why}")),
+    };
+    Problem::new(object.clone(), format!("credentials[{i}]"), reason, message)
 }
 
-pub struct Credentials<'w> {
-    world: &'w World,
-    /// Secret (namespace, name) -> the consumer that listed it first.
-    claimed: HashMap<(String, String), ObjectRef>,
-    pending: Vec<Pending<'w>>,
+/// What is wrong with one entry of a consumer's `credentials`.
+pub enum Listing<'a> {
+    NotFound,
+    Twice,
+    /// An older consumer lists the same Secret and keeps it.
+    Claimed(&'a ObjectRef),
+    Unusable(Reason, String),
 }
 
-impl<'w> Credentials<'w> {
-    pub fn new(world: &'w World) -> Self {
-        Self { world, claimed: HashMap::new(), pending: Vec::new() }
-    }
+/// The Problem of a credential whose key an older credential holds. Keys
+/// are unique: the oldest keeps it (divergence: KIC drops every consumer
+/// involved).
+pub fn duplicate_key(secret: &ObjectRef, older: &ObjectRef, older_owner: &ObjectRef, owner: &ObjectRef) -> Problem {
+    Problem::new(
+        secret.clone(),
+        "key",
+        Reason::DuplicateKey,
+        format!(
+            "has the same key as the older {older} (credential of {older_owner}), which keeps it; this credential of {owner} is rejected: give it a different key"
+        ),
+    )
+}
 
-    /// Checks the Secrets one consumer lists; call for consumers oldest
-    /// first. Problems go on the consumer, at `credentials[i]`.
-    pub fn collect(
-        &mut self,
-        c: &KongConsumerObj,
-        object: &ObjectRef,
-        consumer: &Arc<Consumer>,
-        problems: &mut Vec<Problem>,
-    ) {
-        let ns = c.meta.namespace.clone().unwrap_or_default();
-        for (i, name) in c.credentials.iter().enumerate() {
-            let problem = |reason: Reason, message: String| {
-                Problem::new(object.clone(), format!("credentials[{i}]"), reason, message)
-            };
-            let secret_name = format!("Secret {ns}/{}", printable(name));
-            let key = (ns.clone(), name.clone());
-            let Some(secret) = self.world.secrets.get(&key) else {
-                problems.push(problem(
-                    Reason::CredentialNotFound,
-                    format!(
-                        "{secret_name} does not exist; create it with label konghq.com/credential: key-auth and a key"
-                    ),
-                ));
-                continue;
-            };
-            match self.claimed.get(&key) {
-                Some(owner) if owner == object => {
-                    problems
-                        .push(problem(Reason::InvalidField, format!("{secret_name} is listed twice; list it once")));
-                    continue;
-                }
-                Some(owner) => {
-                    problems.push(problem(
-                        Reason::Conflict,
-                        format!(
-                            "{secret_name} is already a credential of the older {owner}; a Secret belongs to one consumer only, so it is not used here"
-                        ),
-                    ));
-                    continue;
-                }
-                None => {
-                    self.claimed.insert(key, object.clone());
-                }
-            }
-            match usable(secret) {
-                Ok(digest) => {
-                    self.pending.push(Pending { secret, digest, consumer: consumer.clone(), owner: object.clone() })
-                }
-                Err((reason, why)) => problems.push(problem(reason, format!("{secret_name} {why}"))),
-            }
-        }
-    }
-
-    /// Inserts the credentials oldest Secret first, so the oldest keeps a
-    /// duplicated key.
-    pub fn insert_into(mut self, index: &mut ConsumerIndex, problems: &mut Vec<Problem>) {
-        self.pending.sort_by(|a, b| a.secret.meta.age_key().cmp(&b.secret.meta.age_key()));
-        let mut holders: HashMap<KeyDigest, (ObjectRef, ObjectRef)> = HashMap::new();
-        for p in self.pending {
-            let secret = object_ref(Kind::Secret, &p.secret.meta);
-            if let Some((older, older_owner)) = holders.get(&p.digest) {
-                problems.push(Problem::new(
-                    secret,
-                    "key",
-                    Reason::DuplicateKey,
-                    format!(
-                        "has the same key as the older {older} (credential of {older_owner}), which keeps it; this credential of {} is rejected: give it a different key",
-                        p.owner
-                    ),
-                ));
-                continue;
-            }
-            let Some(credential) = credential(p.secret, p.consumer) else {
-                problems.push(Problem::new(
-                    secret,
-                    "metadata.uid",
-                    Reason::InvalidCredential,
-                    "metadata.uid cannot be sent as X-Credential-Identifier; this credential is not used",
-                ));
-                continue;
-            };
-            index.insert_credential(p.digest, credential);
-            holders.insert(p.digest, (secret, p.owner));
-        }
-    }
+/// The Problem of a credential whose uid cannot be a header value.
+pub fn invalid_uid(secret: &ObjectRef) -> Problem {
+    Problem::new(
+        secret.clone(),
+        "metadata.uid",
+        Reason::InvalidCredential,
+        "metadata.uid cannot be sent as X-Credential-Identifier; this credential is not used",
+    )
 }
 
 /// The key digest of a usable key-auth Secret, or why it is not usable.
-fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
+pub fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
     let invalid = |why: &str| Err((Reason::InvalidCredential, why.to_string()));
     match secret.credential_type.as_deref() {
         None => return invalid("has no konghq.com/credential label; label it konghq.com/credential: key-auth"),
@@ -151,7 +94,8 @@ fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
     }
 }
 
-fn credential(secret: &SecretObj, consumer: Arc<Consumer>) -> Option<Credential> {
+/// The snapshot's credential; None when the uid cannot be a header value.
+pub fn credential(secret: &SecretObj, consumer: Arc<Consumer>) -> Option<Credential> {
     let expires_at = match secret.ttl {
         // ttl 0 means no expiry, as in Kong.
         Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created).checked_add(Duration::from_secs(ttl)),

@@ -7,6 +7,7 @@ mod backend;
 mod class;
 mod config_from;
 mod conflicts;
+mod consumer_index;
 mod consumers;
 mod credentials;
 mod host;
@@ -23,6 +24,7 @@ mod tls_secret;
 
 use std::sync::Arc;
 
+pub use consumer_index::ConsumerTranslation;
 pub use problem::{Problem, Reason};
 pub use references::referenced_secrets;
 pub use tls_secret::{CertCache, TlsSecretError};
@@ -92,10 +94,8 @@ pub fn routes(world: &World, cfg: &Config) -> (RouteTable, Vec<Problem>) {
 /// Consumers and the credential index: reads KongConsumer, Secret and
 /// IngressClass.
 pub fn consumers(world: &World, cfg: &Config) -> (ConsumerIndex, Vec<Problem>) {
-    let (index, mut problems) = consumers::translate(world, cfg);
-    problems.sort();
-    problems.dedup();
-    (index, problems)
+    let translation = ConsumerTranslation::full(world, cfg);
+    (translation.index().clone(), translation.problems())
 }
 
 /// TLS server certificates from the `spec.tls` of accepted Ingresses:

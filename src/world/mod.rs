@@ -45,6 +45,36 @@ pub struct World {
     /// A non-credential Secret (plugin configuration, TLS) changed: routes
     /// read those, while credential changes must not rebuild routes.
     config_secrets_changed: bool,
+    /// Which KongConsumers and Secrets changed, so the consumer index is
+    /// updated object by object instead of rebuilt.
+    keys_changed: KeyChanges,
+}
+
+/// The (namespace, name) of every KongConsumer and Secret stored, replaced
+/// or deleted since the last `take_key_changes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyChanges {
+    pub consumers: BTreeSet<(String, String)>,
+    pub secrets: BTreeSet<(String, String)>,
+}
+
+impl KeyChanges {
+    pub fn is_empty(&self) -> bool {
+        self.consumers.is_empty() && self.secrets.is_empty()
+    }
+
+    /// Every KongConsumer and Secret of `world`, as if all had changed.
+    pub fn everything(world: &World) -> Self {
+        Self { consumers: world.consumers.keys().cloned().collect(), secrets: world.secrets.keys().cloned().collect() }
+    }
+
+    fn note(&mut self, kind: Kind, key: &(String, String)) {
+        match kind {
+            Kind::KongConsumer => self.consumers.insert(key.clone()),
+            Kind::Secret => self.secrets.insert(key.clone()),
+            _ => false,
+        };
+    }
 }
 
 /// The two ways cluster mode learns of Secrets.
@@ -107,6 +137,9 @@ impl World {
         };
         if changed {
             self.changed.insert(kind);
+            if matches!(kind, Kind::KongConsumer | Kind::Secret) {
+                self.keys_changed.note(kind, &(ns.clone().unwrap_or_default(), name.clone()));
+            }
         }
         ObjectRef::new(kind, ns, name)
     }
@@ -132,6 +165,7 @@ impl World {
         };
         if removed {
             self.changed.insert(r.kind);
+            self.keys_changed.note(r.kind, &key);
         }
         removed
     }
@@ -162,8 +196,14 @@ impl World {
             Kind::IngressClass => self.ingress_classes.retain(|(ns, _), _| !in_scope(ns)),
             Kind::Service => self.services.retain(|(ns, _), _| !in_scope(ns)),
             Kind::EndpointSlice => self.endpoint_slices.retain(|(ns, _), _| !in_scope(ns)),
-            Kind::Secret => self.secrets.retain(|(ns, _), _| !in_scope(ns)),
-            Kind::KongConsumer => self.consumers.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::Secret => {
+                let changes = &mut self.keys_changed;
+                self.secrets.retain(|key, _| !(in_scope(&key.0) && removing(&mut changes.secrets, key)))
+            }
+            Kind::KongConsumer => {
+                let changes = &mut self.keys_changed;
+                self.consumers.retain(|key, _| !(in_scope(&key.0) && removing(&mut changes.consumers, key)))
+            }
             Kind::KongPlugin => self.plugins.retain(|(ns, _), _| !in_scope(ns)),
             Kind::KongClusterPlugin => self.cluster_plugins.retain(|(ns, _), _| !in_scope(ns)),
         }
@@ -183,7 +223,8 @@ impl World {
     pub fn reset_secrets(&mut self, namespace: Option<&str>, side: SecretSide, objs: Vec<Shrunk>) {
         let in_scope = |ns: &str| namespace.is_none_or(|want| want == ns);
         let before = self.secrets.len();
-        self.secrets.retain(|(ns, _), s| !(in_scope(ns) && side.owns(s)));
+        let changes = &mut self.keys_changed;
+        self.secrets.retain(|key, s| !(in_scope(&key.0) && side.owns(s) && removing(&mut changes.secrets, key)));
         if self.secrets.len() != before {
             self.changed.insert(Kind::Secret);
             self.config_secrets_changed |= side == SecretSide::Referenced;
@@ -206,6 +247,11 @@ impl World {
         std::mem::take(&mut self.config_secrets_changed)
     }
 
+    /// The KongConsumers and Secrets changed since the last call.
+    pub fn take_key_changes(&mut self) -> KeyChanges {
+        std::mem::take(&mut self.keys_changed)
+    }
+
     /// The kinds changed since the last call (what the publisher must rebuild).
     pub fn take_changes(&mut self) -> BTreeSet<Kind> {
         std::mem::take(&mut self.changed)
@@ -223,6 +269,12 @@ fn insert<T: HasMeta + PartialEq>(store: &mut Store<T>, obj: T) -> (bool, Option
     let changed = store.get(&key).is_none_or(|old| **old != obj);
     store.insert(key, Arc::new(obj));
     (changed, ns, name)
+}
+
+/// Notes `key` as changed; true, so it reads as the condition of a removal.
+fn removing(changed: &mut BTreeSet<(String, String)>, key: &(String, String)) -> bool {
+    changed.insert(key.clone());
+    true
 }
 
 /// Every shrunk object carries its metadata.
