@@ -22,7 +22,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::snapshot::{Consumer, ConsumerIndex, KeyDigest};
-use crate::world::{Kind, KeyChanges, Meta, ObjectRef, World};
+use crate::world::{KeyChanges, Kind, Meta, ObjectRef, World};
 
 use super::class::ClassFilter;
 use super::consumers::{self, Alone};
@@ -507,8 +507,7 @@ mod tests {
     fn delete_random(world: &mut World, rng: &mut Rng) {
         let consumers: Vec<Key> = world.consumers.keys().cloned().collect();
         let secrets: Vec<Key> = world.secrets.keys().cloned().collect();
-        let (kind, keys) =
-            if rng.below(2) == 0 { (Kind::KongConsumer, consumers) } else { (Kind::Secret, secrets) };
+        let (kind, keys) = if rng.below(2) == 0 { (Kind::KongConsumer, consumers) } else { (Kind::Secret, secrets) };
         if keys.is_empty() {
             return;
         }
@@ -527,10 +526,8 @@ mod tests {
             .collect();
         credentials.sort();
         assert_eq!(credentials.len(), index.credential_count());
-        let mut consumers: Vec<String> = index
-            .consumers()
-            .map(|c| format!("{} {:?} {:?} {}", c.source, c.username, c.custom_id, c.id))
-            .collect();
+        let mut consumers: Vec<String> =
+            index.consumers().map(|c| format!("{} {:?} {:?} {}", c.source, c.username, c.custom_id, c.id)).collect();
         consumers.sort();
         for c in index.consumers() {
             assert!(Arc::ptr_eq(index.consumer(&c.id).unwrap(), c));
