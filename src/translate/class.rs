@@ -62,13 +62,14 @@ impl<'a> ClassFilter<'a> {
     /// Whether a KongConsumer or KongClusterPlugin is ours: the annotation,
     /// or (no annotation) our default IngressClass. KongPlugin needs no class.
     pub fn annotated(&self, kind: Kind, meta: &Meta) -> Result<(), Problem> {
-        let object = object_ref(kind, meta);
+        // Built only for a Problem: this runs for every consumer.
+        let object = || object_ref(kind, meta);
         match meta.annotation(ANN_INGRESS_CLASS).filter(|c| !c.is_empty()) {
             Some(c) if c == self.class => Ok(()),
-            Some(other) => Err(self.other_class(object, field(ANN_INGRESS_CLASS), other)),
+            Some(other) => Err(self.other_class(object(), field(ANN_INGRESS_CLASS), other)),
             None if self.ours_is_default => Ok(()),
             None => Err(Problem::new(
-                object,
+                object(),
                 field(ANN_INGRESS_CLASS),
                 Reason::IgnoredClass,
                 format!(

@@ -16,31 +16,25 @@
 //! Secret or key. Consumers are re-decided oldest first, so every verdict is
 //! made after the verdicts it depends on.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
 use crate::snapshot::{Consumer, ConsumerIndex, KeyDigest};
-use crate::world::{KeyChanges, Kind, Meta, ObjectRef, World};
+use crate::world::{KeyChanges, Kind, ObjectRef, SecretObj, World};
 
 use super::class::ClassFilter;
 use super::consumers::{self, Alone};
 use super::credentials::{self, Listing};
 use super::{Config, Problem};
 
-/// (namespace, name).
-type Key = (String, String);
+/// (namespace, name), shared: the same key sits in several contests.
+type Key = Arc<(String, String)>;
 
 /// Sort order of "the oldest wins": creation time, then namespace/name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Age(Timestamp, Key);
-
-impl Age {
-    fn of(meta: &Meta) -> Self {
-        Age(meta.created, (meta.namespace.clone().unwrap_or_default(), meta.name.clone()))
-    }
-}
 
 struct ConsumerState {
     age: Age,
@@ -70,6 +64,8 @@ impl ConsumerState {
 #[derive(Default)]
 struct SecretState {
     age: Option<Age>,
+    /// The Secret as translated (read once, not looked up again).
+    secret: Option<Arc<SecretObj>>,
     /// The consumer it belongs to (it exists and that consumer lists it
     /// first).
     owner: Option<Key>,
@@ -93,8 +89,9 @@ pub struct ConsumerTranslation {
     digests: HashMap<KeyDigest, Vec<Age>>,
     /// Consumers that name plugins (re-read when plugins change).
     naming_plugins: BTreeSet<Key>,
-    /// Current problems by object, only objects that have some.
-    problems: BTreeMap<ObjectRef, Vec<Problem>>,
+    /// Current problems by object (KongConsumer or Secret), only objects
+    /// that have some.
+    problems: HashMap<(Kind, Key), Vec<Problem>>,
     index: ConsumerIndex,
 }
 
@@ -104,9 +101,9 @@ struct Work {
     /// Consumers to re-decide, oldest first.
     decide: BTreeSet<Age>,
     /// Accepted consumers whose `credentials[i]` problems may change.
-    listings: BTreeSet<Key>,
-    secrets: BTreeSet<Key>,
-    digests: BTreeSet<KeyDigest>,
+    listings: HashSet<Key>,
+    secrets: HashSet<Key>,
+    digests: HashSet<KeyDigest>,
 }
 
 impl ConsumerTranslation {
@@ -120,7 +117,7 @@ impl ConsumerTranslation {
             secrets: HashMap::new(),
             digests: HashMap::new(),
             naming_plugins: BTreeSet::new(),
-            problems: BTreeMap::new(),
+            problems: HashMap::new(),
             index: ConsumerIndex::new(),
         }
     }
@@ -128,7 +125,8 @@ impl ConsumerTranslation {
     /// Translates every consumer of `world` from scratch.
     pub fn full(world: &World, cfg: &Config) -> Self {
         let mut t = Self::new(cfg.clone());
-        t.update(world, &KeyChanges::everything(world), false);
+        let key = |k: &(String, String)| Arc::new(k.clone());
+        t.apply(world, world.consumers.keys().map(key).collect(), world.secrets.keys().map(key).collect());
         t
     }
 
@@ -148,17 +146,23 @@ impl ConsumerTranslation {
     /// and Secrets in `changes`, and (with `plugins_changed`) the consumers
     /// naming plugins. IngressClass changes need a `full` translation.
     pub fn update(&mut self, world: &World, changes: &KeyChanges, plugins_changed: bool) {
+        let mut consumers: Vec<Key> = changes.consumers.iter().map(|k| Arc::new(k.clone())).collect();
+        if plugins_changed {
+            consumers.extend(self.naming_plugins.iter().cloned());
+        }
+        self.apply(world, consumers, changes.secrets.iter().map(|k| Arc::new(k.clone())).collect());
+    }
+
+    fn apply(&mut self, world: &World, consumers: Vec<Key>, secrets: HashSet<Key>) {
         let cfg = self.cfg.clone();
         let class = ClassFilter::new(world, &cfg);
-        let mut work = Work::default();
-        let mut touched: BTreeSet<Key> = BTreeSet::new();
-        let reread = if plugins_changed { self.naming_plugins.clone() } else { BTreeSet::new() };
-        for key in changes.consumers.iter().chain(&reread) {
+        let mut work = Work { secrets, ..Work::default() };
+        let mut touched: HashSet<Key> = HashSet::with_capacity(consumers.len());
+        for key in consumers {
             if touched.insert(key.clone()) {
-                self.reread_consumer(world, &class, key, &mut work);
+                self.reread_consumer(world, &class, &key, &mut work);
             }
         }
-        work.secrets.extend(changes.secrets.iter().cloned());
         while let Some(age) = work.decide.pop_first() {
             touched.insert(age.1.clone());
             self.decide(&age, &mut work);
@@ -169,20 +173,20 @@ impl ConsumerTranslation {
             self.settle_secret(world, key, &mut work);
         }
         for key in std::mem::take(&mut work.listings) {
-            self.list(world, &key);
+            self.list(&key);
             touched.insert(key);
         }
-        let mut secrets_touched: BTreeSet<Key> = secrets;
+        let mut secrets_touched: HashSet<Key> = secrets;
         for digest in std::mem::take(&mut work.digests) {
-            self.settle_digest(world, &digest, &mut secrets_touched);
+            self.settle_digest(&digest, &mut secrets_touched);
         }
-        for key in &touched {
-            let problems = self.consumers.get(key).map(|c| c.problems().cloned().collect()).unwrap_or_default();
-            set_problems(&mut self.problems, consumer_ref(key), problems);
+        for key in touched {
+            let problems = self.consumers.get(&key).map(|c| c.problems().cloned().collect()).unwrap_or_default();
+            set_problems(&mut self.problems, (Kind::KongConsumer, key), problems);
         }
-        for key in &secrets_touched {
-            let problems = self.secrets.get(key).and_then(|s| s.problem.clone()).into_iter().collect();
-            set_problems(&mut self.problems, secret_ref(key), problems);
+        for key in secrets_touched {
+            let problems = self.secrets.get(&key).and_then(|s| s.problem.clone()).into_iter().collect();
+            set_problems(&mut self.problems, (Kind::Secret, key), problems);
         }
     }
 
@@ -203,12 +207,12 @@ impl ConsumerTranslation {
                 self.unclaim(&old.age, &old.listed, work);
             }
         }
-        let Some(obj) = world.consumers.get(key) else { return };
+        let Some(obj) = world.consumers.get(&**key) else { return };
         let alone = consumers::alone(world, class, obj);
         if alone.names_plugins {
             self.naming_plugins.insert(key.clone());
         }
-        let age = Age::of(&obj.meta);
+        let age = Age(obj.meta.created, key.clone());
         let (username, custom_id) = match &alone.consumer {
             Some(_) => (obj.username.clone(), obj.custom_id.clone()),
             None => (None, None),
@@ -283,7 +287,7 @@ impl ConsumerTranslation {
                 self.index.insert_consumer(c.clone());
                 let ns = &age.1.0;
                 for name in &listed {
-                    let secret = (ns.clone(), name.clone());
+                    let secret = Arc::new((ns.clone(), name.clone()));
                     insert_sorted(self.claims.entry(secret.clone()).or_default(), age.clone());
                     work.secrets.insert(secret);
                 }
@@ -302,7 +306,7 @@ impl ConsumerTranslation {
     /// Withdraws a consumer's claims on the Secrets it lists.
     fn unclaim(&mut self, age: &Age, listed: &[String], work: &mut Work) {
         for name in listed {
-            let secret = (age.1.0.clone(), name.clone());
+            let secret = Arc::new((age.1.0.clone(), name.clone()));
             remove_sorted(&mut self.claims, &secret, age);
             work.secrets.insert(secret);
         }
@@ -322,10 +326,16 @@ impl ConsumerTranslation {
         let claimants = self.claims.get(key).map(Vec::as_slice).unwrap_or_default();
         // Every consumer listing it says something about it (or its absence).
         work.listings.extend(claimants.iter().map(|a| a.1.clone()));
-        let Some(secret) = world.secrets.get(key) else { return };
+        let Some(secret) = world.secrets.get(&**key) else { return };
         let Some(owner) = claimants.first().map(|a| a.1.clone()) else { return };
-        let age = Age::of(&secret.meta);
-        let mut state = SecretState { age: Some(age.clone()), owner: Some(owner), digest: None, problem: None };
+        let age = Age(secret.meta.created, key.clone());
+        let mut state = SecretState {
+            age: Some(age.clone()),
+            secret: Some(secret.clone()),
+            owner: Some(owner),
+            digest: None,
+            problem: None,
+        };
         if let Ok(digest) = credentials::usable(secret) {
             if http::HeaderValue::from_str(&secret.meta.uid).is_ok() {
                 insert_sorted(self.digests.entry(digest).or_default(), age);
@@ -339,7 +349,7 @@ impl ConsumerTranslation {
     }
 
     /// Recomputes the `credentials[i]` problems of one consumer.
-    fn list(&mut self, world: &World, key: &Key) {
+    fn list(&mut self, key: &Key) {
         let Some(state) = self.consumers.get(key) else { return };
         if state.accepted.is_none() {
             return;
@@ -349,17 +359,19 @@ impl ConsumerTranslation {
         let mut seen: BTreeSet<&str> = BTreeSet::new();
         let mut problems = Vec::new();
         for (i, name) in state.listed.iter().enumerate() {
-            let secret_key = (ns.clone(), name.clone());
-            let issue = match world.secrets.get(&secret_key) {
+            // An existing Secret that an accepted consumer lists has an
+            // owner, hence a settled state.
+            let settled = self.secrets.get(&(ns.clone(), name.clone()));
+            let issue = match settled.and_then(|s| Some((s.secret.as_ref()?, s.owner.as_ref()?))) {
                 None => Some(Listing::NotFound),
-                Some(secret) => match self.claims.get(&secret_key).and_then(|c| c.first()) {
-                    Some(owner) if owner.1 != *key => {
+                Some((secret, owner)) => match owner {
+                    owner if *owner != *key => {
                         problems.push(credentials::listing_problem(
                             &object,
                             i,
                             ns,
                             name,
-                            Listing::Claimed(&consumer_ref(&owner.1)),
+                            Listing::Claimed(&consumer_ref(owner)),
                         ));
                         None
                     }
@@ -378,7 +390,7 @@ impl ConsumerTranslation {
 
     /// Gives one key to the oldest usable Secret carrying it; the others
     /// get a DuplicateKey problem.
-    fn settle_digest(&mut self, world: &World, digest: &KeyDigest, touched: &mut BTreeSet<Key>) {
+    fn settle_digest(&mut self, digest: &KeyDigest, touched: &mut HashSet<Key>) {
         let holders = self.digests.get(digest).cloned().unwrap_or_default();
         let Some(winner) = holders.first() else {
             self.index.set_credential(*digest, None);
@@ -387,22 +399,28 @@ impl ConsumerTranslation {
         };
         let owner_of = |secrets: &HashMap<Key, SecretState>, key: &Key| secrets.get(key).and_then(|s| s.owner.clone());
         let winner_owner = owner_of(&self.secrets, &winner.1);
+        let secret = self.secrets.get(&winner.1).and_then(|s| s.secret.as_ref());
         let credential = winner_owner
             .as_ref()
             .and_then(|o| self.consumers.get(o)?.accepted.clone())
-            .zip(world.secrets.get(&winner.1))
+            .zip(secret)
             .and_then(|(consumer, secret)| credentials::credential(secret, consumer));
         self.index.set_credential(*digest, credential);
+        touched.insert(winner.1.clone());
+        if let Some(state) = self.secrets.get_mut(&winner.1) {
+            state.problem = None;
+        }
+        if holders.len() == 1 {
+            return;
+        }
         let older = secret_ref(&winner.1);
-        let older_owner = consumer_ref(&winner_owner.unwrap_or_default());
-        for (i, holder) in holders.iter().enumerate() {
+        let older_owner = winner_owner.map(|o| consumer_ref(&o)).unwrap_or_else(unknown);
+        for holder in &holders[1..] {
             touched.insert(holder.1.clone());
-            let problem = (i > 0).then(|| {
-                let owner = consumer_ref(&owner_of(&self.secrets, &holder.1).unwrap_or_default());
-                credentials::duplicate_key(&secret_ref(&holder.1), &older, &older_owner, &owner)
-            });
+            let owner = owner_of(&self.secrets, &holder.1).map(|o| consumer_ref(&o)).unwrap_or_else(unknown);
+            let problem = credentials::duplicate_key(&secret_ref(&holder.1), &older, &older_owner, &owner);
             if let Some(state) = self.secrets.get_mut(&holder.1) {
-                state.problem = problem;
+                state.problem = Some(problem);
             }
         }
     }
@@ -412,11 +430,16 @@ fn consumer_ref(key: &Key) -> ObjectRef {
     ObjectRef::new(Kind::KongConsumer, Some(key.0.clone()), key.1.clone())
 }
 
+/// Not reached: every Secret in a key contest has an owner.
+fn unknown() -> ObjectRef {
+    ObjectRef::new(Kind::KongConsumer, None, "?")
+}
+
 fn secret_ref(key: &Key) -> ObjectRef {
     ObjectRef::new(Kind::Secret, Some(key.0.clone()), key.1.clone())
 }
 
-fn set_problems(map: &mut BTreeMap<ObjectRef, Vec<Problem>>, object: ObjectRef, problems: Vec<Problem>) {
+fn set_problems(map: &mut HashMap<(Kind, Key), Vec<Problem>>, object: (Kind, Key), problems: Vec<Problem>) {
     if problems.is_empty() {
         map.remove(&object);
     } else {
@@ -505,8 +528,8 @@ mod tests {
     }
 
     fn delete_random(world: &mut World, rng: &mut Rng) {
-        let consumers: Vec<Key> = world.consumers.keys().cloned().collect();
-        let secrets: Vec<Key> = world.secrets.keys().cloned().collect();
+        let consumers: Vec<(String, String)> = world.consumers.keys().cloned().collect();
+        let secrets: Vec<(String, String)> = world.secrets.keys().cloned().collect();
         let (kind, keys) = if rng.below(2) == 0 { (Kind::KongConsumer, consumers) } else { (Kind::Secret, secrets) };
         if keys.is_empty() {
             return;

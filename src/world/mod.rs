@@ -63,11 +63,6 @@ impl KeyChanges {
         self.consumers.is_empty() && self.secrets.is_empty()
     }
 
-    /// Every KongConsumer and Secret of `world`, as if all had changed.
-    pub fn everything(world: &World) -> Self {
-        Self { consumers: world.consumers.keys().cloned().collect(), secrets: world.secrets.keys().cloned().collect() }
-    }
-
     fn note(&mut self, kind: Kind, key: &(String, String)) {
         match kind {
             Kind::KongConsumer => self.consumers.insert(key.clone()),
