@@ -267,16 +267,42 @@ impl Folder {
         let old_clean = std::mem::take(&mut self.state(path).clean);
         // Unchanged clean documents: chunk hash -> index of its first document.
         let mut unchanged: HashMap<u64, usize> = HashMap::new();
-        let mut reads: Vec<Read> = Vec::new();
+        let hashes: Vec<u64> = chunks.iter().map(|c| self.hasher.hash_one(c.text)).collect();
         let mut parsed: Vec<u64> = Vec::new();
-        for chunk in &chunks {
-            let hash = self.hasher.hash_one(chunk.text);
+        let mut to_parse = vec![false; chunks.len()];
+        for (i, &hash) in hashes.iter().enumerate() {
             if old_clean.contains(&hash) && !unchanged.contains_key(&hash) {
-                unchanged.insert(hash, chunk.first_index);
+                unchanged.insert(hash, chunks[i].first_index);
+            } else {
+                to_parse[i] = true;
+                parsed.push(hash);
+            }
+        }
+        let mut reads: Vec<Read> = Vec::with_capacity(parsed.len());
+        // Consecutive changed documents are parsed as one stream (one parser,
+        // not one per document); each document is attributed to its chunk.
+        let mut i = 0;
+        while i < chunks.len() {
+            if !to_parse[i] {
+                i += 1;
                 continue;
             }
-            parsed.push(hash);
-            if let Err(e) = manifest::parse_chunk(chunk, |doc| reads.push(read(chunk, hash, doc))) {
+            let first = i;
+            while i < chunks.len() && to_parse[i] {
+                i += 1;
+            }
+            let start = offset(text, chunks[first].text);
+            let end = offset(text, chunks[i - 1].text) + chunks[i - 1].text.len();
+            let run = manifest::Chunk {
+                first_index: chunks[first].first_index,
+                first_line: chunks[first].first_line,
+                text: &text[start..end],
+            };
+            let result = manifest::parse_chunk(&run, |doc| {
+                let at = chunks.partition_point(|c| c.first_index <= doc.index).saturating_sub(1);
+                reads.push(read(&chunks[at], hashes[at], doc));
+            });
+            if let Err(e) = result {
                 // Keep the previous objects of this file: a half-saved or
                 // mistyped file must not take routes or consumers away.
                 let state = self.state(path);
@@ -371,7 +397,10 @@ impl Folder {
                 continue;
             }
             defined += 1;
-            let previous = self.objects.get(&r).and_then(|d| d.get(id)).copied();
+            let known = self.objects.get(&r);
+            // Only an object already defined somewhere can be in the World.
+            let stored = known.is_some();
+            let previous = known.and_then(|d| d.get(id)).copied();
             let failed = shrunk.is_err();
             self.define(&r, Def { file: id, origin: read.origin, failed });
             let is_winner = self.objects.get(&r).is_some_and(|d| d.winner() == id);
@@ -386,7 +415,7 @@ impl Folder {
                         message: e.to_string(),
                     });
                 }
-                Ok(obj) if is_winner && !unchanged => apply(obj, stamp, world),
+                Ok(obj) if is_winner && !unchanged => apply(obj, stamp && stored, stamp, world),
                 Ok(_) => {}
             }
         }
@@ -461,7 +490,7 @@ impl Folder {
         };
         let stamp = obj.metadata().creation_timestamp.is_none();
         match Shrunk::from_object(&obj) {
-            Ok(shrunk) => apply(shrunk, stamp, world),
+            Ok(shrunk) => apply(shrunk, stamp, stamp, world),
             Err(e) => self.state(&path).issues.push(FileIssue {
                 file: path.clone(),
                 position: None,
@@ -470,6 +499,11 @@ impl Folder {
             }),
         }
     }
+}
+
+/// Byte offset of `part` (a slice of `text`) in `text`.
+fn offset(text: &str, part: &str) -> usize {
+    part.as_ptr() as usize - text.as_ptr() as usize
 }
 
 fn twice(path: &Path, position: Option<String>, r: &ObjectRef) -> FileIssue {
@@ -484,10 +518,11 @@ fn twice(path: &Path, position: Option<String>, r: &ObjectRef) -> FileIssue {
 /// Stores a shrunk object. Without a creationTimestamp in the manifest, the
 /// object keeps the time it was first seen (the stored object's) while it
 /// exists, so "oldest wins" rules are stable across edits.
-fn apply(mut obj: Shrunk, stamp: bool, world: &mut World) {
+/// `look_up` is false for an object no file defined before (not stored yet).
+fn apply(mut obj: Shrunk, look_up: bool, stamp: bool, world: &mut World) {
     if stamp {
-        let r = obj.object_ref();
-        obj.meta_mut().created = created(world, &r).unwrap_or_else(Timestamp::now);
+        let stored = if look_up { created(world, &obj.object_ref()) } else { None };
+        obj.meta_mut().created = stored.unwrap_or_else(Timestamp::now);
     }
     world.apply_shrunk(obj);
 }
