@@ -10,7 +10,7 @@
 //! last clean read (a keyed hash of each document's text tells), so one edit
 //! in a file of 100,000 objects costs one document, not the file.
 
-use std::collections::hash_map::RandomState;
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
@@ -397,26 +397,23 @@ impl Folder {
                 continue;
             }
             defined += 1;
-            let known = self.objects.get(&r);
-            // Only an object already defined somewhere can be in the World.
-            let stored = known.is_some();
-            let previous = known.and_then(|d| d.get(id)).copied();
             let failed = shrunk.is_err();
-            self.define(&r, Def { file: id, origin: read.origin, failed });
-            let is_winner = self.objects.get(&r).is_some_and(|d| d.winner() == id);
+            if let Err(e) = &shrunk {
+                dirty.insert(read.origin.chunk);
+                issues.push(FileIssue {
+                    file: path.to_path_buf(),
+                    position: None,
+                    object: Some(r.clone()),
+                    message: e.to_string(),
+                });
+            }
+            let (previous, stored, is_winner) = self.define(r, Def { file: id, origin: read.origin, failed });
             let unchanged = previous.is_some_and(|p| p.origin == read.origin && !p.failed);
-            match shrunk {
-                Err(e) => {
-                    dirty.insert(read.origin.chunk);
-                    issues.push(FileIssue {
-                        file: path.to_path_buf(),
-                        position: None,
-                        object: Some(r),
-                        message: e.to_string(),
-                    });
-                }
-                Ok(obj) if is_winner && !unchanged => apply(obj, stamp && stored, stamp, world),
-                Ok(_) => {}
+            if let Ok(obj) = shrunk
+                && is_winner
+                && !unchanged
+            {
+                apply(obj, stamp && stored, stamp, world);
             }
         }
         let clean = unchanged.into_keys().chain(parsed).filter(|h| !dirty.contains(h)).collect();
@@ -429,22 +426,36 @@ impl Folder {
         self.last_parsed
     }
 
-    /// Records `def`, keeping the files in path order.
-    fn define(&mut self, r: &ObjectRef, def: Def) {
-        let paths = &self.paths;
-        let Some(defs) = self.objects.get_mut(r) else {
-            self.objects.insert(r.clone(), Defs::One(def));
-            return;
+    /// Records `def`, keeping the files in path order. Returns the file's
+    /// previous definition, whether any file defined `r` before (only then
+    /// can it be in the World) and whether `def`'s file wins.
+    fn define(&mut self, r: ObjectRef, def: Def) -> (Option<Def>, bool, bool) {
+        let defs = match self.objects.entry(r) {
+            Entry::Vacant(v) => {
+                v.insert(Defs::One(def));
+                return (None, false, true);
+            }
+            Entry::Occupied(o) => o.into_mut(),
         };
+        let previous = defs.get(def.file).copied();
+        if let Defs::One(d) = defs
+            && d.file == def.file
+        {
+            *d = def;
+            return (previous, true, true);
+        }
         let mut all = defs.as_slice().to_vec();
         match all.iter_mut().find(|d| d.file == def.file) {
             Some(d) => *d = def,
             None => {
                 all.push(def);
+                let paths = &self.paths;
                 all.sort_by(|a, b| paths[a.file as usize].cmp(&paths[b.file as usize]));
             }
         }
+        let is_winner = all[0].file == def.file;
         *defs = if all.len() == 1 { Defs::One(all[0]) } else { Defs::Many(all) };
+        (previous, true, is_winner)
     }
 
     fn remove_file(&mut self, path: &Path, world: &mut World) {
