@@ -61,7 +61,7 @@ pub fn split(text: &str) -> Vec<Chunk<'_>> {
     let mut offset = 0;
     for (line_no, line) in text.split_inclusive('\n').enumerate() {
         let line = if line_no == 0 { line.trim_start_matches('\u{feff}') } else { line };
-        if line.starts_with('%') || is_marker(line, "...") {
+        if line.starts_with('%') || is_marker(line, "...") || has_other_line_break(line) {
             return whole;
         }
         if is_marker(line, "---") {
@@ -94,6 +94,18 @@ fn is_marker(line: &str, marker: &str) -> bool {
 fn is_blank_or_comment(line: &str) -> bool {
     let t = line.trim_start();
     t.is_empty() || t.starts_with('#')
+}
+
+/// A line break YAML knows but `split` does not look for (a lone `\r`,
+/// NEL, LS, PS): a `---` after one starts a document too.
+fn has_other_line_break(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    // Bytes that can start one: `\r`, and the UTF-8 lead bytes of U+0085 and U+2028/9.
+    if !bytes.iter().any(|&b| b == b'\r' || b == 0xC2 || b == 0xE2) {
+        return false;
+    }
+    let body = line.strip_suffix("\r\n").or_else(|| line.strip_suffix('\n')).unwrap_or(line);
+    body.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}'])
 }
 
 /// Parses a manifest file's text. A syntax error anywhere fails the whole
@@ -183,6 +195,9 @@ mod tests {
         assert!(split("# only a comment\n").is_empty());
         assert_eq!(split("%YAML 1.2\n---\na: 1\n---\nb: 2\n").len(), 1, "directives: parsed as one stream");
         assert_eq!(split("a: 1\n...\n---\nb: 2\n").len(), 1);
+        assert_eq!(split("a: 1\r\n---\r\nb: 2\r\n").len(), 2, "CRLF is fine");
+        assert_eq!(split("a: 1\r---\rb: 2\r\n---\nc: 3\n").len(), 1, "a lone CR: parsed as one stream");
+        assert_eq!(split("a: é\u{2028}---\nb: 2\n---\nc: 3\n").len(), 1);
     }
 
     #[test]
