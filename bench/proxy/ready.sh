@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Startup-to-ready and RSS of Portcullis (local mode, release build) with N
 # credentials: ready = the first request that passes key-auth (it gets 502:
-# no upstream runs here); RSS read one second later. Two runs.
+# no upstream runs here); RSS read one second later. Two runs. cpu_ms is the
+# process's user+system CPU time at that point: on a busy machine it varies
+# far less than ready_ms. BIN=path runs another build (a before/after pair).
 #
 #   cargo build --release && bash bench/proxy/ready.sh 100000
 set -euo pipefail
@@ -13,7 +15,7 @@ python3 "$root/bench/proxy/gen.py" "$n" "$work" 19100
 key=$(head -1 "$work/keys.txt")
 for run in 1 2; do
   t0=$(date +%s%3N)
-  RUST_LOG=error taskset -c 0 "$root/target/release/portcullis" run --manifests "$work/manifests" \
+  RUST_LOG=error taskset -c 0 "${BIN:-$root/target/release/portcullis}" run --manifests "$work/manifests" \
     --proxy-listen 127.0.0.1:19003 --admin-listen 127.0.0.1:19103 --proxy-tls-listen 127.0.0.1:19443 &
   pid=$!
   until [ "$(curl -s -o /dev/null -w '%{http_code}' -H "apikey: $key" http://127.0.0.1:19003/)" = 502 ]; do
@@ -22,6 +24,7 @@ for run in 1 2; do
   done
   t1=$(date +%s%3N)
   sleep 1
-  echo "run $run: N=$n ready_ms=$((t1 - t0)) rss_mb=$(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 ))"
+  cpu_ms=$(awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$pid/stat")
+  echo "run $run: N=$n ready_ms=$((t1 - t0)) cpu_ms=$cpu_ms rss_mb=$(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 ))"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done

@@ -5,17 +5,20 @@
 //! its previous objects (the last good state is safer than none) and is
 //! reported. An object defined in two files is reported; the first file in
 //! path order wins.
+//!
+//! Re-reading a file parses only the documents whose text changed since its
+//! last clean read (a keyed hash of each document's text tells), so one edit
+//! in a file of 100,000 objects costs one document, not the file.
 
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::{Entry, RandomState};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::manifest;
-use crate::world::{Object, ObjectRef, World};
+use crate::world::{Kind, ObjectError, ObjectRef, Shrunk, World};
 
 /// Something wrong with a manifest file or one of its documents.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,26 +43,115 @@ impl std::fmt::Display for FileIssue {
     }
 }
 
-#[derive(Default)]
+/// What the folder knows of one file (kept even after a read error).
 struct FileState {
-    /// Objects this file defines, with a keyed hash of their content so an
-    /// unchanged object is not re-applied (and does not trigger a rebuild).
-    objects: BTreeMap<ObjectRef, u64>,
+    id: FileId,
+    /// Keyed hashes of the documents (their text) read cleanly last time:
+    /// every object they define is recorded, applied without error and not
+    /// defined again later in the file. An unchanged clean document is not
+    /// parsed again.
+    clean: HashSet<u64>,
+    /// How many objects the file defines.
+    defined: usize,
     issues: Vec<FileIssue>,
+}
+
+/// Files by number, so per-object records stay small.
+type FileId = u32;
+const NO_ITEM: u32 = u32::MAX;
+
+/// Where a file defines an object: the keyed hash of the document's text
+/// (its chunk, see `manifest::split`), the document within the chunk and the
+/// `List` item. A different origin means different content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Origin {
+    chunk: u64,
+    doc: u32,
+    item: u32,
+}
+
+/// One file's definition of an object.
+#[derive(Clone, Copy, Debug)]
+struct Def {
+    file: FileId,
+    origin: Origin,
+    /// It could not be applied: re-applied on the next read even if unchanged.
+    failed: bool,
+}
+
+/// The files defining one object, in path order (the first wins). Almost
+/// always exactly one, kept inline.
+#[derive(Debug)]
+enum Defs {
+    One(Def),
+    Many(Vec<Def>),
+}
+
+impl Defs {
+    fn as_slice(&self) -> &[Def] {
+        match self {
+            Defs::One(d) => std::slice::from_ref(d),
+            Defs::Many(v) => v,
+        }
+    }
+
+    fn winner(&self) -> FileId {
+        self.as_slice()[0].file
+    }
+
+    fn get(&self, file: FileId) -> Option<&Def> {
+        self.as_slice().iter().find(|d| d.file == file)
+    }
 }
 
 /// The manifests folder, as last read.
 pub struct Folder {
     dir: PathBuf,
     files: BTreeMap<PathBuf, FileState>,
+    /// Path of each file number (numbers are never reused).
+    paths: Vec<PathBuf>,
     /// Which files define each object (more than one = duplicate).
-    owners: BTreeMap<ObjectRef, BTreeSet<PathBuf>>,
-    /// creationTimestamp for objects whose manifest has none: the time they
-    /// were first seen, kept while they exist so "oldest wins" is stable.
-    first_seen: HashMap<ObjectRef, Timestamp>,
+    objects: HashMap<ObjectRef, Defs>,
     /// Randomly keyed: content hashes of Secrets are never comparable outside
     /// this process.
     hasher: RandomState,
+    /// Documents parsed by the last file read (the others were unchanged).
+    last_parsed: usize,
+}
+
+/// One object read from a changed document, waiting to be applied.
+struct Read {
+    origin: Origin,
+    index: usize,
+    item: Option<usize>,
+    /// The object shrunk as soon as it is read (so the parsed document is
+    /// dropped at once), and whether it needs a creationTimestamp.
+    outcome: Result<(ObjectRef, Result<Shrunk, ObjectError>, bool), String>,
+}
+
+impl Read {
+    fn position(&self) -> Option<String> {
+        Some(manifest::position(self.index, self.item))
+    }
+}
+
+fn read(chunk: &manifest::Chunk<'_>, hash: u64, doc: manifest::Document) -> Read {
+    let origin = Origin {
+        chunk: hash,
+        doc: (doc.index - chunk.first_index) as u32,
+        item: doc.item.map_or(NO_ITEM, |i| i as u32),
+    };
+    let outcome = match doc.result {
+        Ok(obj) => match obj.object_ref() {
+            Some(r) => {
+                let stamp = obj.metadata().creation_timestamp.is_none();
+                Ok((r, Shrunk::from_object(&obj), stamp))
+            }
+            None => Err(format!("{} has no metadata.name; set a name", obj.kind())),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    Read { origin, index: doc.index, item: doc.item, outcome }
 }
 
 /// Whether a path is a manifest we read (`*.yaml`, `*.yml`, `*.json`; not
@@ -77,9 +169,10 @@ impl Folder {
         Self {
             dir: dir.into(),
             files: BTreeMap::new(),
-            owners: BTreeMap::new(),
-            first_seen: HashMap::new(),
+            paths: Vec::new(),
+            objects: HashMap::new(),
             hasher: RandomState::new(),
+            last_parsed: 0,
         }
     }
 
@@ -115,8 +208,7 @@ impl Folder {
                 Err(e) => {
                     // Unreadable right now (permissions, a directory...):
                     // keep what it defined before, report it.
-                    let state = self.files.entry(path.clone()).or_default();
-                    state.issues = vec![FileIssue {
+                    self.state(&path).issues = vec![FileIssue {
                         file: path.clone(),
                         position: None,
                         object: None,
@@ -130,13 +222,12 @@ impl Folder {
     /// Every current issue, sorted.
     pub fn issues(&self) -> Vec<FileIssue> {
         let mut out: Vec<FileIssue> = self.files.values().flat_map(|f| f.issues.iter().cloned()).collect();
-        for (r, files) in &self.owners {
-            if files.len() > 1 {
-                let mut it = files.iter();
-                let winner = it.next().map(|p| p.display().to_string()).unwrap_or_default();
-                for loser in it {
+        for (r, defs) in &self.objects {
+            if let Defs::Many(defs) = defs {
+                let winner = self.paths[defs[0].file as usize].display().to_string();
+                for loser in &defs[1..] {
                     out.push(FileIssue {
-                        file: loser.clone(),
+                        file: self.paths[loser.file as usize].clone(),
                         position: None,
                         object: Some(r.clone()),
                         message: format!("also defined in {winner}, which wins; define each object in one file only"),
@@ -148,17 +239,78 @@ impl Folder {
         out
     }
 
+    fn state(&mut self, path: &Path) -> &mut FileState {
+        if !self.files.contains_key(path) {
+            let id = self.file_id(path);
+            let state = FileState { id, clean: HashSet::new(), defined: 0, issues: Vec::new() };
+            self.files.insert(path.to_path_buf(), state);
+        }
+        self.files.get_mut(path).expect("just inserted")
+    }
+
+    fn file_id(&mut self, path: &Path) -> FileId {
+        match self.paths.iter().position(|p| p == path) {
+            Some(i) => i as FileId,
+            None => {
+                self.paths.push(path.to_path_buf());
+                (self.paths.len() - 1) as FileId
+            }
+        }
+    }
+
+    /// Reads one file's text: documents whose text is unchanged since the
+    /// last clean read are skipped; the rest are parsed one at a time and
+    /// shrunk at once. Nothing is applied unless the whole file parses.
     fn load_text(&mut self, path: &Path, text: &str, world: &mut World) {
-        let docs = match manifest::parse(text) {
-            Ok(docs) => docs,
-            Err(e) => {
+        let id = self.state(path).id;
+        let chunks = manifest::split(text);
+        let old_clean = std::mem::take(&mut self.state(path).clean);
+        // Unchanged clean documents: chunk hash -> index of its first document.
+        let mut unchanged: HashMap<u64, usize> = HashMap::new();
+        let hashes: Vec<u64> = chunks.iter().map(|c| self.hasher.hash_one(c.text)).collect();
+        let mut parsed: Vec<u64> = Vec::new();
+        let mut to_parse = vec![false; chunks.len()];
+        for (i, &hash) in hashes.iter().enumerate() {
+            if old_clean.contains(&hash) && !unchanged.contains_key(&hash) {
+                unchanged.insert(hash, chunks[i].first_index);
+            } else {
+                to_parse[i] = true;
+                parsed.push(hash);
+            }
+        }
+        let mut reads: Vec<Read> = Vec::with_capacity(parsed.len());
+        // Consecutive changed documents are parsed as one stream (one parser,
+        // not one per document); each document is attributed to its chunk.
+        let mut i = 0;
+        while i < chunks.len() {
+            if !to_parse[i] {
+                i += 1;
+                continue;
+            }
+            let first = i;
+            while i < chunks.len() && to_parse[i] {
+                i += 1;
+            }
+            let start = offset(text, chunks[first].text);
+            let end = offset(text, chunks[i - 1].text) + chunks[i - 1].text.len();
+            let run = manifest::Chunk {
+                first_index: chunks[first].first_index,
+                first_line: chunks[first].first_line,
+                text: &text[start..end],
+            };
+            let result = manifest::parse_chunk(&run, |doc| {
+                let at = chunks.partition_point(|c| c.first_index <= doc.index).saturating_sub(1);
+                reads.push(read(&chunks[at], hashes[at], doc));
+            });
+            if let Err(e) = result {
                 // Keep the previous objects of this file: a half-saved or
                 // mistyped file must not take routes or consumers away.
-                let state = self.files.entry(path.to_path_buf()).or_default();
-                let kept = if state.objects.is_empty() {
+                let state = self.state(path);
+                state.clean = old_clean;
+                let kept = if state.defined == 0 {
                     String::new()
                 } else {
-                    format!("; its previous {} object(s) stay in effect until it parses", state.objects.len())
+                    format!("; its previous {} object(s) stay in effect until it parses", state.defined)
                 };
                 state.issues = vec![FileIssue {
                     file: path.to_path_buf(),
@@ -169,119 +321,351 @@ impl Folder {
                 tracing::warn!(file = %path.display(), error = %e, "manifest file does not parse");
                 return;
             }
-        };
+        }
+        drop(old_clean);
+        self.last_parsed = parsed.len();
+        tracing::debug!(file = %path.display(), documents = chunks.len(), parsed = parsed.len(), "manifest file read");
+
         let mut issues = Vec::new();
-        let mut objects: BTreeMap<ObjectRef, (u64, Object)> = BTreeMap::new();
-        for doc in docs {
-            let position = Some(doc.position());
-            match doc.result {
-                Ok(obj) => match obj.object_ref() {
-                    Some(r) => {
-                        let hash = self.content_hash(&obj);
-                        if objects.insert(r.clone(), (hash, obj)).is_some() {
-                            issues.push(FileIssue {
-                                file: path.to_path_buf(),
-                                position,
-                                object: Some(r),
-                                message: "defined twice in this file; the last definition wins".into(),
-                            });
-                        }
+        // Documents that must be parsed again next time (an issue, or an
+        // object defined again later).
+        let mut dirty: HashSet<u64> = HashSet::new();
+        // The last definition in the file wins.
+        let mut latest: HashMap<&ObjectRef, usize> = HashMap::with_capacity(reads.len());
+        for (i, read) in reads.iter().enumerate() {
+            match &read.outcome {
+                Ok((r, _, _)) => {
+                    if let Some(prev) = latest.insert(r, i) {
+                        dirty.insert(reads[prev].origin.chunk);
+                        issues.push(twice(path, read.position(), r));
                     }
-                    None => issues.push(FileIssue {
+                }
+                Err(message) => {
+                    dirty.insert(read.origin.chunk);
+                    issues.push(FileIssue {
                         file: path.to_path_buf(),
-                        position,
+                        position: read.position(),
                         object: None,
-                        message: format!("{} has no metadata.name; set a name", obj.kind()),
-                    }),
-                },
-                Err(e) => {
-                    issues.push(FileIssue { file: path.to_path_buf(), position, object: None, message: e.to_string() })
+                        message: message.clone(),
+                    });
                 }
             }
         }
-
-        let old = self.files.remove(path).unwrap_or_default();
-        let mut state = FileState { objects: BTreeMap::new(), issues };
-        for (r, _) in old.objects.iter().filter(|(r, _)| !objects.contains_key(*r)) {
-            self.disown(r, path, world);
-        }
-        for (r, (hash, mut obj)) in objects {
-            let owners = self.owners.entry(r.clone()).or_default();
-            owners.insert(path.to_path_buf());
-            let is_winner = owners.first().is_some_and(|p| p == path);
-            // Re-apply an unchanged object only if applying it failed last time.
-            let unchanged =
-                old.objects.get(&r) == Some(&hash) && !old.issues.iter().any(|i| i.object.as_ref() == Some(&r));
-            state.objects.insert(r.clone(), hash);
-            if is_winner && !unchanged {
-                self.apply(&r, &mut obj, world, &mut state.issues, path);
+        // Objects of unchanged documents stay; the file's other old objects
+        // are gone unless a changed document defines them.
+        let mut gone = Vec::new();
+        let mut losers = Vec::new();
+        let mut kept = 0;
+        for (r, defs) in &self.objects {
+            let Some(def) = defs.get(id) else { continue };
+            match (unchanged.get(&def.origin.chunk), latest.get(r)) {
+                (None, None) => gone.push(r.clone()),
+                (None, Some(_)) => {}
+                (Some(_), None) => kept += 1,
+                (Some(first), Some(&i)) => {
+                    // Defined in an unchanged document and a changed one.
+                    let index = first + def.origin.doc as usize;
+                    let item = (def.origin.item != NO_ITEM).then_some(def.origin.item as usize);
+                    if (index, item) > (reads[i].index, reads[i].item) {
+                        losers.push(i);
+                        dirty.insert(reads[i].origin.chunk);
+                        issues.push(twice(path, Some(manifest::position(index, item)), r));
+                        kept += 1;
+                    } else {
+                        dirty.insert(def.origin.chunk);
+                        issues.push(twice(path, reads[i].position(), r));
+                    }
+                }
             }
         }
-        self.files.insert(path.to_path_buf(), state);
+        let mut winners: Vec<bool> = vec![false; reads.len()];
+        for &i in latest.values() {
+            winners[i] = true;
+        }
+        for i in losers {
+            winners[i] = false;
+        }
+        drop(latest);
+
+        for r in gone {
+            self.disown(&r, id, world);
+        }
+        let mut defined = kept;
+        for (read, win) in reads.into_iter().zip(winners) {
+            let Ok((r, shrunk, stamp)) = read.outcome else { continue };
+            if !win {
+                continue;
+            }
+            defined += 1;
+            let failed = shrunk.is_err();
+            if let Err(e) = &shrunk {
+                dirty.insert(read.origin.chunk);
+                issues.push(FileIssue {
+                    file: path.to_path_buf(),
+                    position: None,
+                    object: Some(r.clone()),
+                    message: e.to_string(),
+                });
+            }
+            let (previous, stored, is_winner) = self.define(r, Def { file: id, origin: read.origin, failed });
+            let unchanged = previous.is_some_and(|p| p.origin == read.origin && !p.failed);
+            if let Ok(obj) = shrunk
+                && is_winner
+                && !unchanged
+            {
+                apply(obj, stamp && stored, stamp, world);
+            }
+        }
+        let clean = unchanged.into_keys().chain(parsed).filter(|h| !dirty.contains(h)).collect();
+        let state = self.state(path);
+        *state = FileState { id, clean, defined, issues };
     }
 
-    fn apply(&mut self, r: &ObjectRef, obj: &mut Object, world: &mut World, issues: &mut Vec<FileIssue>, path: &Path) {
-        let meta = obj.metadata_mut();
-        if meta.creation_timestamp.is_none() {
-            let seen = *self.first_seen.entry(r.clone()).or_insert_with(Timestamp::now);
-            meta.creation_timestamp = Some(Time(seen));
+    /// How many documents the last file read had to parse.
+    pub fn last_parsed(&self) -> usize {
+        self.last_parsed
+    }
+
+    /// Records `def`, keeping the files in path order. Returns the file's
+    /// previous definition, whether any file defined `r` before (only then
+    /// can it be in the World) and whether `def`'s file wins.
+    fn define(&mut self, r: ObjectRef, def: Def) -> (Option<Def>, bool, bool) {
+        let defs = match self.objects.entry(r) {
+            Entry::Vacant(v) => {
+                v.insert(Defs::One(def));
+                return (None, false, true);
+            }
+            Entry::Occupied(o) => o.into_mut(),
+        };
+        let previous = defs.get(def.file).copied();
+        if let Defs::One(d) = defs
+            && d.file == def.file
+        {
+            *d = def;
+            return (previous, true, true);
         }
-        if let Err(e) = world.apply(obj.clone()) {
-            issues.push(FileIssue {
-                file: path.to_path_buf(),
-                position: None,
-                object: Some(r.clone()),
-                message: e.to_string(),
-            });
+        let mut all = defs.as_slice().to_vec();
+        match all.iter_mut().find(|d| d.file == def.file) {
+            Some(d) => *d = def,
+            None => {
+                all.push(def);
+                let paths = &self.paths;
+                all.sort_by(|a, b| paths[a.file as usize].cmp(&paths[b.file as usize]));
+            }
         }
+        let is_winner = all[0].file == def.file;
+        *defs = if all.len() == 1 { Defs::One(all[0]) } else { Defs::Many(all) };
+        (previous, true, is_winner)
     }
 
     fn remove_file(&mut self, path: &Path, world: &mut World) {
-        if let Some(old) = self.files.remove(path) {
-            for r in old.objects.keys() {
-                self.disown(r, path, world);
-            }
+        let Some(old) = self.files.remove(path) else { return };
+        let refs: Vec<ObjectRef> =
+            self.objects.iter().filter(|(_, d)| d.get(old.id).is_some()).map(|(r, _)| r.clone()).collect();
+        for r in refs {
+            self.disown(&r, old.id, world);
         }
     }
 
-    /// `path` no longer defines `r`: delete it, or fall back to another file
+    /// `file` no longer defines `r`: delete it, or fall back to another file
     /// that defines it too.
-    fn disown(&mut self, r: &ObjectRef, path: &Path, world: &mut World) {
-        let Some(owners) = self.owners.get_mut(r) else { return };
-        let was_winner = owners.first().is_some_and(|p| p == path);
-        owners.remove(path);
-        match owners.first().cloned() {
-            None => {
-                self.owners.remove(r);
-                self.first_seen.remove(r);
+    fn disown(&mut self, r: &ObjectRef, file: FileId, world: &mut World) {
+        let Some(defs) = self.objects.get_mut(r) else { return };
+        let was_winner = defs.winner() == file;
+        let rest: Vec<Def> = defs.as_slice().iter().filter(|d| d.file != file).copied().collect();
+        match rest.len() {
+            0 => {
+                self.objects.remove(r);
                 world.delete(r);
             }
-            Some(next) if was_winner => self.reapply_from(r, &next, world),
-            Some(_) => {}
+            n => {
+                let next = rest[0].file;
+                *defs = if n == 1 { Defs::One(rest[0]) } else { Defs::Many(rest) };
+                if was_winner {
+                    self.reapply_from(r, next, world);
+                }
+            }
         }
     }
 
     /// Re-reads `file` and applies its definition of `r` (rare: only when a
     /// duplicate's winning file stops defining it). Definitions are not kept
     /// in memory because they may hold Secret data.
-    fn reapply_from(&mut self, r: &ObjectRef, file: &Path, world: &mut World) {
-        let Ok(text) = std::fs::read_to_string(file) else { return };
+    fn reapply_from(&mut self, r: &ObjectRef, file: FileId, world: &mut World) {
+        let path = self.paths[file as usize].clone();
+        let Ok(text) = std::fs::read_to_string(&path) else { return };
         let Ok(docs) = manifest::parse(&text) else { return };
-        for doc in docs {
-            if let Ok(mut obj) = doc.result
-                && obj.object_ref().as_ref() == Some(r)
-            {
-                let mut issues = Vec::new();
-                self.apply(r, &mut obj, world, &mut issues, file);
-                if let Some(state) = self.files.get_mut(file) {
-                    state.issues.extend(issues);
-                }
-            }
+        let Some(obj) = docs.into_iter().filter_map(|d| d.result.ok()).rfind(|o| o.object_ref().as_ref() == Some(r))
+        else {
+            return;
+        };
+        let stamp = obj.metadata().creation_timestamp.is_none();
+        match Shrunk::from_object(&obj) {
+            Ok(shrunk) => apply(shrunk, stamp, stamp, world),
+            Err(e) => self.state(&path).issues.push(FileIssue {
+                file: path.clone(),
+                position: None,
+                object: Some(r.clone()),
+                message: e.to_string(),
+            }),
         }
     }
+}
 
-    fn content_hash(&self, obj: &Object) -> u64 {
-        // Debug output covers every field; it is hashed, never stored.
-        self.hasher.hash_one(format!("{obj:?}"))
+/// Byte offset of `part` (a slice of `text`) in `text`.
+fn offset(text: &str, part: &str) -> usize {
+    part.as_ptr() as usize - text.as_ptr() as usize
+}
+
+fn twice(path: &Path, position: Option<String>, r: &ObjectRef) -> FileIssue {
+    FileIssue {
+        file: path.to_path_buf(),
+        position,
+        object: Some(r.clone()),
+        message: "defined twice in this file; the last definition wins".into(),
+    }
+}
+
+/// Stores a shrunk object. Without a creationTimestamp in the manifest, the
+/// object keeps the time it was first seen (the stored object's) while it
+/// exists, so "oldest wins" rules are stable across edits.
+/// `look_up` is false for an object no file defined before (not stored yet).
+fn apply(mut obj: Shrunk, look_up: bool, stamp: bool, world: &mut World) {
+    if stamp {
+        let stored = if look_up { created(world, &obj.object_ref()) } else { None };
+        obj.meta_mut().created = stored.unwrap_or_else(Timestamp::now);
+    }
+    world.apply_shrunk(obj);
+}
+
+/// The creation time of the stored object `r`, if any.
+fn created(world: &World, r: &ObjectRef) -> Option<Timestamp> {
+    let key = (r.namespace.clone().unwrap_or_default(), r.name.clone());
+    match r.kind {
+        Kind::Ingress => world.ingresses.get(&key).map(|o| o.meta.created),
+        Kind::IngressClass => world.ingress_classes.get(&key).map(|o| o.meta.created),
+        Kind::Service => world.services.get(&key).map(|o| o.meta.created),
+        Kind::EndpointSlice => world.endpoint_slices.get(&key).map(|o| o.meta.created),
+        Kind::Secret => world.secrets.get(&key).map(|o| o.meta.created),
+        Kind::KongConsumer => world.consumers.get(&key).map(|o| o.meta.created),
+        Kind::KongPlugin => world.plugins.get(&key).map(|o| o.meta.created),
+        Kind::KongClusterPlugin => world.cluster_plugins.get(&key).map(|o| o.meta.created),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(name: &str, port: u16) -> String {
+        format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  ports: [{{port: {port}}}]\n")
+    }
+
+    fn big(n: usize, edited: Option<(usize, u16)>) -> String {
+        (0..n)
+            .map(|i| svc(&format!("s{i}"), edited.filter(|(e, _)| *e == i).map_or(80, |(_, p)| p)))
+            .collect::<Vec<_>>()
+            .join("---\n")
+    }
+
+    fn port(world: &World, name: &str) -> Option<i32> {
+        world.services.get(&("default".to_string(), name.to_string())).map(|s| s.ports[0].port)
+    }
+
+    fn setup(text: &str) -> (tempfile::TempDir, PathBuf, Folder, World) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        std::fs::write(&path, text).unwrap();
+        let mut folder = Folder::new(dir.path());
+        let mut world = World::new();
+        folder.rescan(&mut world).unwrap();
+        world.take_changes();
+        (dir, path, folder, world)
+    }
+
+    fn rewrite(folder: &mut Folder, world: &mut World, path: &Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+        folder.reload([path.to_path_buf()], world);
+    }
+
+    #[test]
+    fn only_the_edited_document_of_a_big_file_is_parsed_and_applied() {
+        let (_dir, path, mut folder, mut world) = setup(&big(200, None));
+        assert_eq!(folder.last_parsed(), 200);
+        assert_eq!(world.services.len(), 200);
+
+        rewrite(&mut folder, &mut world, &path, &big(200, None));
+        assert_eq!(folder.last_parsed(), 0, "unchanged documents are not parsed again");
+        assert!(world.take_changes().is_empty());
+
+        rewrite(&mut folder, &mut world, &path, &big(200, Some((137, 81))));
+        assert_eq!(folder.last_parsed(), 1);
+        assert_eq!(port(&world, "s137"), Some(81));
+        assert_eq!(port(&world, "s136"), Some(80));
+        assert_eq!(world.take_changes().into_iter().collect::<Vec<_>>(), [Kind::Service]);
+        assert!(folder.issues().is_empty());
+
+        // Removing a document deletes its object and nothing else.
+        let text = big(200, Some((137, 81))).replacen(&(svc("s5", 80) + "---\n"), "", 1);
+        rewrite(&mut folder, &mut world, &path, &text);
+        assert_eq!(folder.last_parsed(), 0);
+        assert_eq!(world.services.len(), 199);
+        assert_eq!(port(&world, "s5"), None);
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_everything_and_the_fix_applies() {
+        let (_dir, path, mut folder, mut world) = setup(&big(20, None));
+        let broken = big(20, Some((3, 81))) + "---\napiVersion: v1\nkind: Service\nmetadata: [unclosed\n";
+        rewrite(&mut folder, &mut world, &path, &broken);
+        assert_eq!(port(&world, "s3"), Some(80), "nothing applies from a file that does not parse");
+        assert_eq!(world.services.len(), 20);
+        let issues = folder.issues();
+        assert_eq!(issues.len(), 1);
+        assert!(issues[0].message.contains("document 21 at line 14"), "{}", issues[0].message);
+        assert!(issues[0].message.contains("20 object(s) stay in effect"), "{}", issues[0].message);
+
+        rewrite(&mut folder, &mut world, &path, &big(20, Some((3, 81))));
+        assert_eq!(folder.last_parsed(), 1);
+        assert_eq!(port(&world, "s3"), Some(81));
+        assert!(folder.issues().is_empty());
+    }
+
+    #[test]
+    fn duplicates_in_one_file_follow_the_last_definition_across_edits() {
+        let (_dir, path, mut folder, mut world) = setup(&big(3, None));
+        // s1 defined again at the end, then that definition removed.
+        let twice = format!("{}---\n{}", big(3, None), svc("s1", 90));
+        rewrite(&mut folder, &mut world, &path, &twice);
+        assert_eq!(port(&world, "s1"), Some(90));
+        let issues = folder.issues();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].position.as_deref(), Some("document 4"));
+
+        // The same again, as an unchanged file: still reported, still 90.
+        rewrite(&mut folder, &mut world, &path, &twice);
+        assert_eq!(port(&world, "s1"), Some(90));
+        assert_eq!(folder.issues().len(), 1);
+
+        rewrite(&mut folder, &mut world, &path, &big(3, None));
+        assert_eq!(port(&world, "s1"), Some(80), "the earlier definition applies again");
+        assert!(folder.issues().is_empty());
+
+        // A pasted copy of an unchanged document is a duplicate too.
+        let pasted = format!("{}---\n{}", big(3, None), svc("s1", 80));
+        rewrite(&mut folder, &mut world, &path, &pasted);
+        let issues = folder.issues();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].position.as_deref(), Some("document 4"));
+    }
+
+    #[test]
+    fn a_bad_document_is_reported_again_on_every_read() {
+        let text = format!("{}---\napiVersion: v1\nkind: Service\nmetadata: {{}}\n", svc("a", 80));
+        let (_dir, path, mut folder, mut world) = setup(&text);
+        assert_eq!(folder.issues().len(), 1);
+        rewrite(&mut folder, &mut world, &path, &text);
+        assert_eq!(folder.last_parsed(), 1, "only the bad document is read again");
+        assert_eq!(folder.issues().len(), 1);
     }
 }

@@ -71,10 +71,10 @@ impl Annotated<'_> {
             if !key.starts_with("konghq.com/") && !key.starts_with("ingress.kubernetes.io/") {
                 continue;
             }
-            if known.iter().any(|k| key == k || (k.ends_with('.') && key.starts_with(k) && key.len() > k.len())) {
+            if known.iter().any(|k| key == *k || (k.ends_with('.') && key.starts_with(k) && key.len() > k.len())) {
                 continue;
             }
-            let message = match elsewhere.iter().find(|(k, _)| key == k) {
+            let message = match elsewhere.iter().find(|(k, _)| key == *k) {
                 Some((_, kind)) => format!("has no effect on this {}; put it on the {kind}", self.object.kind),
                 None => format!("is not supported by Portcullis and has no effect on this {}", self.object.kind),
             };

@@ -1,5 +1,3 @@
-use std::collections::BTreeMap;
-
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use uuid::Uuid;
@@ -33,10 +31,10 @@ pub struct Meta {
     /// object was first seen when the manifest has none.
     pub created: Timestamp,
     pub generation: Option<i64>,
-    pub annotations: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
+    pub annotations: Pairs,
+    pub labels: Pairs,
     /// Status as last seen (ignored by equality; see `Observed`).
-    pub observed: super::Observed,
+    pub observed: ObservedBox,
 }
 
 impl Meta {
@@ -51,37 +49,25 @@ impl Meta {
             Some(uid) if !uid.is_empty() => uid.to_string(),
             _ => stable_uid(kind, namespace.as_deref().unwrap_or(""), &name),
         };
-        let keep = |k: &String| KEPT_PREFIXES.iter().any(|p| k.starts_with(p));
+        let keep = |k: &str| KEPT_PREFIXES.iter().any(|p| k.starts_with(p));
         Ok(Self {
             namespace,
             name,
             uid,
             created: m.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH),
             generation: m.generation,
-            annotations: m
-                .annotations
-                .iter()
-                .flatten()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            labels: m
-                .labels
-                .iter()
-                .flatten()
-                .filter(|(k, _)| KEPT_LABELS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            observed: super::Observed::default(),
+            annotations: m.annotations.iter().flatten().filter(|(k, _)| keep(k)).collect(),
+            labels: m.labels.iter().flatten().filter(|(k, _)| KEPT_LABELS.contains(&k.as_str())).collect(),
+            observed: ObservedBox::default(),
         })
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations.get(key).map(String::as_str)
+        self.annotations.get(key)
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.get(key).map(String::as_str)
+        self.labels.get(key)
     }
 
     /// Sort key for "oldest wins" rules: creation time, then namespace/name.
@@ -93,4 +79,119 @@ impl Meta {
 /// The identity of an object that has no `metadata.uid`.
 pub fn stable_uid(kind: Kind, namespace: &str, name: &str) -> String {
     Uuid::new_v5(&UID_NAMESPACE, format!("{kind}/{namespace}/{name}").as_bytes()).to_string()
+}
+
+/// The few annotations or labels an object keeps, sorted by key: a boxed
+/// slice costs one small allocation (none when empty) where a `BTreeMap`
+/// allocates a ~500-byte node even for one entry, and almost every Secret and
+/// KongConsumer keeps exactly one.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Pairs(Box<[(Box<str>, Box<str>)]>);
+
+impl Pairs {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.0[i].1)
+    }
+
+    /// Every (key, value), sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| &**k)
+    }
+
+    /// The entries whose key starts with `prefix`, sorted by key.
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let start = self.0.partition_point(|(k, _)| &**k < prefix);
+        self.0[start..].iter().take_while(move |(k, _)| k.starts_with(prefix)).map(|(k, v)| (&**k, &**v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Pairs {
+    /// Sorted by key; for a repeated key the last value wins (as a map would).
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut v: Vec<(Box<str>, Box<str>)> =
+            iter.into_iter().map(|(k, v)| (k.as_ref().into(), v.as_ref().into())).collect();
+        v.reverse();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|later, earlier| later.0 == earlier.0);
+        Self(v.into_boxed_slice())
+    }
+}
+
+impl std::fmt::Debug for Pairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_look_up_by_key_and_prefix() {
+        let p: Pairs = [("konghq.com/headers.b", "2"), ("konghq.com/path", "/x"), ("konghq.com/headers.a", "1")]
+            .into_iter()
+            .collect();
+        assert_eq!(p.get("konghq.com/path"), Some("/x"));
+        assert_eq!(p.get("konghq.com/nope"), None);
+        let headers: Vec<_> = p.with_prefix("konghq.com/headers.").collect();
+        assert_eq!(headers, [("konghq.com/headers.a", "1"), ("konghq.com/headers.b", "2")]);
+        assert_eq!(p.keys().collect::<Vec<_>>(), ["konghq.com/headers.a", "konghq.com/headers.b", "konghq.com/path"]);
+        assert!(Pairs::default().is_empty());
+    }
+
+    #[test]
+    fn pairs_keep_the_last_value_of_a_repeated_key() {
+        let p: Pairs = [("a", "1"), ("b", "2"), ("a", "3")].into_iter().collect();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p.get("a"), Some("3"));
+    }
+}
+
+/// An `Observed` status, boxed only when there is one: local manifests and
+/// Secrets never carry status, and an inline `Observed` would cost ~150 bytes
+/// in every object. Reads as an `Observed` (empty when absent).
+#[derive(Clone, Default)]
+pub struct ObservedBox(Option<Box<super::Observed>>);
+
+/// Equal to any other, as `Observed` is: status is not a translation input.
+impl PartialEq for ObservedBox {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+static NO_STATUS: super::Observed = super::Observed { programmed: None, load_balancer: None };
+
+impl From<super::Observed> for ObservedBox {
+    fn from(o: super::Observed) -> Self {
+        let empty = o.programmed.is_none() && o.load_balancer.is_none();
+        Self((!empty).then(|| Box::new(o)))
+    }
+}
+
+impl std::ops::Deref for ObservedBox {
+    type Target = super::Observed;
+
+    fn deref(&self) -> &super::Observed {
+        self.0.as_deref().unwrap_or(&NO_STATUS)
+    }
+}
+
+impl std::fmt::Debug for ObservedBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
 }

@@ -22,7 +22,7 @@ pub struct IngressObj {
 impl IngressObj {
     pub fn shrink(o: &Ingress) -> Result<Self, ObjectError> {
         let mut meta = Meta::shrink(Kind::Ingress, &o.metadata)?;
-        meta.observed = super::Observed::from_ingress(o);
+        meta.observed = super::Observed::from_ingress(o).into();
         Ok(Self { meta, spec: o.spec.clone().unwrap_or_default() })
     }
 }
@@ -130,7 +130,7 @@ pub struct KongConsumerObj {
 impl KongConsumerObj {
     pub fn shrink(o: &KongConsumer) -> Result<Self, ObjectError> {
         let mut meta = Meta::shrink(Kind::KongConsumer, &o.metadata)?;
-        meta.observed = super::Observed::from_crd_status(o.status.as_ref());
+        meta.observed = super::Observed::from_crd_status(o.status.as_ref()).into();
         Ok(Self {
             meta,
             username: o.username.clone().filter(|u| !u.is_empty()),
@@ -157,7 +157,7 @@ pub struct KongPluginObj {
 impl KongPluginObj {
     pub fn shrink_namespaced(o: &KongPlugin) -> Result<Self, ObjectError> {
         let mut meta = Meta::shrink(Kind::KongPlugin, &o.metadata)?;
-        meta.observed = super::Observed::from_crd_status(o.status.as_ref());
+        meta.observed = super::Observed::from_crd_status(o.status.as_ref()).into();
         let ns = meta.namespace.clone().unwrap_or_default();
         Ok(Self {
             plugin: o.plugin.clone(),
@@ -175,7 +175,7 @@ impl KongPluginObj {
 
     pub fn shrink_cluster(o: &KongClusterPlugin) -> Result<Self, ObjectError> {
         let mut meta = Meta::shrink(Kind::KongClusterPlugin, &o.metadata)?;
-        meta.observed = super::Observed::from_crd_status(o.status.as_ref());
+        meta.observed = super::Observed::from_crd_status(o.status.as_ref()).into();
         Ok(Self {
             meta,
             plugin: o.plugin.clone(),

@@ -56,6 +56,20 @@ impl Shrunk {
         }
     }
 
+    /// For sources that fill in metadata the manifest left out
+    /// (`creationTimestamp` in local mode).
+    pub fn meta_mut(&mut self) -> &mut super::Meta {
+        match self {
+            Shrunk::Ingress(o) => &mut o.meta,
+            Shrunk::IngressClass(o) => &mut o.meta,
+            Shrunk::Service(o) => &mut o.meta,
+            Shrunk::EndpointSlice(o) => &mut o.meta,
+            Shrunk::Secret(o) => &mut o.meta,
+            Shrunk::KongConsumer(o) => &mut o.meta,
+            Shrunk::KongPlugin(o) | Shrunk::KongClusterPlugin(o) => &mut o.meta,
+        }
+    }
+
     pub fn object_ref(&self) -> ObjectRef {
         let m = self.meta();
         ObjectRef::new(self.kind(), m.namespace.clone(), m.name.clone())
