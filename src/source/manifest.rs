@@ -129,8 +129,7 @@ pub fn parse_chunk(chunk: &Chunk<'_>, mut each: impl FnMut(Document)) -> Result<
             .map_err(|e| ParseError(describe_yaml_error(index, chunk.first_line, &e)))?;
         match value {
             serde_json::Value::Null => {}
-            serde_json::Value::Object(ref map) if is_list(map) => {
-                let serde_json::Value::Object(mut map) = value else { unreachable!() };
+            serde_json::Value::Object(mut map) if is_list(&map) => {
                 let items = match map.remove("items") {
                     Some(serde_json::Value::Array(items)) => items,
                     _ => Vec::new(),
