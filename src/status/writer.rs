@@ -81,6 +81,10 @@ struct Writer {
 
 impl Writer {
     async fn sync(&mut self, d: &Desired) {
+        // `Desired` lists only conditions the API does not show yet: one
+        // missing from it was seen back (or its object is gone).
+        let pending: HashSet<&ObjectRef> = d.conditions.iter().map(|c| &c.regarding.object).collect();
+        self.written.retain(|r, _| pending.contains(r));
         for c in &d.conditions {
             if c.want.is_satisfied_by(c.observed.as_ref(), c.regarding.generation) {
                 self.written.remove(&c.regarding.object);

@@ -1,0 +1,570 @@
+//! Change propagation at scale (issue 4): the time from a credential change
+//! to the first proxy response that shows it, with N credentials loaded.
+//!
+//! - cluster mode: the real controller (kube::Client, kube-runtime watchers,
+//!   leader election and status writer) against the in-process test API
+//!   server of tests/support/apiserver; changes are written through the
+//!   server's handle (the same code path as HTTP: watches see them alike);
+//! - local mode: a manifests folder with the N credentials in one big file
+//!   and each credential that will change in a small file of its own.
+//!
+//! Each change is timed from the write returning to the first response that
+//! shows it, polling the proxy back to back over one keep-alive HTTP/1
+//! connection. Run: `cargo bench --bench propagation` (N=100000 CHANGES=100
+//! by default; MODE=cluster|local|both, STATUS=0 turns status reporting
+//! off, PAUSE_MS is the pause between changes). Results: docs/benchmarks.md.
+
+// `cargo check --benches` sets cfg(test) without the test harness, so the
+// imports of the server's unit tests go unused here.
+#[allow(unused_imports)]
+#[path = "../tests/support/apiserver/mod.rs"]
+mod apiserver;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use apiserver::ApiServer;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use portcullis::controller::{Controller, ControllerConfig, StatusSettings};
+use portcullis::publish::{Publisher, Shared};
+use portcullis::source::watch::LocalSource;
+use portcullis::status::{LeaderConfig, StatusConfig};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+
+// The binary's allocator, so the numbers are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A change not seen within this long aborts the run.
+const GIVE_UP: Duration = Duration::from_secs(30);
+/// Readiness (and status write-back) must happen within this long.
+const STARTUP: Duration = Duration::from_secs(600);
+/// Status write-back counts as settled after this long without a write.
+const SETTLED: Duration = Duration::from_secs(2);
+const INVALID: &str = "{\n  \"message\":\"Invalid authentication credentials\"\n}";
+
+struct Knobs {
+    n: usize,
+    changes: usize,
+    pause: Duration,
+    status: bool,
+    mode: String,
+}
+
+fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
+        Err(_) => default,
+    }
+}
+
+fn main() {
+    let k = Knobs {
+        n: knob("N", 100_000),
+        changes: knob("CHANGES", 100),
+        pause: Duration::from_millis(knob("PAUSE_MS", 50)),
+        status: knob::<u8>("STATUS", 1) == 1,
+        mode: knob("MODE", "both".to_string()),
+    };
+    // Three change types use a consumer each: they must not run out.
+    assert!(k.n >= 3 * k.changes, "N must be at least 3 x CHANGES");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    println!("# Propagation benchmark: N={} CHANGES={} PAUSE_MS={}\n", k.n, k.changes, k.pause.as_millis());
+    if k.mode == "both" || k.mode == "cluster" {
+        rt.block_on(cluster_mode(&k));
+    }
+    if k.mode == "both" || k.mode == "local" {
+        rt.block_on(local_mode(&k));
+    }
+}
+
+// ---------- shared pieces ----------
+
+fn key_of(i: usize) -> String {
+    format!("bench-key-{i:07}-{:08x}", (i as u64 * 2_654_435_761) % 4_294_967_296)
+}
+
+/// Consumer for change `c` (0..CHANGES) of change type `t` (0..3), spread
+/// over the whole range so each change touches a different consumer.
+fn changing(k: &Knobs, t: usize, c: usize) -> usize {
+    (3 * c + t) * (k.n / (3 * k.changes))
+}
+
+/// The quick start's routes (examples/quickstart, without its consumer)
+/// pointed at `echo`: /echo -> Service echo, key-auth on the Service.
+fn routes_yaml(echo: SocketAddr) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let mut out = String::new();
+    for f in ["echo-ingress.yaml", "echo-service.yaml", "key-auth-plugin.yaml"] {
+        let text = std::fs::read_to_string(dir.join(f)).expect("quick start file");
+        let text = match text.split_once("kind: EndpointSlice") {
+            Some((svc, slice)) => {
+                format!("{svc}kind: EndpointSlice{}", slice.replace("port: 1027", &format!("port: {}", echo.port())))
+            }
+            None => text,
+        };
+        out.push_str(&text);
+        out.push_str("\n---\n");
+    }
+    out
+}
+
+fn consumer_yaml(i: usize, key: Option<&str>, consumer: bool) -> String {
+    let mut out = String::new();
+    if let Some(key) = key {
+        out.push_str(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: key-{i}\n  labels: {{konghq.com/credential: key-auth}}\nstringData: {{key: {key}}}\n---\n"
+        ));
+    }
+    if consumer {
+        out.push_str(&format!(
+            "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata:\n  name: consumer-{i}\n  annotations: {{kubernetes.io/ingress.class: kong}}\nusername: consumer-{i}\ncredentials: [key-{i}]\n---\n"
+        ));
+    }
+    out
+}
+
+async fn echo() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+    let addr = l.local_addr().expect("echo addr");
+    tokio::spawn(portcullis::echo::serve(l, std::future::pending()));
+    addr
+}
+
+async fn proxy(shared: &Shared) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let addr = l.local_addr().expect("proxy addr");
+    tokio::spawn(portcullis::proxy::serve(l, shared.snapshot.clone(), Default::default(), std::future::pending()));
+    addr
+}
+
+/// One keep-alive HTTP/1 connection to the proxy.
+struct Poller {
+    addr: SocketAddr,
+    sender: SendRequest<Empty<Bytes>>,
+    polls: u64,
+}
+
+impl Poller {
+    async fn connect(addr: SocketAddr) -> Self {
+        Poller { addr, sender: Self::handshake(addr).await, polls: 0 }
+    }
+
+    async fn handshake(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
+        let stream = TcpStream::connect(addr).await.expect("connect to the proxy");
+        stream.set_nodelay(true).expect("nodelay");
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+        tokio::spawn(conn);
+        sender
+    }
+
+    async fn get(&mut self, key: Option<&str>) -> (u16, Bytes) {
+        if self.sender.ready().await.is_err() {
+            // The proxy closed the connection (it may limit requests per
+            // connection): open another; rare enough not to matter.
+            self.sender = Self::handshake(self.addr).await;
+        }
+        let mut req = http::Request::get("/echo").header("host", "example.com");
+        if let Some(key) = key {
+            req = req.header("apikey", key);
+        }
+        let resp = self.sender.send_request(req.body(Empty::new()).expect("request")).await.expect("response");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        self.polls += 1;
+        (status, body)
+    }
+
+    /// Polls back to back until `seen`; returns the time since `written`.
+    async fn until(
+        &mut self,
+        written: Instant,
+        key: Option<&str>,
+        what: &str,
+        seen: impl Fn(u16, &[u8]) -> bool,
+    ) -> Duration {
+        loop {
+            let (status, body) = self.get(key).await;
+            if seen(status, &body) {
+                return written.elapsed();
+            }
+            assert!(
+                written.elapsed() < GIVE_UP,
+                "{what}: not seen within {GIVE_UP:?}; last answer {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+}
+
+fn ok(status: u16, _: &[u8]) -> bool {
+    status == 200
+}
+
+fn unauthorized(status: u16, _: &[u8]) -> bool {
+    status == 401
+}
+
+fn invalid(status: u16, body: &[u8]) -> bool {
+    status == 401 && body == INVALID.as_bytes()
+}
+
+// ---------- reporting ----------
+
+/// The propagation histogram's count, sum and cumulative buckets.
+#[derive(Clone, Default)]
+struct Internal {
+    count: f64,
+    sum: f64,
+    buckets: Vec<(f64, f64)>,
+}
+
+impl Internal {
+    fn read(shared: &Shared) -> Self {
+        let mut out = Internal::default();
+        for line in shared.metrics.encode().lines() {
+            let Some(rest) = line.strip_prefix("portcullis_propagation_seconds") else { continue };
+            let value = |s: &str| s.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            if rest.starts_with("_count") {
+                out.count = value(rest);
+            } else if rest.starts_with("_sum") {
+                out.sum = value(rest);
+            } else if let Some(b) = rest.strip_prefix("_bucket{le=\"") {
+                let le = b.split('"').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::INFINITY);
+                out.buckets.push((le, value(rest)));
+            }
+        }
+        out
+    }
+
+    fn since(&self, before: &Internal) -> Internal {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|(le, n)| (*le, n - before.buckets.iter().find(|(l, _)| l == le).map_or(0.0, |(_, m)| *m)))
+            .collect();
+        Internal { count: self.count - before.count, sum: self.sum - before.sum, buckets }
+    }
+
+    /// Upper bound of the bucket holding quantile `q`, in ms.
+    fn quantile_bound_ms(&self, q: f64) -> f64 {
+        let rank = (q * self.count).ceil();
+        self.buckets.iter().find(|(_, n)| *n >= rank).map_or(f64::INFINITY, |(le, _)| le * 1e3)
+    }
+
+    fn cells(&self) -> String {
+        if self.count == 0.0 {
+            return "| - | - | - |".into();
+        }
+        format!("| {} | {:.2} | <= {:.2} |", self.count, self.sum / self.count * 1e3, self.quantile_bound_ms(0.99))
+    }
+}
+
+struct Row {
+    what: String,
+    took: Vec<Duration>,
+    internal: Option<Internal>,
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1e3
+}
+
+fn table(rows: &[Row]) {
+    let internal = rows.iter().any(|r| r.internal.is_some());
+    print!("| change | count | median ms | p90 ms | p99 ms | max ms |");
+    if internal {
+        print!(" internal: snapshots | internal mean ms | internal p99 ms (bucket) |");
+    }
+    println!();
+    println!("|---|---|---|---|---|---|{}", if internal { "---|---|---|" } else { "" });
+    let mut all: Vec<Duration> = Vec::new();
+    let mut all_internal = Internal::default();
+    let line = |what: &str, took: &mut Vec<Duration>, internal_cells: Option<String>| {
+        took.sort();
+        print!(
+            "| {what} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            took.len(),
+            percentile(took, 0.5),
+            percentile(took, 0.9),
+            percentile(took, 0.99),
+            percentile(took, 1.0)
+        );
+        if let Some(cells) = internal_cells {
+            print!(" {}", cells.trim_start_matches("| "));
+        }
+        println!();
+    };
+    for r in rows {
+        let mut took = r.took.clone();
+        all.extend(&took);
+        if let Some(i) = &r.internal {
+            all_internal.count += i.count;
+            all_internal.sum += i.sum;
+            add_buckets(&mut all_internal.buckets, &i.buckets);
+        }
+        line(&r.what, &mut took, r.internal.as_ref().map(Internal::cells));
+    }
+    line("**all**", &mut all, internal.then(|| all_internal.cells()));
+    println!();
+}
+
+// ---------- cluster mode ----------
+
+fn secret_json(i: usize, key: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": format!("key-{i}"), "namespace": "default", "labels": {"konghq.com/credential": "key-auth"}},
+        "stringData": {"key": key},
+    })
+}
+
+fn consumer_json(i: usize) -> Value {
+    json!({
+        "apiVersion": "configuration.konghq.com/v1", "kind": "KongConsumer",
+        "metadata": {"name": format!("consumer-{i}"), "namespace": "default",
+                     "annotations": {"kubernetes.io/ingress.class": "kong"}},
+        "username": format!("consumer-{i}"), "credentials": [format!("key-{i}")],
+    })
+}
+
+async fn cluster_mode(k: &Knobs) {
+    println!("## Cluster mode (test API server, {} credentials)\n", k.n);
+    let server = ApiServer::start().await;
+    let echo = echo().await;
+    let seeding = Instant::now();
+    for doc in serde_yaml_ng::Deserializer::from_str(&routes_yaml(echo)) {
+        let mut v: Value = serde::Deserialize::deserialize(doc).expect("quick start YAML");
+        if v.is_null() {
+            continue;
+        }
+        v["metadata"]["namespace"] = json!("default");
+        server.apply(v).expect("quick start object");
+    }
+    for i in 0..k.n {
+        server.create(secret_json(i, &key_of(i))).expect("seed Secret");
+        server.create(consumer_json(i)).expect("seed KongConsumer");
+    }
+    println!("- seeded {} objects through the server handle in {:.2?}", 2 * k.n + 4, seeding.elapsed());
+
+    let shared = Shared::new();
+    let name = "bench";
+    let status = k.status.then(|| StatusSettings {
+        election: LeaderConfig::new("kube-system".into(), "portcullis-leader".into(), name.into()),
+        writer: StatusConfig {
+            publish_service: None,
+            publish_addresses: vec!["203.0.113.10".into()],
+            instance: name.into(),
+        },
+    });
+    let cfg = ControllerConfig { translate: Default::default(), namespaces: Vec::new(), status };
+    let started = Instant::now();
+    let controller = Controller::start(server.client_as(name), cfg, shared.clone(), std::future::pending())
+        .expect("controller starts");
+    let addr = proxy(&shared).await;
+    while !shared.is_ready() {
+        assert!(started.elapsed() < STARTUP, "not ready within {STARTUP:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "- ready (first snapshot live, every watch listed) {:.2?} after the controller started",
+        started.elapsed()
+    );
+    if k.status {
+        // The leader writes a Programmed condition on every KongConsumer
+        // once; measure after that storm, as a long-running replica sees.
+        let (mut writes, mut quiet_since) = (0, Instant::now());
+        while !*controller.leader.borrow() || writes == 0 || quiet_since.elapsed() < SETTLED {
+            assert!(started.elapsed() < STARTUP, "status writes did not settle within {STARTUP:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let new = status_writes(&server);
+            if new > 0 {
+                (writes, quiet_since) = (writes + new, Instant::now());
+            }
+        }
+        println!(
+            "- status write-back settled ({writes} status writes by the controller) {:.2?} after the controller started",
+            quiet_since - started
+        );
+    }
+    server.clear_requests();
+    println!();
+
+    let mut poller = Poller::connect(addr).await;
+    assert_eq!(poller.get(Some(&key_of(changing(k, 0, 0)))).await.0, 200, "a seeded key works");
+    let mut rows = Vec::new();
+
+    let row = |what: &str| Row { what: what.into(), took: Vec::new(), internal: None };
+    let mut rotate = row("rotate a Secret's key (patch stringData.key)");
+    let mut delete_secret = row("delete a credential Secret");
+    let mut remove_consumer = row("delete a KongConsumer");
+    let mut unannotate = row("Service: remove konghq.com/plugins");
+    let mut annotate = row("Service: set konghq.com/plugins: key-auth");
+    let polls = poller.polls;
+
+    let before = Internal::read(&shared);
+    for c in 0..k.changes {
+        let i = changing(k, 0, c);
+        let key = format!("rotated-{c}-{i}");
+        server.patch("secrets", "default", &format!("key-{i}"), &json!({"stringData": {"key": key}})).expect("rotate");
+        let written = Instant::now();
+        rotate.took.push(poller.until(written, Some(&key), "rotate", ok).await);
+        tokio::time::sleep(k.pause).await;
+    }
+    rotate.internal = Some(Internal::read(&shared).since(&before));
+
+    let before = Internal::read(&shared);
+    for c in 0..k.changes {
+        let i = changing(k, 1, c);
+        server.delete("secrets", "default", &format!("key-{i}")).expect("delete Secret");
+        let written = Instant::now();
+        delete_secret.took.push(poller.until(written, Some(&key_of(i)), "delete Secret", invalid).await);
+        tokio::time::sleep(k.pause).await;
+    }
+    delete_secret.internal = Some(Internal::read(&shared).since(&before));
+
+    let before = Internal::read(&shared);
+    for c in 0..k.changes {
+        let i = changing(k, 2, c);
+        server.delete("kongconsumers", "default", &format!("consumer-{i}")).expect("delete KongConsumer");
+        let written = Instant::now();
+        remove_consumer.took.push(poller.until(written, Some(&key_of(i)), "delete consumer", unauthorized).await);
+        tokio::time::sleep(k.pause).await;
+    }
+    remove_consumer.internal = Some(Internal::read(&shared).since(&before));
+
+    let (mut off, mut on) = (Internal::default(), Internal::default());
+    for _ in 0..k.changes {
+        for (value, row, internal) in
+            [(Value::Null, &mut unannotate, &mut off), (json!("key-auth"), &mut annotate, &mut on)]
+        {
+            let before = Internal::read(&shared);
+            let patch = json!({"metadata": {"annotations": {"konghq.com/plugins": value}}});
+            server.patch("services", "default", "echo", &patch).expect("annotate");
+            let written = Instant::now();
+            let seen = if value.is_null() { ok } else { unauthorized };
+            row.took.push(poller.until(written, None, "annotate", seen).await);
+            tokio::time::sleep(k.pause).await;
+            let d = Internal::read(&shared).since(&before);
+            internal.count += d.count;
+            internal.sum += d.sum;
+            add_buckets(&mut internal.buckets, &d.buckets);
+        }
+    }
+    unannotate.internal = Some(off);
+    annotate.internal = Some(on);
+
+    rows.extend([rotate, delete_secret, remove_consumer, unannotate, annotate]);
+    table(&rows);
+    println!(
+        "{} polls in all; {} status writes by the controller during the changes\n",
+        poller.polls - polls,
+        status_writes(&server)
+    );
+}
+
+/// Status subresource writes since the last call (the log is cleared).
+fn status_writes(server: &ApiServer) -> usize {
+    let n = server.requests().iter().filter(|r| r.is_write() && r.path.ends_with("/status")).count();
+    server.clear_requests();
+    n
+}
+
+fn add_buckets(into: &mut Vec<(f64, f64)>, from: &[(f64, f64)]) {
+    for (le, n) in from {
+        match into.iter_mut().find(|(l, _)| l == le) {
+            Some((_, m)) => *m += n,
+            None => into.push((*le, *n)),
+        }
+    }
+}
+
+// ---------- local mode ----------
+
+/// Writes `text` to `path` the way tools that update files atomically do:
+/// a temporary file (ignored by the watcher) renamed into place.
+fn replace(path: &Path, text: &str) {
+    let tmp: PathBuf = path.with_file_name(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("")));
+    std::fs::write(&tmp, text).expect("write temporary file");
+    std::fs::rename(&tmp, path).expect("rename into place");
+}
+
+async fn local_mode(k: &Knobs) {
+    println!("## Local mode (manifests folder, {} credentials)\n", k.n);
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let echo = echo().await;
+    std::fs::write(dir.path().join("routes.yaml"), routes_yaml(echo)).expect("write routes");
+    let small = |i: usize| dir.path().join(format!("consumer-{i}.yaml"));
+    let changed: std::collections::HashSet<usize> =
+        (0..3).flat_map(|t| (0..k.changes).map(move |c| changing(k, t, c))).collect();
+    let mut big = String::new();
+    let mut small_files = 0;
+    for i in 0..k.n {
+        if changed.contains(&i) {
+            std::fs::write(small(i), consumer_yaml(i, Some(&key_of(i)), true)).expect("write consumer file");
+            small_files += 1;
+        } else {
+            big.push_str(&consumer_yaml(i, Some(&key_of(i)), true));
+        }
+    }
+    std::fs::write(dir.path().join("consumers.yaml"), &big).expect("write consumers");
+    println!(
+        "- consumers.yaml: {} credentials ({:.1} MB); {small_files} credentials in a file of their own",
+        k.n - small_files,
+        big.len() as f64 / 1e6
+    );
+    drop(big);
+
+    let shared = Shared::new();
+    let publisher = Publisher::new(Default::default(), shared.clone());
+    let started = Instant::now();
+    let path = dir.path().to_path_buf();
+    let _source = tokio::task::spawn_blocking(move || LocalSource::start(&path, publisher))
+        .await
+        .expect("local source task")
+        .expect("local source starts");
+    println!("- first snapshot live {:.2?} after the start (folder read and translated)\n", started.elapsed());
+    let addr = proxy(&shared).await;
+    let mut poller = Poller::connect(addr).await;
+    assert_eq!(poller.get(Some(&key_of(changing(k, 0, 0)))).await.0, 200, "a seeded key works");
+
+    let row = |what: &str| Row { what: what.into(), took: Vec::new(), internal: None };
+    let mut rotate = row("rotate a key (file rewritten)");
+    let mut delete_secret = row("delete a Secret (its document removed)");
+    let mut remove_consumer = row("remove a consumer (its document removed)");
+    let before = Internal::read(&shared);
+    for c in 0..k.changes {
+        let i = changing(k, 0, c);
+        let key = format!("rotated-{c}-{i}");
+        replace(&small(i), &consumer_yaml(i, Some(&key), true));
+        let written = Instant::now();
+        rotate.took.push(poller.until(written, Some(&key), "rotate", ok).await);
+        tokio::time::sleep(k.pause).await;
+    }
+    rotate.internal = Some(Internal::read(&shared).since(&before));
+    let before = Internal::read(&shared);
+    for c in 0..k.changes {
+        let i = changing(k, 1, c);
+        replace(&small(i), &consumer_yaml(i, None, true));
+        let written = Instant::now();
+        delete_secret.took.push(poller.until(written, Some(&key_of(i)), "delete Secret", invalid).await);
+        tokio::time::sleep(k.pause).await;
+    }
+    delete_secret.internal = Some(Internal::read(&shared).since(&before));
+    let before = Internal::read(&shared);
+    for c in 0..k.changes {
+        let i = changing(k, 2, c);
+        replace(&small(i), &consumer_yaml(i, Some(&key_of(i)), false));
+        let written = Instant::now();
+        remove_consumer.took.push(poller.until(written, Some(&key_of(i)), "remove consumer", unauthorized).await);
+        tokio::time::sleep(k.pause).await;
+    }
+    remove_consumer.internal = Some(Internal::read(&shared).since(&before));
+    table(&[rotate, delete_secret, remove_consumer]);
+}
