@@ -87,31 +87,24 @@ pub fn desired(world: &World, problems: &[Problem], cfg: &Config) -> Desired {
         let o = &p.object;
         by_object.entry((o.kind, o.namespace.as_deref().unwrap_or(""), &o.name)).or_default().push(p);
     }
-    let regarding = |kind: Kind, m: &Meta| Regarding {
-        object: ObjectRef::new(kind, m.namespace.clone(), m.name.clone()),
-        uid: m.uid.clone(),
-        generation: m.generation,
-    };
 
     let mut out = Desired::default();
-    let kong = world
-        .consumers
-        .values()
-        .map(|c| (Kind::KongConsumer, &c.meta))
-        .chain(world.plugins.values().map(|p| (Kind::KongPlugin, &p.meta)))
-        .chain(world.cluster_plugins.values().map(|p| (Kind::KongClusterPlugin, &p.meta)));
-    for (kind, meta) in kong {
-        let Some(want) = want(meta, problems_of(&by_object, kind, meta), cfg) else { continue };
-        // Only what the API does not already show: at 100k consumers,
-        // listing the satisfied ones too cost ~100 ms per publish.
-        if want.is_satisfied_by(meta.observed.programmed.as_ref(), meta.generation) {
-            continue;
+    let kong: [(Kind, Box<dyn Iterator<Item = &Meta>>); 3] = [
+        (Kind::KongConsumer, Box::new(world.consumers.values().map(|c| &c.meta))),
+        (Kind::KongPlugin, Box::new(world.plugins.values().map(|p| &p.meta))),
+        (Kind::KongClusterPlugin, Box::new(world.cluster_plugins.values().map(|p| &p.meta))),
+    ];
+    for (kind, metas) in kong {
+        // Stores and problems are both sorted by (namespace, name): walk
+        // them together instead of a lookup per object (100k consumers on
+        // every batch).
+        let mut found = by_object.range((kind, "", "")..).take_while(|((k, _, _), _)| *k == kind).peekable();
+        for meta in metas {
+            let at = (meta.namespace.as_deref().unwrap_or(""), meta.name.as_str());
+            while found.next_if(|((_, ns, name), _)| (*ns, *name) < at).is_some() {}
+            let mine = found.next_if(|((_, ns, name), _)| (*ns, *name) == at).map(|(_, ps)| ps.as_slice());
+            push_condition(&mut out, kind, meta, mine.unwrap_or_default(), cfg);
         }
-        out.conditions.push(WantedCondition {
-            want,
-            observed: meta.observed.programmed.clone(),
-            regarding: regarding(kind, meta),
-        });
     }
 
     // Unreadable Kong objects without a last good version (never in the
@@ -169,6 +162,30 @@ pub fn desired(world: &World, problems: &[Problem], cfg: &Config) -> Desired {
     out
 }
 
+/// Adds the Programmed condition of one Kong object, unless the API shows it
+/// already.
+fn push_condition(out: &mut Desired, kind: Kind, meta: &Meta, problems: &[&Problem], cfg: &Config) {
+    let Some(want) = want(meta, problems, cfg) else { return };
+    // Only what the API does not already show: at 100k consumers, listing
+    // the satisfied ones too cost ~100 ms per publish.
+    if want.is_satisfied_by(meta.observed.programmed.as_ref(), meta.generation) {
+        return;
+    }
+    out.conditions.push(WantedCondition {
+        want,
+        observed: meta.observed.programmed.clone(),
+        regarding: regarding(kind, meta),
+    });
+}
+
+fn regarding(kind: Kind, m: &Meta) -> Regarding {
+    Regarding {
+        object: ObjectRef::new(kind, m.namespace.clone(), m.name.clone()),
+        uid: m.uid.clone(),
+        generation: m.generation,
+    }
+}
+
 /// Problems about one object (none: an empty slice).
 fn problems_of<'p>(
     by_object: &'p BTreeMap<(Kind, &str, &str), Vec<&'p Problem>>,
@@ -207,4 +224,50 @@ pub(super) fn truncate(mut s: String) -> String {
         s.push_str("...");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kong_object_gets_the_problems_about_it_and_no_others() {
+        let mut world = World::new();
+        let yaml: String = [("default", "a"), ("default", "b"), ("default", "c"), ("other", "a")]
+            .iter()
+            .map(|(ns, name)| {
+                format!(
+                    "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {{name: {name}, namespace: {ns}, annotations: {{kubernetes.io/ingress.class: kong}}}}\nusername: {ns}-{name}\n---\n"
+                )
+            })
+            .collect();
+        for doc in crate::source::manifest::parse(&yaml).unwrap() {
+            world.apply(doc.result.unwrap()).unwrap();
+        }
+        let problem = |ns: &str, name: &str| {
+            Problem::new(
+                ObjectRef::new(Kind::KongConsumer, Some(ns.into()), name),
+                "credentials[0]",
+                Reason::CredentialNotFound,
+                format!("about {ns}/{name}"),
+            )
+        };
+        // A problem about an object that is not stored must not shift the walk.
+        let problems = [problem("default", "b"), problem("default", "bb"), problem("other", "a")];
+        let d = desired(&world, &problems, &Config::default());
+        let got: Vec<(String, &str, &str)> = d
+            .conditions
+            .iter()
+            .map(|c| (c.regarding.object.to_string(), c.want.reason, c.want.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("KongConsumer default/a".to_string(), "Programmed", ""),
+                ("KongConsumer default/b".to_string(), "Invalid", "credentials[0]: about default/b"),
+                ("KongConsumer default/c".to_string(), "Programmed", ""),
+                ("KongConsumer other/a".to_string(), "Invalid", "credentials[0]: about other/a"),
+            ]
+        );
+    }
 }
