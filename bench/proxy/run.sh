@@ -6,13 +6,14 @@
 #
 #   bench/proxy/run.sh [N ...]          credentials per run (default: 10 100000)
 #   DURATION=10s ROUNDS=3 CONNS=64 bench/proxy/run.sh 100000
+#   CONTESTANTS="nginx portcullis" SCENARIOS="valid open" BIN=/path/to/portcullis bench/proxy/run.sh 10
 #
 # Needs: nginx, haproxy, wrk, curl, python3 (apt-get install nginx haproxy wrk)
 # and a release build (cargo build --release). Prints a Markdown table.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/bench/proxy"
-bin="$root/target/release/portcullis"
+bin=${BIN:-$root/target/release/portcullis}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-64}
@@ -20,7 +21,8 @@ PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 UPSTREAM=19100
 declare -A PORT=([nginx]=19001 [haproxy]=19002 [portcullis]=19003)
-CONTESTANTS=(nginx haproxy portcullis)
+read -r -a CONTESTANTS <<<"${CONTESTANTS:-nginx haproxy portcullis}"
+read -r -a SCENARIOS <<<"${SCENARIOS:-valid invalid open}"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10 100000)
 
@@ -36,13 +38,14 @@ trap cleanup EXIT
 
 render() { sed -e "s#@DIR@#$work#g" -e "s#@UPSTREAM@#$UPSTREAM#g" -e "s#@PORT@#$2#g" "$here/$1" > "$work/$1"; }
 now_ms() { date +%s%3N; }
-ticks() { # utime+stime of a process and its children threads (clock ticks)
-  local total=0 p
+ticks() { # "utime stime" of processes, all their threads (clock ticks)
+  local user=0 sys=0 p u s
   for p in "$@"; do
     [ -r "/proc/$p/stat" ] || continue
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat")
+    user=$((user + u)); sys=$((sys + s))
   done
-  echo "$total"
+  echo "$user $sys"
 }
 rss_kb() { local total=0 p; for p in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$total"; }
 
@@ -100,7 +103,7 @@ check() { # name: same answers as Kong
     || { echo "FUNCTIONAL MISMATCH ($name): no WWW-Authenticate" >&2; exit 1; }
 }
 
-load() { # name scenario -> prints "rps p50_ms p99_ms cpu_us_per_req"
+load() { # name scenario -> prints "rps p50_ms p99_ms cpu_us_per_req non2xx user_us_per_req"
   local name=$1 scenario=$2 url="http://127.0.0.1:${PORT[$1]}/" header="" key out before after reqs
   key=$(head -1 "$work/keys.txt")
   case $scenario in
@@ -115,7 +118,8 @@ load() { # name scenario -> prints "rps p50_ms p99_ms cpu_us_per_req"
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   python3 - "$out" "$before" "$after" "$reqs" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
-out, before, after, reqs, tck = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+out, reqs, tck = sys.argv[1], int(sys.argv[4]), int(sys.argv[5])
+(u0, s0), (u1, s1) = (map(int, sys.argv[i].split()) for i in (2, 3))
 def ms(s):
     v = float(re.match(r"[\d.]+", s).group())
     return v / 1000 if s.endswith("us") else v * 1000 if s.endswith("s") and not s.endswith("ms") else v
@@ -123,13 +127,14 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
 p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-cpu_us = (after - before) * 1e6 / tck / max(reqs, 1)
-print(f"{rps:.0f} {p50:.3f} {p99:.3f} {cpu_us:.1f} {non2xx.group(1) if non2xx else 0}")
+per_req = lambda ticks: ticks * 1e6 / tck / max(reqs, 1)
+cpu_us, user_us = per_req(u1 - u0 + s1 - s0), per_req(u1 - u0)
+print(f"{rps:.0f} {p50:.3f} {p99:.3f} {cpu_us:.1f} {non2xx.group(1) if non2xx else 0} {user_us:.1f}")
 PY
 }
 
 results="$work/results.tsv"
-echo -e "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms" > "$results"
+echo -e "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us" > "$results"
 render upstream.conf "$UPSTREAM"
 printf '{\n  "message":"No API key found in request"\n}' > "$work/no-key.json"
 printf '{\n  "message":"Invalid authentication credentials"\n}' > "$work/invalid.json"
@@ -142,14 +147,16 @@ for n in "${sizes[@]}"; do
   python3 "$here/gen.py" "$n" "$work" "$UPSTREAM"
   for round in $(seq 1 "$ROUNDS"); do
     order=("${CONTESTANTS[@]}")
-    if [ $((round % 2)) -eq 0 ]; then order=(portcullis haproxy nginx); fi
+    if [ $((round % 2)) -eq 0 ]; then
+      order=(); for ((i = ${#CONTESTANTS[@]} - 1; i >= 0; i--)); do order+=("${CONTESTANTS[$i]}"); done
+    fi
     for name in "${order[@]}"; do
       start "$name"
       check "$name"
-      for scenario in valid invalid open; do
-        read -r rps p50 p99 cpu non2xx <<<"$(load "$name" "$scenario")"
+      for scenario in "${SCENARIOS[@]}"; do
+        read -r rps p50 p99 cpu non2xx user <<<"$(load "$name" "$scenario")"
         rss=$(rss_kb $(proc_pids "$STARTED_PID"))
-        echo -e "$n\t$round\t$name\t$scenario\t$rps\t$p50\t$p99\t$cpu\t$non2xx\t$rss\t$READY_MS" | tee -a "$results" >&2
+        echo -e "$n\t$round\t$name\t$scenario\t$rps\t$p50\t$p99\t$cpu\t$non2xx\t$rss\t$READY_MS\t$user" | tee -a "$results" >&2
       done
       stop "$STARTED_PID"
     done
