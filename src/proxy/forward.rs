@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use http::header::{CONTENT_LENGTH, HOST, VIA};
+use http::header::{CONTENT_LENGTH, Entry, HOST, VIA};
 use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, HeaderValue, Response, Uri, Version};
 
@@ -93,18 +93,20 @@ pub fn upstream_headers(headers: &mut HeaderMap, route: &Route, fwd: Forwarding<
     remove_hop_by_hop(headers);
 
     // Appended to whatever the client sent (as nginx's $proxy_add_x_forwarded_for).
-    let xff = if headers.contains_key(&X_FORWARDED_FOR) {
-        let mut joined = Vec::new();
-        for value in headers.get_all(&X_FORWARDED_FOR) {
-            joined.extend_from_slice(value.as_bytes());
-            joined.extend_from_slice(b", ");
+    match headers.entry(X_FORWARDED_FOR) {
+        Entry::Vacant(entry) => {
+            entry.insert(fwd.client_ip.clone());
         }
-        joined.extend_from_slice(fwd.client_ip.as_bytes());
-        HeaderValue::from_bytes(&joined).unwrap_or_else(|_| fwd.client_ip.clone())
-    } else {
-        fwd.client_ip.clone()
-    };
-    headers.insert(X_FORWARDED_FOR, xff);
+        Entry::Occupied(mut entry) => {
+            let mut joined = Vec::new();
+            for value in entry.iter() {
+                joined.extend_from_slice(value.as_bytes());
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(fwd.client_ip.as_bytes());
+            entry.insert(HeaderValue::from_bytes(&joined).unwrap_or_else(|_| fwd.client_ip.clone()));
+        }
+    }
     let proto = match fwd.scheme {
         Scheme::Http => HTTP_VALUE,
         Scheme::Https => HTTPS_VALUE,
@@ -150,16 +152,17 @@ pub fn upstream_headers(headers: &mut HeaderMap, route: &Route, fwd: Forwarding<
 pub fn client_response(sent: Sent, read_timeout: Duration, proxy: Duration, upstream: Duration) -> Response<ProxyBody> {
     let (mut parts, body) = sent.response.into_parts();
     remove_hop_by_hop(&mut parts.headers);
-    let via = match parts.headers.get(VIA) {
-        None => VIA_VALUE,
-        Some(existing) => {
-            let mut v = existing.as_bytes().to_vec();
+    match parts.headers.entry(VIA) {
+        Entry::Vacant(entry) => {
+            entry.insert(VIA_VALUE);
+        }
+        Entry::Occupied(mut entry) => {
+            let mut v = entry.get().as_bytes().to_vec();
             v.extend_from_slice(b", ");
             v.extend_from_slice(VIA_VALUE.as_bytes());
-            HeaderValue::from_bytes(&v).unwrap_or(VIA_VALUE)
+            entry.insert(HeaderValue::from_bytes(&v).unwrap_or(VIA_VALUE));
         }
-    };
-    parts.headers.insert(VIA, via);
+    }
     parts.headers.insert(X_KONG_UPSTREAM_LATENCY, millis(upstream));
     parts.headers.insert(X_KONG_PROXY_LATENCY, millis(proxy));
     parts.version = Version::HTTP_11;

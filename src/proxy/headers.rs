@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, Entry, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 
 pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
 pub const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
@@ -34,46 +34,63 @@ pub const HTTPS_VALUE: HeaderValue = HeaderValue::from_static("https");
 pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 pub const TEXT_UTF8: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
-/// Identity headers only the proxy may set: a client sending them could
-/// otherwise impersonate a consumer to an upstream that trusts them.
-const IDENTITY: [HeaderName; 5] =
-    [X_CONSUMER_ID, X_CONSUMER_CUSTOM_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER, X_ANONYMOUS_CONSUMER];
+/// Whether a client-sent header could pass for one of ours: every
+/// `X-Consumer-*` (so future ones like `X-Consumer-Groups` are covered too),
+/// `X-Credential-Identifier` and `X-Anonymous-Consumer`.
+fn is_identity(name: &HeaderName) -> bool {
+    name.as_str().starts_with("x-consumer-") || name == X_CREDENTIAL_IDENTIFIER || name == X_ANONYMOUS_CONSUMER
+}
 
-/// Removes client-sent identity headers: every `X-Consumer-*` (so future
-/// ones like `X-Consumer-Groups` are covered too), `X-Credential-Identifier`
-/// and `X-Anonymous-Consumer`.
+/// Removes client-sent identity headers (`is_identity`): a client sending
+/// them could otherwise impersonate a consumer to an upstream that trusts
+/// them. One pass over the names; the rare request carrying some pays for
+/// their removal.
 pub fn remove_identity(headers: &mut HeaderMap) {
-    for name in &IDENTITY {
-        headers.remove(name);
+    if !headers.keys().any(is_identity) {
+        return;
     }
-    // Rare: only allocate when some other X-Consumer-* header is present.
-    if headers.keys().any(|k| k.as_str().starts_with("x-consumer-")) {
-        let names: Vec<HeaderName> =
-            headers.keys().filter(|k| k.as_str().starts_with("x-consumer-")).cloned().collect();
-        for name in names {
-            headers.remove(name);
-        }
+    let names: Vec<HeaderName> = headers.keys().filter(|k| is_identity(k)).cloned().collect();
+    for name in names {
+        headers.remove(name);
     }
 }
 
-/// Removes hop-by-hop headers (RFC 9110 §7.6.1): those named in
-/// `Connection`, then the fixed list. Applied to requests and responses.
+/// Hop-by-hop headers that are always removed (RFC 9110 §7.6.1), besides
+/// `Connection` and the names it lists.
+const HOP_BY_HOP: [HeaderName; 6] = [KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION || HOP_BY_HOP.contains(name)
+}
+
+/// Removes hop-by-hop headers: those named in `Connection`, then the fixed
+/// list. Applied to requests and responses. Comparing names is cheaper than
+/// hashing them, so one pass finds out whether there is anything to remove
+/// (requests usually have none; responses usually only `Connection:
+/// keep-alive`).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(CONNECTION) {
-        let listed: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-            .collect();
-        for name in listed {
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
+    if let Entry::Occupied(entry) = headers.entry(CONNECTION) {
+        let (_, mut values) = entry.remove_entry_mult();
+        // One value is the rule; more go to a Vec (empty: no allocation).
+        let first = values.next();
+        let rest: Vec<HeaderValue> = values.collect();
+        for value in first.iter().chain(&rest) {
+            for token in value.to_str().unwrap_or("").split(',') {
+                // By &str: looked up without building (allocating) a name.
+                let token = token.trim();
+                if !token.is_empty() {
+                    headers.remove(token);
+                }
+            }
+        }
+    }
+    if headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        for name in HOP_BY_HOP {
             headers.remove(name);
         }
-        headers.remove(CONNECTION);
-    }
-    for name in [KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
-        headers.remove(name);
     }
 }
 
@@ -103,6 +120,23 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_in_several_connection_values_and_none() {
+        let mut h = HeaderMap::new();
+        h.append(CONNECTION, HeaderValue::from_static("keep-alive"));
+        h.append(CONNECTION, HeaderValue::from_static(" X-A ,, x-b"));
+        for name in ["keep-alive", "x-a", "x-b", "x-c", "te", "upgrade", "proxy-connection", "trailer"] {
+            h.insert(HeaderName::from_static(name), HeaderValue::from_static("1"));
+        }
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["x-c"]);
+
+        let mut plain = HeaderMap::new();
+        plain.insert("x-c", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut plain);
+        assert_eq!(plain.len(), 1);
+    }
+
+    #[test]
     fn millis_values() {
         use std::time::Duration;
         assert_eq!(millis(Duration::from_micros(2500)), "2");
@@ -116,8 +150,13 @@ mod tests {
         h.insert("x-consumer-groups", HeaderValue::from_static("admin"));
         h.insert(X_CONSUMER_ID, HeaderValue::from_static("spoof"));
         h.insert(X_ANONYMOUS_CONSUMER, HeaderValue::from_static("false"));
+        h.insert(X_CREDENTIAL_IDENTIFIER, HeaderValue::from_static("spoof"));
+        h.append(X_CONSUMER_USERNAME, HeaderValue::from_static("a"));
+        h.append(X_CONSUMER_USERNAME, HeaderValue::from_static("b"));
         h.insert("x-other", HeaderValue::from_static("kept"));
+        h.insert("x-consumer", HeaderValue::from_static("kept: no dash after the prefix"));
         remove_identity(&mut h);
-        assert_eq!(h.len(), 1);
+        assert_eq!(h.len(), 2);
+        assert!(h.contains_key("x-other") && h.contains_key("x-consumer"));
     }
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, Method};
 
 use super::args::{self, Lookup};
 use super::body::{BodyKind, ParsedBody};
@@ -187,29 +187,19 @@ async fn hide(
     Ok(())
 }
 
+/// Sets the identity headers. `headers` carries none of them at this point
+/// (the handler removed client-sent ones before any plugin ran), so nothing
+/// needs removing.
 fn set_identity(headers: &mut HeaderMap, consumer: &Consumer, credential: Option<&Arc<Credential>>) {
     headers.insert(X_CONSUMER_ID, consumer.id_header.clone());
-    set_or_remove(headers, X_CONSUMER_CUSTOM_ID, consumer.custom_id_header.as_ref());
-    set_or_remove(headers, X_CONSUMER_USERNAME, consumer.username_header.as_ref());
+    if let Some(custom_id) = &consumer.custom_id_header {
+        headers.insert(X_CONSUMER_CUSTOM_ID, custom_id.clone());
+    }
+    if let Some(username) = &consumer.username_header {
+        headers.insert(X_CONSUMER_USERNAME, username.clone());
+    }
     match credential {
-        Some(credential) => {
-            headers.insert(X_CREDENTIAL_IDENTIFIER, credential.id_header.clone());
-            headers.remove(X_ANONYMOUS_CONSUMER);
-        }
-        None => {
-            headers.remove(X_CREDENTIAL_IDENTIFIER);
-            headers.insert(X_ANONYMOUS_CONSUMER, TRUE_VALUE);
-        }
-    }
-}
-
-fn set_or_remove(headers: &mut HeaderMap, name: HeaderName, value: Option<&HeaderValue>) {
-    match value {
-        Some(value) => {
-            headers.insert(name, value.clone());
-        }
-        None => {
-            headers.remove(name);
-        }
-    }
+        Some(credential) => headers.insert(X_CREDENTIAL_IDENTIFIER, credential.id_header.clone()),
+        None => headers.insert(X_ANONYMOUS_CONSUMER, TRUE_VALUE),
+    };
 }
