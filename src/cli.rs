@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// Ingress `spec.tls` Secrets, chosen by SNI).
     #[arg(long, env = "PORTCULLIS_PROXY_TLS_LISTEN", default_value = "0.0.0.0:8443")]
     pub proxy_tls_listen: SocketAddr,
+    /// Proxy threads, each serving connections start to end on its own
+    /// runtime (0: one per CPU this process may use).
+    #[arg(long, env = "PORTCULLIS_PROXY_THREADS", default_value_t = 0)]
+    pub proxy_threads: usize,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "PORTCULLIS_ADMIN_LISTEN", default_value = "0.0.0.0:8100")]
     pub admin_listen: SocketAddr,

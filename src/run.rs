@@ -164,8 +164,9 @@ pub async fn serve_local(dir: &Path, args: &ServeArgs, shutdown: Shutdown) -> an
     result
 }
 
-/// Runs the proxy (plain and TLS) and admin listeners until `shutdown`; both
-/// proxies drain in-flight requests first.
+/// Runs the proxy (plain and TLS, on its own threads) and the admin
+/// listener (on this runtime) until `shutdown`; the proxy drains in-flight
+/// requests first.
 pub async fn serve(args: &ServeArgs, shared: Arc<Shared>, shutdown: Shutdown) -> anyhow::Result<()> {
     let proxy_listener = TcpListener::bind(args.proxy_listen)
         .await
@@ -176,19 +177,28 @@ pub async fn serve(args: &ServeArgs, shared: Arc<Shared>, shutdown: Shutdown) ->
     let admin_listener = TcpListener::bind(args.admin_listen)
         .await
         .with_context(|| format!("cannot listen on {} (--admin-listen)", args.admin_listen))?;
+    let threads = match args.proxy_threads {
+        0 => proxy::default_threads(),
+        n => n,
+    };
     tracing::info!(
         proxy = %args.proxy_listen,
         proxy_tls = %args.proxy_tls_listen,
         admin = %args.admin_listen,
+        proxy_threads = threads,
         "listening"
     );
+    // The proxy threads register the sockets with their own runtimes.
+    let listeners = proxy::Listeners {
+        plain: proxy_listener.into_std().context("cannot hand the proxy socket to the proxy threads")?,
+        tls: tls_listener.into_std().context("cannot hand the TLS proxy socket to the proxy threads")?,
+    };
     let config = ProxyConfig { max_body_bytes: args.max_body_bytes, ..ProxyConfig::default() };
     let admin = tokio::spawn(crate::admin::serve(admin_listener, shared.clone(), shutdown.wait()));
-    // Either failing ends both: a proxy that cannot serve must not go unnoticed.
-    let served = tokio::try_join!(
-        proxy::serve(proxy_listener, shared.snapshot.clone(), config.clone(), shutdown.wait()),
-        proxy::serve_tls(tls_listener, shared.snapshot.clone(), config, shutdown.wait()),
-    );
+    let workers = proxy::spawn_workers(&listeners, &shared.snapshot, &config, threads, || shutdown.wait())
+        .context("cannot start the proxy threads")?;
+    drop(listeners);
+    let served = workers.wait().await;
     admin.abort();
-    served.map(|_| ()).context("proxy server failed")
+    served.context("proxy server failed")
 }

@@ -19,11 +19,13 @@ mod response;
 mod server;
 mod tls;
 mod upstream;
+mod workers;
 
 use std::time::Duration;
 
 pub use error::{AuthFailure, ProxyError};
 pub use server::{serve, serve_tls};
+pub use workers::{Listeners, Workers, default_threads, spawn as spawn_workers};
 
 /// Default limit for bodies read by key-auth (`key_in_body`).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
