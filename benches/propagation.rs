@@ -129,30 +129,109 @@ fn consumer_yaml(i: usize, key: Option<&str>, consumer: bool) -> String {
     out
 }
 
+/// The runtime of what is not Portcullis: the test API server, the echo
+/// upstream and the poller (the clients). Deployed, those run on other
+/// machines; here they share the 2 cores, but not Portcullis's runtimes:
+/// the controller runs on the bench's main runtime (as `portcullis run`'s
+/// control plane) and the proxy on its own threads (as `portcullis run`).
+fn peers() -> &'static tokio::runtime::Runtime {
+    static PEERS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    PEERS.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("peers")
+            .enable_all()
+            .build()
+            .expect("peers runtime")
+    })
+}
+
 async fn echo() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
-    let addr = l.local_addr().expect("echo addr");
-    tokio::spawn(portcullis::echo::serve(l, std::future::pending()));
+    peers()
+        .spawn(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+            let addr = l.local_addr().expect("echo addr");
+            tokio::spawn(portcullis::echo::serve(l, std::future::pending()));
+            addr
+        })
+        .await
+        .expect("echo starts")
+}
+
+/// The proxy as `portcullis run` serves it: its own threads, one per core.
+fn proxy(shared: &Shared) -> SocketAddr {
+    let bind = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        l.set_nonblocking(true).expect("nonblocking");
+        l
+    };
+    let listeners = portcullis::proxy::Listeners { plain: bind(), tls: bind() };
+    let addr = listeners.plain.local_addr().expect("proxy addr");
+    let threads = portcullis::proxy::default_threads();
+    portcullis::proxy::spawn_workers(&listeners, &shared.snapshot, &Default::default(), threads, std::future::pending)
+        .expect("proxy threads start");
     addr
 }
 
-async fn proxy(shared: &Shared) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-    let addr = l.local_addr().expect("proxy addr");
-    tokio::spawn(portcullis::proxy::serve(l, shared.snapshot.clone(), Default::default(), std::future::pending()));
-    addr
-}
-
-/// One keep-alive HTTP/1 connection to the proxy.
+/// One keep-alive HTTP/1 connection to the proxy, driven on the peers'
+/// runtime.
 struct Poller {
-    addr: SocketAddr,
-    sender: SendRequest<Empty<Bytes>>,
+    inner: Option<Client>,
     polls: u64,
 }
 
 impl Poller {
     async fn connect(addr: SocketAddr) -> Self {
-        Poller { addr, sender: Self::handshake(addr).await, polls: 0 }
+        let client = peers().spawn(Client::connect(addr)).await.expect("poller connects");
+        Poller { inner: Some(client), polls: 0 }
+    }
+
+    async fn get(&mut self, key: Option<&str>) -> (u16, Bytes) {
+        let mut client = self.inner.take().expect("poller in place");
+        let key = key.map(str::to_string);
+        let (client, answer) = peers()
+            .spawn(async move {
+                let answer = client.get(key.as_deref()).await;
+                (client, answer)
+            })
+            .await
+            .expect("poll");
+        self.inner = Some(client);
+        self.polls += 1;
+        answer
+    }
+
+    /// Polls back to back until `seen`; returns the time since `written`.
+    async fn until(
+        &mut self,
+        written: Instant,
+        key: Option<&str>,
+        what: &str,
+        seen: fn(u16, &[u8]) -> bool,
+    ) -> Duration {
+        let mut client = self.inner.take().expect("poller in place");
+        let (key, what) = (key.map(str::to_string), what.to_string());
+        let (client, took, polls) = peers()
+            .spawn(async move {
+                let (took, polls) = client.until(written, key.as_deref(), &what, seen).await;
+                (client, took, polls)
+            })
+            .await
+            .expect("poll until seen");
+        self.inner = Some(client);
+        self.polls += polls;
+        took
+    }
+}
+
+struct Client {
+    addr: SocketAddr,
+    sender: SendRequest<Empty<Bytes>>,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Self {
+        Client { addr, sender: Self::handshake(addr).await }
     }
 
     async fn handshake(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
@@ -176,22 +255,24 @@ impl Poller {
         let resp = self.sender.send_request(req.body(Empty::new()).expect("request")).await.expect("response");
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await.expect("body").to_bytes();
-        self.polls += 1;
         (status, body)
     }
 
-    /// Polls back to back until `seen`; returns the time since `written`.
+    /// Polls back to back until `seen`: the time since `written`, and the
+    /// number of polls.
     async fn until(
         &mut self,
         written: Instant,
         key: Option<&str>,
         what: &str,
-        seen: impl Fn(u16, &[u8]) -> bool,
-    ) -> Duration {
+        seen: fn(u16, &[u8]) -> bool,
+    ) -> (Duration, u64) {
+        let mut polls = 0;
         loop {
             let (status, body) = self.get(key).await;
+            polls += 1;
             if seen(status, &body) {
-                return written.elapsed();
+                return (written.elapsed(), polls);
             }
             assert!(
                 written.elapsed() < GIVE_UP,
@@ -336,7 +417,7 @@ fn consumer_json(i: usize) -> Value {
 
 async fn cluster_mode(k: &Knobs) {
     println!("## Cluster mode (test API server, {} credentials)\n", k.n);
-    let server = ApiServer::start().await;
+    let server = peers().spawn(ApiServer::start()).await.expect("test API server starts");
     let echo = echo().await;
     let seeding = Instant::now();
     for doc in serde_yaml_ng::Deserializer::from_str(&routes_yaml(echo)) {
@@ -367,7 +448,7 @@ async fn cluster_mode(k: &Knobs) {
     let started = Instant::now();
     let controller = Controller::start(server.client_as(name), cfg, shared.clone(), std::future::pending())
         .expect("controller starts");
-    let addr = proxy(&shared).await;
+    let addr = proxy(&shared);
     while !shared.is_ready() {
         assert!(started.elapsed() < STARTUP, "not ready within {STARTUP:?}");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -530,7 +611,7 @@ async fn local_mode(k: &Knobs) {
         .expect("local source task")
         .expect("local source starts");
     println!("- first snapshot live {:.2?} after the start (folder read and translated)\n", started.elapsed());
-    let addr = proxy(&shared).await;
+    let addr = proxy(&shared);
     let mut poller = Poller::connect(addr).await;
     assert_eq!(poller.get(Some(&key_of(changing(k, 0, 0)))).await.0, 200, "a seeded key works");
 
