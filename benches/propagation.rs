@@ -12,7 +12,9 @@
 //! shows it, polling the proxy back to back over one keep-alive HTTP/1
 //! connection. Run: `cargo bench --bench propagation` (N=100000 CHANGES=100
 //! by default; MODE=cluster|local|both, STATUS=0 turns status reporting
-//! off, PAUSE_MS is the pause between changes). Results: docs/benchmarks.md.
+//! off, PAUSE_MS is the pause between changes, POLL_GAP_US a pause between
+//! polls, BENCH_LOG a log filter for the controller). Results:
+//! docs/benchmarks.md.
 
 // `cargo check --benches` sets cfg(test) without the test harness, so the
 // imports of the server's unit tests go unused here.
@@ -56,6 +58,12 @@ struct Knobs {
     mode: String,
 }
 
+/// Pause between polls (`POLL_GAP_US`, default 0: back to back).
+fn poll_gap() -> Duration {
+    static GAP: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *GAP.get_or_init(|| Duration::from_micros(knob("POLL_GAP_US", 0)))
+}
+
 fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
         Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
@@ -64,6 +72,10 @@ fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 fn main() {
+    // BENCH_LOG=portcullis=debug: the controller's logs, for a slow run.
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).init();
+    }
     let k = Knobs {
         n: knob("N", 100_000),
         changes: knob("CHANGES", 100),
@@ -129,21 +141,28 @@ fn consumer_yaml(i: usize, key: Option<&str>, consumer: bool) -> String {
     out
 }
 
-/// The runtime of what is not Portcullis: the test API server, the echo
-/// upstream and the poller (the clients). Deployed, those run on other
+/// The runtimes of what is not Portcullis: the test API server, and the
+/// clients (poller) with the echo upstream. Deployed, those run on other
 /// machines; here they share the 2 cores, but not Portcullis's runtimes:
 /// the controller runs on the bench's main runtime (as `portcullis run`'s
 /// control plane) and the proxy on its own threads (as `portcullis run`).
+fn runtime(name: &'static str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn peers() -> &'static tokio::runtime::Runtime {
     static PEERS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    PEERS.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("peers")
-            .enable_all()
-            .build()
-            .expect("peers runtime")
-    })
+    PEERS.get_or_init(|| runtime("peers"))
+}
+
+fn api_server_runtime() -> &'static tokio::runtime::Runtime {
+    static API: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    API.get_or_init(|| runtime("apiserver"))
 }
 
 async fn echo() -> SocketAddr {
@@ -273,6 +292,10 @@ impl Client {
             polls += 1;
             if seen(status, &body) {
                 return (written.elapsed(), polls);
+            }
+            let gap = poll_gap();
+            if !gap.is_zero() {
+                tokio::time::sleep(gap).await;
             }
             assert!(
                 written.elapsed() < GIVE_UP,
@@ -417,7 +440,7 @@ fn consumer_json(i: usize) -> Value {
 
 async fn cluster_mode(k: &Knobs) {
     println!("## Cluster mode (test API server, {} credentials)\n", k.n);
-    let server = peers().spawn(ApiServer::start()).await.expect("test API server starts");
+    let server = api_server_runtime().spawn(ApiServer::start()).await.expect("test API server starts");
     let echo = echo().await;
     let seeding = Instant::now();
     for doc in serde_yaml_ng::Deserializer::from_str(&routes_yaml(echo)) {
