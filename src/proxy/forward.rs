@@ -13,8 +13,8 @@ use super::headers::{
     X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY, X_REAL_IP, millis,
     remove_hop_by_hop,
 };
-use super::response::{ProxyBody, UpstreamBody};
-use super::upstream::Sent;
+use super::response::ProxyBody;
+use super::upstream::UpstreamBody;
 use crate::snapshot::{Route, Scheme};
 
 /// The upstream path-and-query and the prefix strip_path removed (for
@@ -69,6 +69,11 @@ pub fn upstream_uri<'p>(
     let pq = PathAndQuery::try_from(s).map_err(|_| ProxyError::BadRequest)?;
     Ok(UpstreamTarget { uri: Uri::from(pq), stripped })
 }
+
+/// Fields a forwarded request may gain: four identity fields (key-auth),
+/// X-Forwarded-For/-Proto/-Host/-Port/-Path/-Prefix, X-Real-IP, Host and
+/// Content-Length.
+pub const REQUEST_FIELDS_ADDED: usize = 13;
 
 /// What the forwarding headers are made of.
 pub struct Forwarding<'a> {
@@ -147,11 +152,11 @@ pub fn upstream_headers(headers: &mut HeaderMap, route: &Route, fwd: Forwarding<
     true
 }
 
-/// The client's response: upstream status, headers (minus hop-by-hop) and
-/// streamed body, plus Via and Kong's latency headers.
-pub fn client_response(sent: Sent, read_timeout: Duration, proxy: Duration, upstream: Duration) -> Response<ProxyBody> {
-    let (mut parts, body) = sent.response.into_parts();
-    remove_hop_by_hop(&mut parts.headers);
+/// The client's response: upstream status, headers (hop-by-hop ones were
+/// left out as the head was read) and streamed body, plus Via and Kong's
+/// latency headers.
+pub fn client_response(response: Response<UpstreamBody>, proxy: Duration, upstream: Duration) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
     match parts.headers.entry(VIA) {
         Entry::Vacant(entry) => {
             entry.insert(VIA_VALUE);
@@ -166,5 +171,5 @@ pub fn client_response(sent: Sent, read_timeout: Duration, proxy: Duration, upst
     parts.headers.insert(X_KONG_UPSTREAM_LATENCY, millis(upstream));
     parts.headers.insert(X_KONG_PROXY_LATENCY, millis(proxy));
     parts.version = Version::HTTP_11;
-    Response::from_parts(parts, ProxyBody::Upstream(UpstreamBody::new(body, sent.checkin, read_timeout)))
+    Response::from_parts(parts, ProxyBody::Upstream(body))
 }

@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::ProxyConfig;
 use super::handler;
-use super::pool::Pool;
+use super::upstream::Pool;
 use crate::snapshot::{Scheme, Snapshot};
 
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop

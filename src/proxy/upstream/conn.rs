@@ -1,0 +1,313 @@
+//! One HTTP/1.1 connection to an upstream target, driven from the request's
+//! own task: no connection task, no channels, no wake-ups between tasks.
+//! The request head (and a small body) goes out in one write; the response
+//! head is parsed from the read buffer, and its body is read by
+//! `UpstreamBody` straight from the same buffer and socket.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use http::{HeaderMap, Method};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::WriteHalf;
+
+use super::head::{self, HeadError, Parsed, RequestFraming, ResponseHead};
+use crate::snapshot::Target;
+
+/// Read buffer space made available before each read.
+const READ_CHUNK: usize = 8 * 1024;
+/// Fields the proxy adds to every response (Via and two latency headers),
+/// room for which is made when the response's map is built.
+const RESPONSE_FIELDS_ADDED: usize = 3;
+/// Request bodies up to this size are sent in the same write as the head.
+const INLINE_BODY: usize = 16 * 1024;
+
+pub struct UpstreamConn {
+    stream: TcpStream,
+    /// Bytes read and not consumed yet (a response head, body bytes).
+    pub(super) buf: BytesMut,
+    /// The request head being written (reused: no allocation per request).
+    out: Vec<u8>,
+}
+
+/// What the upstream request is made of.
+pub struct Outgoing<'a> {
+    pub method: &'a Method,
+    /// Origin-form request target (path and query).
+    pub target: &'a str,
+    pub headers: &'a HeaderMap,
+    pub framing: RequestFraming,
+}
+
+/// How sending the request ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Upload {
+    Complete,
+    /// The upstream answered (or began to) before the body was all sent;
+    /// the rest is not sent and the connection is not reused.
+    Interrupted,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// The connection was closed (or reset) by the upstream before any of
+    /// the response arrived: typically a pooled connection the upstream had
+    /// just timed out. `delivered`: the request head may have reached it.
+    #[error("connection closed by the upstream before a response (request written: {delivered})")]
+    Closed { delivered: bool },
+    #[error("timed out")]
+    Timeout,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Head(#[from] HeadError),
+    /// Reading the client's body failed (the client went away mid-upload).
+    #[error("client request body failed")]
+    ClientBody,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connect timed out")]
+    Timeout,
+    #[error("connect failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("no address for target")]
+    NoAddress,
+}
+
+impl UpstreamConn {
+    /// Opens a connection (resolving a name target now) within `timeout`.
+    pub async fn connect(target: &Target, timeout: Duration) -> Result<Self, ConnectError> {
+        let stream = tokio::time::timeout(timeout, open(target)).await.map_err(|_| ConnectError::Timeout)??;
+        // Heads are small writes that must not wait for Nagle.
+        stream.set_nodelay(true)?;
+        Ok(UpstreamConn { stream, buf: BytesMut::with_capacity(READ_CHUNK), out: Vec::with_capacity(1024) })
+    }
+
+    /// Whether an idle connection can carry a request: the upstream has
+    /// neither closed it nor sent anything unasked. Costs no system call
+    /// unless the socket was flagged readable.
+    pub fn is_idle_usable(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.stream.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            // Readable: closed (0), unasked bytes, or a stale flag
+            // (WouldBlock, which also clears it).
+            Poll::Ready(Ok(())) => {
+                matches!(self.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+
+    /// Writes the head and the body; a buffered body of up to `INLINE_BODY`
+    /// bytes shares the head's write. A streamed body is copied frame by
+    /// frame while watching for an early response. Each write must make
+    /// progress within `write_timeout`.
+    pub async fn send(
+        &mut self,
+        req: Outgoing<'_>,
+        body: Body<'_>,
+        write_timeout: Duration,
+    ) -> Result<Upload, ExchangeError> {
+        self.out.clear();
+        head::encode_request(&mut self.out, req.method, req.target, req.headers, req.framing);
+        let UpstreamConn { stream, buf, out } = self;
+        match body {
+            Body::Empty => {
+                write_head(stream, out, write_timeout).await?;
+                Ok(Upload::Complete)
+            }
+            Body::Bytes(bytes) if bytes.len() <= INLINE_BODY => {
+                out.extend_from_slice(bytes);
+                write_head(stream, out, write_timeout).await?;
+                Ok(Upload::Complete)
+            }
+            Body::Bytes(bytes) => {
+                write_head(stream, out, write_timeout).await?;
+                timed(write_timeout, stream.write_all(bytes)).await?;
+                Ok(Upload::Complete)
+            }
+            Body::Stream(incoming) => {
+                write_head(stream, out, write_timeout).await?;
+                upload(stream, buf, out, incoming, req.framing == RequestFraming::Chunked, write_timeout).await
+            }
+        }
+    }
+
+    /// Reads up to the final response head (skipping 1xx heads).
+    pub async fn read_head(&mut self, head_request: bool) -> Result<ResponseHead, ExchangeError> {
+        let mut received = !self.buf.is_empty();
+        loop {
+            if !self.buf.is_empty() {
+                match head::parse_response(&self.buf)? {
+                    Parsed::Partial => {}
+                    Parsed::Informational(len) => {
+                        self.buf.advance(len);
+                        continue;
+                    }
+                    Parsed::Final(len, pending) => {
+                        let bytes = self.buf.split_to(len).freeze();
+                        return Ok(pending.head(&bytes, head_request, RESPONSE_FIELDS_ADDED)?);
+                    }
+                }
+            }
+            match self.read().await {
+                Ok(0) if !received => return Err(ExchangeError::Closed { delivered: true }),
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+                Ok(_) => received = true,
+                Err(e) if !received && is_reset(&e) => return Err(ExchangeError::Closed { delivered: true }),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads what is available into the buffer; 0 at end of stream.
+    pub async fn read(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read(cx)).await
+    }
+
+    pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.buf.reserve(READ_CHUNK);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buf)
+    }
+}
+
+/// The request body, as the connection sends it.
+pub enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    Stream(&'a mut Incoming),
+}
+
+/// Writes the head (and inline body); a connection that turns out closed
+/// or reset here never got the request.
+async fn write_head(stream: &mut TcpStream, out: &[u8], write_timeout: Duration) -> Result<(), ExchangeError> {
+    match tokio::time::timeout(write_timeout, stream.write_all(out)).await {
+        Err(_) => Err(ExchangeError::Timeout),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) if is_reset(&e) => Err(ExchangeError::Closed { delivered: false }),
+        Ok(Err(e)) => Err(e.into()),
+    }
+}
+
+async fn timed<T>(limit: Duration, io: impl Future<Output = io::Result<T>>) -> Result<T, ExchangeError> {
+    match tokio::time::timeout(limit, io).await {
+        Err(_) => Err(ExchangeError::Timeout),
+        Ok(result) => Ok(result?),
+    }
+}
+
+/// Copies a streamed body upstream until it ends, or until the upstream
+/// sends something (an early response, or its close).
+async fn upload(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    incoming: &mut Incoming,
+    chunked: bool,
+    write_timeout: Duration,
+) -> Result<Upload, ExchangeError> {
+    let (reader, mut writer) = stream.split();
+    loop {
+        let step = forward_frame(incoming, &mut writer, out, chunked, write_timeout);
+        tokio::pin!(step);
+        let finished = loop {
+            tokio::select! {
+                biased;
+                result = &mut step => break result?,
+                ready = reader.as_ref().readable() => {
+                    ready?;
+                    buf.reserve(READ_CHUNK);
+                    match reader.as_ref().try_read_buf(buf) {
+                        Ok(0) => return Err(ExchangeError::Closed { delivered: true }),
+                        Ok(_) => return Ok(Upload::Interrupted),
+                        // A stale readiness flag: the frame in flight goes on.
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        };
+        if finished {
+            return Ok(Upload::Complete);
+        }
+    }
+}
+
+/// Sends the next frame of the client's body; true once the body ended.
+async fn forward_frame(
+    incoming: &mut Incoming,
+    writer: &mut WriteHalf<'_>,
+    out: &mut Vec<u8>,
+    chunked: bool,
+    write_timeout: Duration,
+) -> Result<bool, ExchangeError> {
+    let data = match incoming.frame().await {
+        None => {
+            if chunked {
+                timed(write_timeout, writer.write_all(b"0\r\n\r\n")).await?;
+            }
+            return Ok(true);
+        }
+        Some(Err(_)) => return Err(ExchangeError::ClientBody),
+        // Trailers are not forwarded.
+        Some(Ok(frame)) => match frame.into_data() {
+            Ok(data) if !data.is_empty() => data,
+            _ => return Ok(false),
+        },
+    };
+    if !chunked {
+        timed(write_timeout, writer.write_all(&data)).await?;
+        return Ok(false);
+    }
+    out.clear();
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    if data.len() <= INLINE_BODY {
+        out.extend_from_slice(&data);
+        out.extend_from_slice(b"\r\n");
+        timed(write_timeout, writer.write_all(out)).await?;
+    } else {
+        timed(write_timeout, writer.write_all(out)).await?;
+        timed(write_timeout, writer.write_all(&data)).await?;
+        timed(write_timeout, writer.write_all(b"\r\n")).await?;
+    }
+    Ok(false)
+}
+
+/// The peer closed or reset the connection under us.
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+    )
+}
+
+async fn open(target: &Target) -> Result<TcpStream, ConnectError> {
+    match target {
+        Target::Addr(addr) => Ok(TcpStream::connect(addr).await?),
+        Target::Name { host, port } => {
+            let mut last = ConnectError::NoAddress;
+            for addr in tokio::net::lookup_host((host.as_str(), *port)).await? {
+                match TcpStream::connect(addr).await {
+                    Ok(stream) => return Ok(stream),
+                    Err(e) => last = e.into(),
+                }
+            }
+            Err(last)
+        }
+    }
+}
