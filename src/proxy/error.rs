@@ -110,6 +110,8 @@ impl ProxyError {
         let mut response = Response::new(ProxyBody::empty());
         *response.status_mut() = status;
         let headers = response.headers_mut();
+        // At most four fields: allocated once.
+        headers.reserve(4);
         headers.insert(SERVER, SERVER_VALUE);
         headers.insert(X_KONG_RESPONSE_LATENCY, millis(start.elapsed()));
         match self {

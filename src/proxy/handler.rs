@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use http::header::{ACCEPT, HOST};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
 use super::error::ProxyError;
@@ -60,7 +60,10 @@ async fn proxy(
 
     // Route. Routing and the upstream both use the normalized path.
     let path = normalize_path(uri.path());
-    let host = routing_host(&uri, &headers, version);
+    // Kept aside (a reference count, no copy) so the routing host can
+    // outlive changes to the headers.
+    let host_header = headers.get(HOST).cloned();
+    let host = routing_host(&uri, host_header.as_ref(), version);
     let (route, consumers) = {
         // The one snapshot load of this request; the guard is not held
         // across awaits, only the parts this request uses.
@@ -78,13 +81,9 @@ async fn proxy(
     if !route.protocols.allows(shared.scheme) {
         return Err(https_required(&route, &host, &uri));
     }
-    let forwarded_host = forwarded_host(&host, &headers);
 
     // Plugins: identity headers are ours alone, on every route.
     remove_identity(&mut headers);
-    // Room for the identity and forwarding fields added below: one
-    // reallocation of the map instead of several.
-    headers.reserve(forward::REQUEST_FIELDS_ADDED);
     let mut body = RequestBody::Stream(body);
     let mut query = uri.query().map(Cow::Borrowed);
     match &route.auth {
@@ -104,7 +103,10 @@ async fn proxy(
         }
     }
 
-    // Forward.
+    // Forward. Room for the forwarding fields first: one reallocation of
+    // the map instead of several (key-auth made room for its own).
+    headers.reserve(forward::REQUEST_FIELDS_ADDED);
+    let forwarded_host = forwarded_host(&host, host_header.as_ref());
     let query_changed = matches!(query, Some(Cow::Owned(_))) || (query.is_none() && uri.query().is_some());
     let target = forward::upstream_uri(&route, &uri, &path, query.as_deref(), query_changed)?;
     let forwarding = Forwarding {
@@ -152,8 +154,8 @@ fn https_required(route: &Route, host: &str, uri: &Uri) -> ProxyError {
 
 /// X-Forwarded-Host: the routing host; the client's Host value is reused
 /// as is when it is already in that form (the common case).
-fn forwarded_host(host: &str, headers: &HeaderMap) -> HeaderValue {
-    match headers.get(HOST) {
+fn forwarded_host(host: &str, host_header: Option<&HeaderValue>) -> HeaderValue {
+    match host_header {
         Some(value) if value.as_bytes() == host.as_bytes() => value.clone(),
         _ => HeaderValue::from_str(host).unwrap_or_else(|_| HeaderValue::from_static("")),
     }

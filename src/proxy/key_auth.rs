@@ -191,6 +191,9 @@ async fn hide(
 /// (the handler removed client-sent ones before any plugin ran), so nothing
 /// needs removing.
 fn set_identity(headers: &mut HeaderMap, consumer: &Consumer, credential: Option<&Arc<Credential>>) {
+    // Room for these and the forwarding fields (see handler): the map is
+    // reallocated once, and only for requests that go upstream.
+    headers.reserve(super::forward::REQUEST_FIELDS_ADDED);
     headers.insert(X_CONSUMER_ID, consumer.id_header.clone());
     if let Some(custom_id) = &consumer.custom_id_header {
         headers.insert(X_CONSUMER_CUSTOM_ID, custom_id.clone());

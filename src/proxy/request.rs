@@ -4,15 +4,15 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, Uri, Version, header::HOST};
+use http::{HeaderValue, Uri, Version};
 
 /// The routing host: `:authority` for HTTP/2, else the Host header (falling
 /// back to an absolute-form URI), lower-cased, without port or trailing dot.
 /// A Host header that is not valid UTF-8 routes as no host.
-pub fn routing_host<'a>(uri: &'a Uri, headers: &'a HeaderMap, version: Version) -> Cow<'a, str> {
+pub fn routing_host<'a>(uri: &'a Uri, host_header: Option<&'a HeaderValue>, version: Version) -> Cow<'a, str> {
     let raw = match (version, uri.authority()) {
         (Version::HTTP_2, Some(authority)) => authority.as_str(),
-        (_, authority) => match headers.get(HOST) {
+        (_, authority) => match host_header {
             Some(host) => host.to_str().unwrap_or(""),
             None => authority.map_or("", |a| a.as_str()),
         },
