@@ -13,11 +13,16 @@ def main():
     for r in rows:
         groups[(int(r["n"]), r["scenario"], r["contestant"])].append(r)
 
+    def values(key, field):
+        # Rounds whose load could not be measured (nan) are left out.
+        vals = [float(r[field]) for r in groups[key] if r[field] not in ("", "nan")]
+        return vals or [float("nan")]
+
     def med(key, field):
-        return statistics.median(float(r[field]) for r in groups[key])
+        return statistics.median(values(key, field))
 
     def spread(key, field):
-        vals = [float(r[field]) for r in groups[key]]
+        vals = values(key, field)
         m = statistics.median(vals)
         return 100 * (max(vals) - min(vals)) / m if m else 0
 

@@ -118,11 +118,18 @@ load() { # name scenario -> prints "rps p50_ms p99_ms cpu_us_per_req non2xx user
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   python3 - "$out" "$before" "$after" "$reqs" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
-out, reqs, tck = sys.argv[1], int(sys.argv[4]), int(sys.argv[5])
+out, reqs, tck = sys.argv[1], int(sys.argv[4] or 0), int(sys.argv[5])
 (u0, s0), (u1, s1) = (map(int, sys.argv[i].split()) for i in (2, 3))
 def ms(s):
     v = float(re.match(r"[\d.]+", s).group())
     return v / 1000 if s.endswith("us") else v * 1000 if s.endswith("s") and not s.endswith("ms") else v
+try:
+    re.search(r"50%\s+(\S+)", out).group(1) and re.search(r"Requests/sec:", out).group()
+except AttributeError:
+    # Keep the run going; the round is left out of the medians.
+    print("unparsable wrk output:\n" + out, file=sys.stderr)
+    print("nan nan nan nan 0 nan")
+    sys.exit(0)
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
 p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
