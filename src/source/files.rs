@@ -279,48 +279,30 @@ impl Folder {
             }
         }
         let mut reads: Vec<Read> = Vec::with_capacity(parsed.len());
-        // Consecutive changed documents are parsed as one stream (one parser,
-        // not one per document); each document is attributed to its chunk.
-        let mut i = 0;
-        while i < chunks.len() {
-            if !to_parse[i] {
-                i += 1;
-                continue;
-            }
-            let first = i;
-            while i < chunks.len() && to_parse[i] {
-                i += 1;
-            }
-            let start = offset(text, chunks[first].text);
-            let end = offset(text, chunks[i - 1].text) + chunks[i - 1].text.len();
-            let run = manifest::Chunk {
-                first_index: chunks[first].first_index,
-                first_line: chunks[first].first_line,
-                text: &text[start..end],
+        let result = manifest::parse_chunks(
+            text,
+            &chunks,
+            |i| to_parse[i],
+            |i, doc| reads.push(read(&chunks[i], hashes[i], doc)),
+        );
+        if let Err(e) = result {
+            // Keep the previous objects of this file: a half-saved or
+            // mistyped file must not take routes or consumers away.
+            let state = self.state(path);
+            state.clean = old_clean;
+            let kept = if state.defined == 0 {
+                String::new()
+            } else {
+                format!("; its previous {} object(s) stay in effect until it parses", state.defined)
             };
-            let result = manifest::parse_chunk(&run, |doc| {
-                let at = chunks.partition_point(|c| c.first_index <= doc.index).saturating_sub(1);
-                reads.push(read(&chunks[at], hashes[at], doc));
-            });
-            if let Err(e) = result {
-                // Keep the previous objects of this file: a half-saved or
-                // mistyped file must not take routes or consumers away.
-                let state = self.state(path);
-                state.clean = old_clean;
-                let kept = if state.defined == 0 {
-                    String::new()
-                } else {
-                    format!("; its previous {} object(s) stay in effect until it parses", state.defined)
-                };
-                state.issues = vec![FileIssue {
-                    file: path.to_path_buf(),
-                    position: None,
-                    object: None,
-                    message: format!("{e}{kept}"),
-                }];
-                tracing::warn!(file = %path.display(), error = %e, "manifest file does not parse");
-                return;
-            }
+            state.issues = vec![FileIssue {
+                file: path.to_path_buf(),
+                position: None,
+                object: None,
+                message: format!("{e}{kept}"),
+            }];
+            tracing::warn!(file = %path.display(), error = %e, "manifest file does not parse");
+            return;
         }
         drop(old_clean);
         self.last_parsed = parsed.len();
@@ -510,11 +492,6 @@ impl Folder {
             }),
         }
     }
-}
-
-/// Byte offset of `part` (a slice of `text`) in `text`.
-fn offset(text: &str, part: &str) -> usize {
-    part.as_ptr() as usize - text.as_ptr() as usize
 }
 
 fn twice(path: &Path, position: Option<String>, r: &ObjectRef) -> FileIssue {

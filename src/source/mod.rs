@@ -4,5 +4,8 @@
 pub mod cluster;
 pub mod files;
 pub mod manifest;
+mod node_de;
+mod node_object;
+pub mod plain_yaml;
 pub mod watch;
 pub mod world_loop;
