@@ -661,7 +661,7 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
 
 #[test]
 fn generated_documents_read_the_same_both_ways() {
-    let mut rng = Rng(0x0DDB_A11_5EED_0001);
+    let mut rng = Rng(0x00DD_BA11_5EED_0001);
     let mut counts = Counts::default();
     for i in 0..6000 {
         let doc = document(&mut rng);
@@ -685,7 +685,7 @@ fn real_manifests_read_the_same_both_ways() {
     }
     files.sort();
     assert!(files.len() > 20, "manifests not found");
-    let mut rng = Rng(0x0DDB_A11_5EED_0002);
+    let mut rng = Rng(0x00DD_BA11_5EED_0002);
     let mut counts = Counts::default();
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
@@ -719,7 +719,7 @@ fn collect_yaml(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 /// numbers, `List` items and syntax-error lines exactly.
 #[test]
 fn mixed_files_read_the_same_both_ways() {
-    let mut rng = Rng(0x0DDB_A11_5EED_0003);
+    let mut rng = Rng(0x00DD_BA11_5EED_0003);
     for i in 0..400 {
         let mut text = String::new();
         for _ in 0..1 + rng.below(6) {

@@ -166,9 +166,7 @@ pub fn parse_chunks(
     flush(text, chunks, pending, &mut each)
 }
 
-type Objects = Vec<(Option<usize>, Result<Object, ObjectError>)>;
-
-fn fast(chunk: &Chunk<'_>) -> Result<Objects, plain_yaml::Unsupported> {
+fn fast(chunk: &Chunk<'_>) -> Result<node_object::Objects, plain_yaml::Unsupported> {
     let node = plain_yaml::parse(chunk.text)?;
     node_object::objects(&node)
 }

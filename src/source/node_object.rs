@@ -11,10 +11,13 @@ use super::node_de::NodeDe;
 use super::plain_yaml::{Node, Unsupported};
 use crate::world::{Kind, Object, ObjectError};
 
+/// A document's objects, each with its `List` item position.
+pub type Objects = Vec<(Option<usize>, Result<Object, ObjectError>)>;
+
 /// The objects of one document, each with its `List` item position: none
 /// (an empty document), one, or a `List`'s items. All or nothing: a part the
 /// fast path cannot read sends the whole document to the full parser.
-pub fn objects(node: &Node<'_>) -> Result<Vec<(Option<usize>, Result<Object, ObjectError>)>, Unsupported> {
+pub fn objects(node: &Node<'_>) -> Result<Objects, Unsupported> {
     Ok(match node {
         Node::Null => Vec::new(),
         Node::Map(_) if is_list(node) => match node.get("items") {
