@@ -10,14 +10,16 @@
 //! last clean read (a keyed hash of each document's text tells), so one edit
 //! in a file of 100,000 objects costs one document, not the file.
 
-use std::collections::hash_map::{Entry, RandomState};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use jiff::Timestamp;
 
 use super::manifest;
+use super::object_key::{Key, Namespaces};
 use crate::world::{Kind, ObjectError, ObjectRef, Shrunk, World};
 
 /// Something wrong with a manifest file or one of its documents.
@@ -73,18 +75,18 @@ struct Origin {
 /// One file's definition of an object.
 #[derive(Clone, Copy, Debug)]
 struct Def {
-    file: FileId,
     origin: Origin,
+    file: FileId,
     /// It could not be applied: re-applied on the next read even if unchanged.
     failed: bool,
 }
 
 /// The files defining one object, in path order (the first wins). Almost
-/// always exactly one, kept inline.
+/// always exactly one, kept inline (24 bytes: `Many` fits in `One`'s niche).
 #[derive(Debug)]
 enum Defs {
     One(Def),
-    Many(Vec<Def>),
+    Many(Box<[Def]>),
 }
 
 impl Defs {
@@ -111,10 +113,11 @@ pub struct Folder {
     /// Path of each file number (numbers are never reused).
     paths: Vec<PathBuf>,
     /// Which files define each object (more than one = duplicate).
-    objects: HashMap<ObjectRef, Defs>,
+    objects: HashMap<Key, Defs>,
+    namespaces: Namespaces,
     /// Randomly keyed: content hashes of Secrets are never comparable outside
     /// this process.
-    hasher: RandomState,
+    hasher: foldhash::quality::RandomState,
     /// Documents parsed by the last file read (the others were unchanged).
     last_parsed: usize,
 }
@@ -126,7 +129,7 @@ struct Read {
     item: Option<usize>,
     /// The object shrunk as soon as it is read (so the parsed document is
     /// dropped at once), and whether it needs a creationTimestamp.
-    outcome: Result<(ObjectRef, Result<Shrunk, ObjectError>, bool), String>,
+    outcome: Result<(Key, Result<Shrunk, ObjectError>, bool), String>,
 }
 
 impl Read {
@@ -135,7 +138,7 @@ impl Read {
     }
 }
 
-fn read(chunk: &manifest::Chunk<'_>, hash: u64, doc: manifest::Document) -> Read {
+fn read(namespaces: &mut Namespaces, chunk: &manifest::Chunk<'_>, hash: u64, doc: manifest::Document) -> Read {
     let origin = Origin {
         chunk: hash,
         doc: (doc.index - chunk.first_index) as u32,
@@ -145,7 +148,7 @@ fn read(chunk: &manifest::Chunk<'_>, hash: u64, doc: manifest::Document) -> Read
         Ok(obj) => match obj.object_ref() {
             Some(r) => {
                 let stamp = obj.metadata().creation_timestamp.is_none();
-                Ok((r, Shrunk::from_object(&obj), stamp))
+                Ok((namespaces.key(&r), Shrunk::from_object(&obj), stamp))
             }
             None => Err(format!("{} has no metadata.name; set a name", obj.kind())),
         },
@@ -171,7 +174,8 @@ impl Folder {
             files: BTreeMap::new(),
             paths: Vec::new(),
             objects: HashMap::new(),
-            hasher: RandomState::new(),
+            namespaces: Namespaces::default(),
+            hasher: foldhash::quality::RandomState::default(),
             last_parsed: 0,
         }
     }
@@ -222,14 +226,14 @@ impl Folder {
     /// Every current issue, sorted.
     pub fn issues(&self) -> Vec<FileIssue> {
         let mut out: Vec<FileIssue> = self.files.values().flat_map(|f| f.issues.iter().cloned()).collect();
-        for (r, defs) in &self.objects {
+        for (key, defs) in &self.objects {
             if let Defs::Many(defs) = defs {
                 let winner = self.paths[defs[0].file as usize].display().to_string();
                 for loser in &defs[1..] {
                     out.push(FileIssue {
                         file: self.paths[loser.file as usize].clone(),
                         position: None,
-                        object: Some(r.clone()),
+                        object: Some(self.namespaces.object_ref(key)),
                         message: format!("also defined in {winner}, which wins; define each object in one file only"),
                     });
                 }
@@ -279,48 +283,30 @@ impl Folder {
             }
         }
         let mut reads: Vec<Read> = Vec::with_capacity(parsed.len());
-        // Consecutive changed documents are parsed as one stream (one parser,
-        // not one per document); each document is attributed to its chunk.
-        let mut i = 0;
-        while i < chunks.len() {
-            if !to_parse[i] {
-                i += 1;
-                continue;
-            }
-            let first = i;
-            while i < chunks.len() && to_parse[i] {
-                i += 1;
-            }
-            let start = offset(text, chunks[first].text);
-            let end = offset(text, chunks[i - 1].text) + chunks[i - 1].text.len();
-            let run = manifest::Chunk {
-                first_index: chunks[first].first_index,
-                first_line: chunks[first].first_line,
-                text: &text[start..end],
+        let result = manifest::parse_chunks(
+            text,
+            &chunks,
+            |i| to_parse[i],
+            |i, doc| reads.push(read(&mut self.namespaces, &chunks[i], hashes[i], doc)),
+        );
+        if let Err(e) = result {
+            // Keep the previous objects of this file: a half-saved or
+            // mistyped file must not take routes or consumers away.
+            let state = self.state(path);
+            state.clean = old_clean;
+            let kept = if state.defined == 0 {
+                String::new()
+            } else {
+                format!("; its previous {} object(s) stay in effect until it parses", state.defined)
             };
-            let result = manifest::parse_chunk(&run, |doc| {
-                let at = chunks.partition_point(|c| c.first_index <= doc.index).saturating_sub(1);
-                reads.push(read(&chunks[at], hashes[at], doc));
-            });
-            if let Err(e) = result {
-                // Keep the previous objects of this file: a half-saved or
-                // mistyped file must not take routes or consumers away.
-                let state = self.state(path);
-                state.clean = old_clean;
-                let kept = if state.defined == 0 {
-                    String::new()
-                } else {
-                    format!("; its previous {} object(s) stay in effect until it parses", state.defined)
-                };
-                state.issues = vec![FileIssue {
-                    file: path.to_path_buf(),
-                    position: None,
-                    object: None,
-                    message: format!("{e}{kept}"),
-                }];
-                tracing::warn!(file = %path.display(), error = %e, "manifest file does not parse");
-                return;
-            }
+            state.issues = vec![FileIssue {
+                file: path.to_path_buf(),
+                position: None,
+                object: None,
+                message: format!("{e}{kept}"),
+            }];
+            tracing::warn!(file = %path.display(), error = %e, "manifest file does not parse");
+            return;
         }
         drop(old_clean);
         self.last_parsed = parsed.len();
@@ -331,13 +317,13 @@ impl Folder {
         // object defined again later).
         let mut dirty: HashSet<u64> = HashSet::new();
         // The last definition in the file wins.
-        let mut latest: HashMap<&ObjectRef, usize> = HashMap::with_capacity(reads.len());
+        let mut latest: HashMap<&Key, usize> = HashMap::with_capacity(reads.len());
         for (i, read) in reads.iter().enumerate() {
             match &read.outcome {
                 Ok((r, _, _)) => {
                     if let Some(prev) = latest.insert(r, i) {
                         dirty.insert(reads[prev].origin.chunk);
-                        issues.push(twice(path, read.position(), r));
+                        issues.push(twice(path, read.position(), &self.namespaces.object_ref(r)));
                     }
                 }
                 Err(message) => {
@@ -369,11 +355,11 @@ impl Folder {
                     if (index, item) > (reads[i].index, reads[i].item) {
                         losers.push(i);
                         dirty.insert(reads[i].origin.chunk);
-                        issues.push(twice(path, Some(manifest::position(index, item)), r));
+                        issues.push(twice(path, Some(manifest::position(index, item)), &self.namespaces.object_ref(r)));
                         kept += 1;
                     } else {
                         dirty.insert(def.origin.chunk);
-                        issues.push(twice(path, reads[i].position(), r));
+                        issues.push(twice(path, reads[i].position(), &self.namespaces.object_ref(r)));
                     }
                 }
             }
@@ -403,7 +389,7 @@ impl Folder {
                 issues.push(FileIssue {
                     file: path.to_path_buf(),
                     position: None,
-                    object: Some(r.clone()),
+                    object: Some(self.namespaces.object_ref(&r)),
                     message: e.to_string(),
                 });
             }
@@ -419,6 +405,7 @@ impl Folder {
         let clean = unchanged.into_keys().chain(parsed).filter(|h| !dirty.contains(h)).collect();
         let state = self.state(path);
         *state = FileState { id, clean, defined, issues };
+        tracing::debug!(file = %path.display(), objects = defined, "manifest file applied");
     }
 
     /// How many documents the last file read had to parse.
@@ -429,7 +416,7 @@ impl Folder {
     /// Records `def`, keeping the files in path order. Returns the file's
     /// previous definition, whether any file defined `r` before (only then
     /// can it be in the World) and whether `def`'s file wins.
-    fn define(&mut self, r: ObjectRef, def: Def) -> (Option<Def>, bool, bool) {
+    fn define(&mut self, r: Key, def: Def) -> (Option<Def>, bool, bool) {
         let defs = match self.objects.entry(r) {
             Entry::Vacant(v) => {
                 v.insert(Defs::One(def));
@@ -454,13 +441,13 @@ impl Folder {
             }
         }
         let is_winner = all[0].file == def.file;
-        *defs = if all.len() == 1 { Defs::One(all[0]) } else { Defs::Many(all) };
+        *defs = if all.len() == 1 { Defs::One(all[0]) } else { Defs::Many(all.into()) };
         (previous, true, is_winner)
     }
 
     fn remove_file(&mut self, path: &Path, world: &mut World) {
         let Some(old) = self.files.remove(path) else { return };
-        let refs: Vec<ObjectRef> =
+        let refs: Vec<Key> =
             self.objects.iter().filter(|(_, d)| d.get(old.id).is_some()).map(|(r, _)| r.clone()).collect();
         for r in refs {
             self.disown(&r, old.id, world);
@@ -469,20 +456,21 @@ impl Folder {
 
     /// `file` no longer defines `r`: delete it, or fall back to another file
     /// that defines it too.
-    fn disown(&mut self, r: &ObjectRef, file: FileId, world: &mut World) {
+    fn disown(&mut self, r: &Key, file: FileId, world: &mut World) {
         let Some(defs) = self.objects.get_mut(r) else { return };
         let was_winner = defs.winner() == file;
         let rest: Vec<Def> = defs.as_slice().iter().filter(|d| d.file != file).copied().collect();
         match rest.len() {
             0 => {
                 self.objects.remove(r);
-                world.delete(r);
+                world.delete(&self.namespaces.object_ref(r));
             }
             n => {
                 let next = rest[0].file;
-                *defs = if n == 1 { Defs::One(rest[0]) } else { Defs::Many(rest) };
+                *defs = if n == 1 { Defs::One(rest[0]) } else { Defs::Many(rest.into()) };
                 if was_winner {
-                    self.reapply_from(r, next, world);
+                    let r = self.namespaces.object_ref(r);
+                    self.reapply_from(&r, next, world);
                 }
             }
         }
@@ -510,11 +498,6 @@ impl Folder {
             }),
         }
     }
-}
-
-/// Byte offset of `part` (a slice of `text`) in `text`.
-fn offset(text: &str, part: &str) -> usize {
-    part.as_ptr() as usize - text.as_ptr() as usize
 }
 
 fn twice(path: &Path, position: Option<String>, r: &ObjectRef) -> FileIssue {
@@ -586,6 +569,11 @@ mod tests {
     fn rewrite(folder: &mut Folder, world: &mut World, path: &Path, text: &str) {
         std::fs::write(path, text).unwrap();
         folder.reload([path.to_path_buf()], world);
+    }
+
+    #[test]
+    fn folder_records_stay_small() {
+        assert_eq!(std::mem::size_of::<Defs>(), 24, "Many fits in One's niche");
     }
 
     #[test]

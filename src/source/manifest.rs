@@ -3,11 +3,15 @@
 //!
 //! A file is first split into its documents' text (`split`, a line scan), so
 //! a caller can skip documents whose text it has already read and parse the
-//! rest one at a time (`parse_chunk`) instead of holding the whole file's
-//! values at once.
+//! rest one at a time (`parse_chunks`) instead of holding the whole file's
+//! values at once. Most documents are read by a fast path straight into
+//! typed objects (`plain_yaml`, `node_object`); the rest by libyaml
+//! (serde_yaml_ng) into a `serde_json::Value`, then the object — the
+//! reference behaviour, which the fast path matches.
 
 use serde::Deserialize;
 
+use super::{node_object, plain_yaml};
 use crate::world::{Object, ObjectError};
 
 /// One object read from a manifest, or why it could not be read.
@@ -113,15 +117,87 @@ fn has_other_line_break(line: &str) -> bool {
 /// document so the rest of the file still counts.
 pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
     let mut docs = Vec::new();
+    parse_chunks(text, &split(text), |_| true, |_, d| docs.push(d))?;
+    Ok(docs)
+}
+
+/// `parse` through the full parser only (libyaml -> `serde_json::Value` ->
+/// object) for every document: the reference the fast path is tested
+/// against.
+pub fn parse_reference(text: &str) -> Result<Vec<Document>, ParseError> {
+    let mut docs = Vec::new();
     for chunk in split(text) {
         parse_chunk(&chunk, |d| docs.push(d))?;
     }
     Ok(docs)
 }
 
-/// Parses one chunk, handing each document (each item of a `List`) to
-/// `each` as it is read. On a syntax error, documents before it in the chunk
-/// may already have been handed over.
+/// Parses the `selected` chunks of `text` (as `split` cut it), handing each
+/// document (each item of a `List`) to `each` with its chunk's index, in
+/// file order. A document in the common YAML subset is read by the fast
+/// path (`plain_yaml`, straight to typed objects); any other — and any
+/// syntax error — by the full parser, consecutive ones as one stream. On a
+/// syntax error, documents before it may already have been handed over.
+pub fn parse_chunks(
+    text: &str,
+    chunks: &[Chunk<'_>],
+    selected: impl Fn(usize) -> bool,
+    mut each: impl FnMut(usize, Document),
+) -> Result<(), ParseError> {
+    // Chunks waiting for the full parser: [start, end).
+    let mut pending: Option<(usize, usize)> = None;
+    for (i, chunk) in chunks.iter().enumerate() {
+        if !selected(i) {
+            flush(text, chunks, pending.take(), &mut each)?;
+            continue;
+        }
+        match fast(chunk) {
+            Ok(objects) => {
+                flush(text, chunks, pending.take(), &mut each)?;
+                for (item, result) in objects {
+                    each(i, Document { index: chunk.first_index, item, result });
+                }
+            }
+            Err(plain_yaml::Unsupported) => {
+                pending = Some(pending.map_or((i, i + 1), |(start, _)| (start, i + 1)));
+            }
+        }
+    }
+    flush(text, chunks, pending, &mut each)
+}
+
+fn fast(chunk: &Chunk<'_>) -> Result<node_object::Objects, plain_yaml::Unsupported> {
+    let node = plain_yaml::parse(chunk.text)?;
+    node_object::objects(&node)
+}
+
+/// Reads consecutive chunks `run` of `text` with the full parser.
+fn flush(
+    text: &str,
+    chunks: &[Chunk<'_>],
+    run: Option<(usize, usize)>,
+    each: &mut impl FnMut(usize, Document),
+) -> Result<(), ParseError> {
+    let Some((start, end)) = run else { return Ok(()) };
+    let from = offset(text, chunks[start].text);
+    let to = offset(text, chunks[end - 1].text) + chunks[end - 1].text.len();
+    let joined =
+        Chunk { first_index: chunks[start].first_index, first_line: chunks[start].first_line, text: &text[from..to] };
+    let run = &chunks[start..end];
+    parse_chunk(&joined, |doc| {
+        let at = run.partition_point(|c| c.first_index <= doc.index).saturating_sub(1);
+        each(start + at, doc)
+    })
+}
+
+/// Byte offset of `part` (a slice of `text`) in `text`.
+fn offset(text: &str, part: &str) -> usize {
+    part.as_ptr() as usize - text.as_ptr() as usize
+}
+
+/// Parses one chunk with the full parser, handing each document (each item
+/// of a `List`) to `each` as it is read. On a syntax error, documents before
+/// it in the chunk may already have been handed over.
 pub fn parse_chunk(chunk: &Chunk<'_>, mut each: impl FnMut(Document)) -> Result<(), ParseError> {
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(chunk.text).enumerate() {
         let index = chunk.first_index + i;

@@ -57,11 +57,15 @@ impl LocalSource {
 
         let mut folder = Folder::new(&dir);
         let mut world = World::new();
+        tracing::debug!(dir = %dir.display(), "loading manifests folder");
         folder.rescan(&mut world).map_err(|source| WatchError::Folder { dir: dir.clone(), source })?;
+        tracing::debug!(dir = %dir.display(), "manifests folder loaded");
         let shared = publisher.shared();
         let mut reported = report_issues(&folder, &BTreeSet::new());
         shared.metrics.manifest_issues.set(reported.len() as i64);
         publisher.publish(&mut world, None);
+        return_free_memory();
+        tracing::debug!("first snapshot published, free memory returned");
 
         let thread = std::thread::Builder::new()
             .name("local-source".into())
@@ -79,6 +83,7 @@ impl LocalSource {
                     reported = report_issues(&folder, &reported);
                     shared.metrics.manifest_issues.set(reported.len() as i64);
                     publisher.publish(&mut world, Some(since));
+                    return_free_memory();
                 }
             })
             .map_err(|source| WatchError::Folder { dir, source })?;
@@ -151,6 +156,17 @@ fn add_event(batch: &mut Batch, ev: notify::Result<notify::Event>) {
 /// (Editor swap and temp files are neither, and are ignored.)
 fn stands_for_many(p: &Path) -> bool {
     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("..")) || p.is_dir()
+}
+
+/// Reading a big file frees as much as it keeps (the text, its documents,
+/// the objects before shrinking); mimalloc holds freed pages for reuse and
+/// this thread then sleeps until the next change, so they would stay
+/// resident. A forced collection returns them to the OS (a few ms; once per
+/// batch). Harmless when mimalloc is not the global allocator.
+fn return_free_memory() {
+    // SAFETY: mi_collect takes no pointers and may be called at any time
+    // from any thread.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 /// Logs issues that are new since `before`; returns the current set.
