@@ -1,6 +1,12 @@
 //! Translation at scale (issue: 100k credentials + 10k Ingresses + 10k
 //! Services): a full rebuild, one credential change, one Ingress change.
 //! Run: `cargo bench --bench translate`. Results: docs/benchmarks.md.
+//! `MEMORY=1 cargo bench --bench translate` first prints the live heap bytes
+//! per credential of each structure (World, consumer translation state,
+//! published consumer index, route table), counted by the allocator below.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicIsize, Ordering};
 
 use divan::Bencher;
 use portcullis::publish::{Publisher, Shared};
@@ -8,11 +14,66 @@ use portcullis::source::manifest;
 use portcullis::translate::{self, Config};
 use portcullis::world::{Object, World};
 
-// The binary's allocator, so the numbers are the binary's.
+// The binary's allocator, so the numbers are the binary's, wrapped to
+// count live bytes (one relaxed atomic add per call: noise next to the
+// allocation itself).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Live heap bytes held by what `build` returns, per credential (requested
+/// sizes: the allocator's rounding and page overhead come on top).
+fn bytes_per_credential<T>(build: impl FnOnce() -> T) -> (T, f64) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let value = build();
+    let after = LIVE.load(Ordering::Relaxed);
+    (value, (after - before) as f64 / CREDENTIALS as f64)
+}
+
+fn memory_report() {
+    let cfg = Config::default();
+    let (consumers_only, consumer_world) = bytes_per_credential(|| world_of(&credentials_yaml()));
+    drop(consumers_only);
+    let (world, whole_world) = bytes_per_credential(world);
+    let (state, translation) = bytes_per_credential(|| translate::ConsumerTranslation::full(&world, &cfg));
+    drop(state);
+    let (consumers, index) = bytes_per_credential(|| translate::consumers(&world, &cfg));
+    let (routes, route_table) = bytes_per_credential(|| translate::routes(&world, &cfg));
+    println!("live heap bytes per credential ({CREDENTIALS} credentials):");
+    println!("  World, credentials only (Secret + KongConsumer): {consumer_world:.0}");
+    println!("  World, whole bench world (+ 10k Services/slices/Ingresses): {whole_world:.0}");
+    println!("  ConsumerTranslation (state kept between publishes, incl. its index): {translation:.0}");
+    println!("  ConsumerIndex + problems (what a Snapshot holds): {index:.0}");
+    println!("  RouteTable + problems (10k routes, for scale): {route_table:.0}");
+    drop((consumers, routes));
+}
 
 fn main() {
+    if std::env::var_os("MEMORY").is_some() {
+        memory_report();
+    }
     divan::main();
 }
 
@@ -50,11 +111,17 @@ fn world() -> World {
     for i in 0..SERVICES {
         yaml.push_str(&service(i, "/api"));
     }
-    for i in 0..CREDENTIALS {
-        yaml.push_str(&consumer(i, &format!("key-{i:08}-{}", i * 7919)));
-    }
+    yaml.push_str(&credentials_yaml());
+    world_of(&yaml)
+}
+
+fn credentials_yaml() -> String {
+    (0..CREDENTIALS).map(|i| consumer(i, &format!("key-{i:08}-{}", i * 7919))).collect()
+}
+
+fn world_of(yaml: &str) -> World {
     let mut world = World::new();
-    for obj in objects(&yaml) {
+    for obj in objects(yaml) {
         world.apply(obj).expect("object shrinks");
     }
     world
