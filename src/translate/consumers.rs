@@ -63,7 +63,7 @@ fn consumer(c: &KongConsumerObj, object: &ObjectRef, problems: &mut Vec<Problem>
         return None;
     }
     let source = format!("{}/{}", c.meta.namespace.as_deref().unwrap_or_default(), c.meta.name);
-    let Some(consumer) = Consumer::new(c.meta.uid.clone(), c.username.clone(), c.custom_id.clone(), source) else {
+    let Some(consumer) = Consumer::new(&c.meta.uid, c.username.as_deref(), c.custom_id.as_deref(), source) else {
         let fields = [
             ("username", c.username.as_deref()),
             ("custom_id", c.custom_id.as_deref()),

@@ -101,11 +101,7 @@ pub fn credential(secret: &SecretObj, consumer: Arc<Consumer>) -> Option<Credent
         Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created).checked_add(Duration::from_secs(ttl)),
         _ => None,
     };
-    Some(Credential {
-        consumer,
-        id_header: HeaderValue::from_str(&secret.meta.uid).ok()?,
-        id: secret.meta.uid.clone(),
-        source: format!("{}/{}", secret.meta.namespace.as_deref().unwrap_or_default(), secret.meta.name),
-        expires_at,
-    })
+    let mut source = format!("{}/{}", secret.meta.namespace.as_deref().unwrap_or_default(), secret.meta.name);
+    source.shrink_to_fit();
+    Some(Credential { consumer, id_header: HeaderValue::from_str(&secret.meta.uid).ok()?, source, expires_at })
 }

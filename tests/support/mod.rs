@@ -100,7 +100,6 @@ pub fn mk_consumer(id: &str, username: Option<&str>, custom_id: Option<&str>) ->
 pub fn mk_credential(consumer: &Arc<Consumer>, id: &str, expires_at: Option<SystemTime>) -> Credential {
     Credential {
         consumer: consumer.clone(),
-        id: id.into(),
         id_header: HeaderValue::from_str(id).expect("valid id"),
         source: format!("default/{id}"),
         expires_at,
