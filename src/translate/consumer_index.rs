@@ -391,7 +391,7 @@ impl ConsumerTranslation {
         let l = self.state.listed.get_mut(id)?;
         let secret = l.secret.as_ref()?;
         let digest = credentials::usable(secret).ok()?;
-        if http::HeaderValue::from_str(&secret.meta.uid).is_err() {
+        if secret.meta.uid.header_value().is_err() {
             l.problem = Some(Box::new(credentials::invalid_uid(&l.object())));
             return None;
         }
@@ -570,8 +570,9 @@ mod tests {
     }
 
     fn delete_random(world: &mut World, rng: &mut Rng) {
-        let consumers: Vec<(String, String)> = world.consumers.keys().cloned().collect();
-        let secrets: Vec<(String, String)> = world.secrets.keys().cloned().collect();
+        let owned = |(ns, name): (&str, &str)| (ns.to_string(), name.to_string());
+        let consumers: Vec<(String, String)> = world.consumers.keys().map(owned).collect();
+        let secrets: Vec<(String, String)> = world.secrets.keys().map(owned).collect();
         let (kind, keys) = if rng.below(2) == 0 { (Kind::KongConsumer, consumers) } else { (Kind::Secret, secrets) };
         if keys.is_empty() {
             return;

@@ -63,12 +63,11 @@ fn consumer(c: &KongConsumerObj, object: &ObjectRef, problems: &mut Vec<Problem>
         return None;
     }
     let source = format!("{}/{}", c.meta.namespace.as_deref().unwrap_or_default(), c.meta.name);
-    let Some(consumer) = Consumer::new(&c.meta.uid, c.username.as_deref(), c.custom_id.as_deref(), source) else {
-        let fields = [
-            ("username", c.username.as_deref()),
-            ("custom_id", c.custom_id.as_deref()),
-            ("metadata.uid", Some(&c.meta.uid)),
-        ];
+    let consumer = c.meta.uid.with_str(|uid| Consumer::new(uid, c.username.as_deref(), c.custom_id.as_deref(), source));
+    let Some(consumer) = consumer else {
+        let uid = c.meta.uid.to_string();
+        let fields =
+            [("username", c.username.as_deref()), ("custom_id", c.custom_id.as_deref()), ("metadata.uid", Some(&*uid))];
         let (field, value) = fields
             .into_iter()
             .find_map(|(f, v)| v.filter(|v| HeaderValue::from_str(v).is_err()).map(|v| (f, v)))

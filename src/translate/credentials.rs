@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http::HeaderValue;
-
 use crate::snapshot::{Consumer, Credential, KeyDigest};
 use crate::world::{CredentialKey, ObjectRef, SecretObj};
 
@@ -103,5 +101,5 @@ pub fn credential(secret: &SecretObj, consumer: Arc<Consumer>) -> Option<Credent
     };
     let mut source = format!("{}/{}", secret.meta.namespace.as_deref().unwrap_or_default(), secret.meta.name);
     source.shrink_to_fit();
-    Some(Credential { consumer, id_header: HeaderValue::from_str(&secret.meta.uid).ok()?, source, expires_at })
+    Some(Credential { consumer, id_header: secret.meta.uid.header_value().ok()?, source, expires_at })
 }

@@ -179,7 +179,7 @@ mod tests {
 
     fn parse_in(cache: &mut CertCache, world: &World) -> Arc<CertifiedKey> {
         let key = ("default".to_string(), "web-tls".to_string());
-        cache.run().parse(&key, &world.secrets[&key]).unwrap()
+        cache.run().parse(&key, world.secrets.get(&key).unwrap()).unwrap()
     }
 
     #[test]
