@@ -69,7 +69,7 @@ pub fn invalid_uid(secret: &ObjectRef) -> Problem {
 /// The key digest of a usable key-auth Secret, or why it is not usable.
 pub fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
     let invalid = |why: &str| Err((Reason::InvalidCredential, why.to_string()));
-    match secret.credential_type.as_deref() {
+    match secret.credential_type() {
         None => return invalid("has no konghq.com/credential label; label it konghq.com/credential: key-auth"),
         Some(KEY_AUTH) => {}
         Some(other) => {

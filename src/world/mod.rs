@@ -24,7 +24,7 @@ pub use shrunk::{
     EndpointSliceObj, IngressClassObj, IngressObj, KongConsumerObj, KongPluginObj, ServiceObj, SliceEndpoint, SlicePort,
 };
 pub use shrunk_object::Shrunk;
-pub use shrunk_secret::{CredentialKey, SecretData, SecretObj};
+pub use shrunk_secret::{CredentialKey, InvalidTtl, SecretData, SecretObj};
 /// Objects of one kind keyed by (namespace, name); namespace is "" for
 /// cluster-scoped kinds. Sorted, which keeps translation deterministic.
 pub use store::{Key, Store};
@@ -86,8 +86,8 @@ pub enum SecretSide {
 impl SecretSide {
     fn owns(self, s: &SecretObj) -> bool {
         match self {
-            SecretSide::Credentials => s.credential_type.is_some(),
-            SecretSide::Referenced => s.credential_type.is_none(),
+            SecretSide::Credentials => s.credential_type().is_some(),
+            SecretSide::Referenced => s.credential_type().is_none(),
         }
     }
 }
@@ -122,8 +122,8 @@ impl World {
             Shrunk::EndpointSlice(o) => insert(&mut self.endpoint_slices, o),
             Shrunk::Secret(o) => {
                 let key = (o.meta.namespace.as_deref().unwrap_or_default(), o.meta.name.as_str());
-                let was_config = self.secrets.get(&key).is_some_and(|old| old.credential_type.is_none());
-                let is_config = o.credential_type.is_none();
+                let was_config = self.secrets.get(&key).is_some_and(|old| old.credential_type().is_none());
+                let is_config = o.credential_type().is_none();
                 let (changed, ns, name) = insert(&mut self.secrets, o);
                 self.config_secrets_changed |= changed && (was_config || is_config);
                 (changed, ns, name)
@@ -151,7 +151,7 @@ impl World {
             Kind::EndpointSlice => self.endpoint_slices.remove(&key).is_some(),
             Kind::Secret => match self.secrets.remove(&key) {
                 Some(old) => {
-                    self.config_secrets_changed |= old.credential_type.is_none();
+                    self.config_secrets_changed |= old.credential_type().is_none();
                     true
                 }
                 None => false,
