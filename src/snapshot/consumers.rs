@@ -24,12 +24,11 @@ pub struct Consumer {
 impl Consumer {
     /// None when a field cannot be sent as a header value (translation
     /// reports it as a Problem).
-    pub fn new(id: &str, username: Option<&str>, custom_id: Option<&str>, mut source: String) -> Option<Self> {
+    pub fn new(id: &str, username: Option<&str>, custom_id: Option<&str>, source: String) -> Option<Self> {
         let header = |v: Option<&str>| match v {
             Some(s) => HeaderValue::from_str(s).map(Some).ok(),
             None => Some(None),
         };
-        source.shrink_to_fit();
         Some(Self {
             id_header: HeaderValue::from_str(id).ok()?,
             username_header: header(username)?,

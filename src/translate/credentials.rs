@@ -99,7 +99,6 @@ pub fn credential(secret: &SecretObj, consumer: Arc<Consumer>) -> Option<Credent
         Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created).checked_add(Duration::from_secs(ttl)),
         _ => None,
     };
-    let mut source = format!("{}/{}", secret.meta.namespace.as_deref().unwrap_or_default(), secret.meta.name);
-    source.shrink_to_fit();
-    Some(Credential { consumer, id_header: secret.meta.uid.header_value().ok()?, source, expires_at })
+    let id_header = secret.meta.uid.header_value().ok()?;
+    Some(Credential { consumer, id_header, source: super::annotations::source(&secret.meta), expires_at })
 }
