@@ -4,6 +4,9 @@
 //! `MEMORY=1 cargo bench --bench translate` first prints the live heap bytes
 //! per credential of each structure (World, consumer translation state,
 //! published consumer index, route table), counted by the allocator below.
+//! `CPU=1` first prints the thread CPU time of each operation (from
+//! /proc/thread-self/schedstat, in ns): unlike divan's wall-clock times it
+//! barely moves when other processes load the machine.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -70,9 +73,66 @@ fn memory_report() {
     drop((consumers, routes));
 }
 
+/// CPU time this thread has run, in ns.
+fn thread_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    stat.split_whitespace().next().and_then(|ns| ns.parse().ok()).unwrap_or(0)
+}
+
+/// Median and fastest thread CPU time of `runs` calls of `op`, in ms.
+fn cpu_ms<T>(runs: usize, mut op: impl FnMut() -> T) -> (f64, f64) {
+    let mut times: Vec<u64> = (0..runs)
+        .map(|_| {
+            let start = thread_cpu_ns();
+            divan::black_box(op());
+            thread_cpu_ns() - start
+        })
+        .collect();
+    times.sort_unstable();
+    (times[times.len() / 2] as f64 / 1e6, times[0] as f64 / 1e6)
+}
+
+fn cpu_report() {
+    let built = world();
+    let cfg = Config::default();
+    let print = |name: &str, (median, fastest): (f64, f64)| {
+        println!("  {name:<24} median {median:>10.3} ms   fastest {fastest:>10.3} ms");
+    };
+    println!("thread CPU time ({CREDENTIALS} credentials, {SERVICES} Services/Ingresses):");
+    print("full_rebuild", cpu_ms(5, || translate::translate(&built, &cfg)));
+    print("consumers_part", cpu_ms(5, || translate::consumers(&built, &cfg)));
+    print("routes_part", cpu_ms(5, || translate::routes(&built, &cfg)));
+    drop(built);
+    for (name, runs, change) in [
+        ("one_credential_change", 200, &(|n: usize| consumer(42, &format!("rotated-{n}"))) as &dyn Fn(usize) -> String),
+        ("one_ingress_change", 10, &|n: usize| service(42, &format!("/api-{n}"))),
+    ] {
+        let mut world = world();
+        let mut publisher = Publisher::new(Config::default(), Shared::new());
+        publisher.publish(&mut world, None);
+        let mut n = 0;
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            n += 1;
+            let objs = objects(&change(n));
+            let start = thread_cpu_ns();
+            for o in objs {
+                let _ = world.apply(o);
+            }
+            divan::black_box(publisher.publish(&mut world, None));
+            times.push(thread_cpu_ns() - start);
+        }
+        times.sort_unstable();
+        print(name, (times[times.len() / 2] as f64 / 1e6, times[0] as f64 / 1e6));
+    }
+}
+
 fn main() {
     if std::env::var_os("MEMORY").is_some() {
         memory_report();
+    }
+    if std::env::var_os("CPU").is_some() {
+        cpu_report();
     }
     divan::main();
 }

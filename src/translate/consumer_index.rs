@@ -333,8 +333,8 @@ impl ConsumerTranslation {
             let id = self.state.listed_or_new(ns, name);
             let consumers = &self.state.consumers;
             if let Some(l) = self.state.listed.get_mut(id) {
-                let at = l.claimants.partition_point(|&s| super::consumer_state::older(consumers, s, slot));
-                if l.claimants.get(at) != Some(&slot) {
+                let at = l.claimants.as_slice().partition_point(|&s| super::consumer_state::older(consumers, s, slot));
+                if l.claimants.as_slice().get(at) != Some(&slot) {
                     l.claimants.insert(at, slot);
                 }
             }
@@ -349,7 +349,7 @@ impl ConsumerTranslation {
         for name in &obj.credentials {
             let Some(id) = self.state.find_listed(ns, name) else { continue };
             if let Some(l) = self.state.listed.get_mut(id) {
-                l.claimants.retain(|&s| s != slot);
+                l.claimants.remove(slot);
             }
             work.secrets.insert(id);
         }
@@ -367,7 +367,7 @@ impl ConsumerTranslation {
         }
         let Some(l) = self.state.listed.get(id) else { return false };
         // Every consumer listing it says something about it (or its absence).
-        work.listings.extend(l.claimants.iter().copied());
+        work.listings.extend(l.claimants.as_slice().iter().copied());
         let claimed = !l.claimants.is_empty();
         let Some(l) = self.state.listed.get_mut(id) else { return false };
         l.secret = found.filter(|_| claimed).cloned();
@@ -402,14 +402,14 @@ impl ConsumerTranslation {
     fn enter_digest(&mut self, digest: KeyDigest, id: ListedId) {
         let state = &self.state;
         let mut list = self.state.digests.get(&digest).cloned().unwrap_or_default();
-        let at = list.partition_point(|&other| state.secret_older(other, id));
+        let at = list.as_slice().partition_point(|&other| state.secret_older(other, id));
         list.insert(at, id);
         self.state.digests.insert(digest, list);
     }
 
     fn leave_digest(&mut self, digest: KeyDigest, id: ListedId) {
         if let Some(list) = self.state.digests.get_mut(&digest) {
-            list.retain(|&other| other != id);
+            list.remove(id);
             if list.is_empty() {
                 self.state.digests.remove(&digest);
             }
@@ -455,6 +455,7 @@ impl ConsumerTranslation {
     /// get a DuplicateKey problem.
     pub(super) fn settle_digest(&mut self, digest: &KeyDigest, touched: &mut Vec<ListedId>) {
         let holders = self.state.digests.get(digest).cloned().unwrap_or_default();
+        let holders = holders.as_slice();
         let Some(&winner) = holders.first() else {
             self.index.set_credential(*digest, None);
             return;

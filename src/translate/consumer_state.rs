@@ -16,6 +16,7 @@ use crate::snapshot::{Consumer, KeyDigest};
 use crate::world::{Kind, KongConsumerObj, ObjectRef, SecretObj};
 
 use super::Problem;
+use super::ids::Ids;
 
 /// A consumer's number while it exists (reused after it is deleted).
 pub type Slot = u32;
@@ -75,7 +76,7 @@ pub struct ListedSecret {
     pub ns: Arc<str>,
     pub name: Box<str>,
     /// Accepted consumers listing it, oldest first; the first owns it.
-    pub claimants: Vec<Slot>,
+    pub claimants: Ids,
     /// The Secret as translated, when it exists and is claimed.
     pub secret: Option<Arc<SecretObj>>,
     /// Its key is in that key's contest (a usable key-auth Secret).
@@ -89,7 +90,7 @@ impl ListedSecret {
     }
 
     pub fn owner(&self) -> Option<Slot> {
-        self.secret.as_ref().and(self.claimants.first().copied())
+        self.secret.as_ref().and(self.claimants.first())
     }
 
     /// The key it competes for.
@@ -169,12 +170,12 @@ pub struct State {
     pub by_name: HashTable<Slot>,
     /// Consumers usable on their own, by username and by custom_id, oldest
     /// first (the text is the first consumer's).
-    pub usernames: HashTable<Vec<Slot>>,
-    pub custom_ids: HashTable<Vec<Slot>>,
+    pub usernames: HashTable<Ids>,
+    pub custom_ids: HashTable<Ids>,
     pub listed: Slab<ListedSecret>,
     pub listed_by_name: HashTable<ListedId>,
     /// Key digest -> listed Secrets in its contest, oldest Secret first.
-    pub digests: HashMap<KeyDigest, Vec<ListedId>>,
+    pub digests: HashMap<KeyDigest, Ids>,
     /// Each namespace's name once, for listed Secrets.
     pub namespaces: hashbrown::HashSet<Arc<str>, RandomState>,
 }
@@ -260,7 +261,7 @@ impl State {
         self.consumers.take(slot)
     }
 
-    fn contest_table(&self, field: Field) -> &HashTable<Vec<Slot>> {
+    fn contest_table(&self, field: Field) -> &HashTable<Ids> {
         match field {
             Field::Username => &self.usernames,
             Field::CustomId => &self.custom_ids,
@@ -270,8 +271,8 @@ impl State {
     /// The consumers usable alone whose `field` is `value`, oldest first.
     pub fn contest(&self, field: Field, value: &str) -> &[Slot] {
         let consumers = &self.consumers;
-        let same = |list: &Vec<Slot>| first_value(consumers, field, list) == Some(value);
-        self.contest_table(field).find(self.hasher.hash_one(value), same).map(Vec::as_slice).unwrap_or_default()
+        let same = |list: &Ids| first_value(consumers, field, list) == Some(value);
+        self.contest_table(field).find(self.hasher.hash_one(value), same).map(Ids::as_slice).unwrap_or_default()
     }
 
     /// Enters a consumer in the contest for its `field` (in age order);
@@ -284,15 +285,15 @@ impl State {
             Field::Username => &mut self.usernames,
             Field::CustomId => &mut self.custom_ids,
         };
-        let same = |list: &Vec<Slot>| first_value(consumers, field, list) == Some(value);
-        let rehash = |list: &Vec<Slot>| hasher.hash_one(first_value(consumers, field, list).unwrap_or_default());
-        let list = table.entry(hash, same, rehash).or_insert_with(Vec::new).into_mut();
-        let at = list.partition_point(|&s| older(consumers, s, slot));
-        if list.get(at) == Some(&slot) {
+        let same = |list: &Ids| first_value(consumers, field, list) == Some(value);
+        let rehash = |list: &Ids| hasher.hash_one(first_value(consumers, field, list).unwrap_or_default());
+        let list = table.entry(hash, same, rehash).or_insert_with(Ids::default).into_mut();
+        let at = list.as_slice().partition_point(|&s| older(consumers, s, slot));
+        if list.as_slice().get(at) == Some(&slot) {
             return Vec::new();
         }
         list.insert(at, slot);
-        list[at + 1..].to_vec()
+        list.as_slice()[at + 1..].to_vec()
     }
 
     /// Takes a consumer out of the contest for its `field`; returns the
@@ -305,12 +306,11 @@ impl State {
             Field::Username => &mut self.usernames,
             Field::CustomId => &mut self.custom_ids,
         };
-        let same = |list: &Vec<Slot>| first_value(consumers, field, list) == Some(value);
+        let same = |list: &Ids| first_value(consumers, field, list) == Some(value);
         let Ok(mut entry) = table.find_entry(hash, same) else { return Vec::new() };
         let list = entry.get_mut();
-        let Some(at) = list.iter().position(|&s| s == slot) else { return Vec::new() };
-        list.remove(at);
-        let younger = list[at..].to_vec();
+        let Some(at) = list.remove(slot) else { return Vec::new() };
+        let younger = list.as_slice()[at..].to_vec();
         if list.is_empty() {
             entry.remove();
         }
@@ -341,7 +341,7 @@ impl State {
         let id = self.listed.add(ListedSecret {
             ns,
             name: name.into(),
-            claimants: Vec::new(),
+            claimants: Ids::default(),
             secret: None,
             in_contest: false,
             problem: None,
@@ -377,8 +377,8 @@ fn rehash_consumer(hasher: &RandomState, consumers: &Slab<ConsumerState>, slot: 
     consumers.get(slot).map(|c| hasher.hash_one(key(&c.obj.meta))).unwrap_or_default()
 }
 
-fn first_value<'a>(consumers: &'a Slab<ConsumerState>, field: Field, list: &[Slot]) -> Option<&'a str> {
-    list.first().and_then(|&s| field.of(&consumers.get(s)?.obj))
+fn first_value<'a>(consumers: &'a Slab<ConsumerState>, field: Field, list: &Ids) -> Option<&'a str> {
+    list.first().and_then(|s| field.of(&consumers.get(s)?.obj))
 }
 
 /// Whether consumer `a` is older than `b`.

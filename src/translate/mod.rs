@@ -13,6 +13,7 @@ mod consumer_state;
 mod consumers;
 mod credentials;
 mod host;
+mod ids;
 mod ingress;
 mod key_auth;
 mod path;
