@@ -54,10 +54,12 @@ impl ConsumerTranslation {
         }
 
         // Claims, oldest claimant first.
-        let mut ignored = Default::default();
+        // Every listed Secret is settled below: nothing to queue.
+        let mut settled_below = Vec::new();
         for &slot in &order {
             if t.state.consumer(slot).is_some_and(|c| c.accepted) {
-                t.claim(slot, &mut ignored);
+                t.claim(slot, &mut settled_below);
+                settled_below.clear();
             }
         }
 

@@ -292,7 +292,7 @@ impl ConsumerTranslation {
                 c.accepted = accepted;
             }
             if accepted {
-                self.claim(slot, work);
+                self.claim(slot, &mut work.secrets);
                 work.listings.insert(slot);
             } else {
                 self.unclaim(slot, work);
@@ -326,7 +326,7 @@ impl ConsumerTranslation {
     }
 
     /// Claims the Secrets an accepted consumer lists.
-    pub(super) fn claim(&mut self, slot: Slot, work: &mut Work) {
+    pub(super) fn claim(&mut self, slot: Slot, settle: &mut impl Extend<ListedId>) {
         let Some(obj) = self.state.consumer(slot).map(|c| c.obj.clone()) else { return };
         let ns = obj.meta.namespace.as_deref().unwrap_or_default();
         for name in &obj.credentials {
@@ -338,7 +338,7 @@ impl ConsumerTranslation {
                     l.claimants.insert(at, slot);
                 }
             }
-            work.secrets.insert(id);
+            settle.extend([id]);
         }
     }
 
@@ -391,7 +391,7 @@ impl ConsumerTranslation {
         let l = self.state.listed.get_mut(id)?;
         let secret = l.secret.as_ref()?;
         let digest = credentials::usable(secret).ok()?;
-        if secret.meta.uid.header_value().is_err() {
+        if !secret.meta.uid.is_header_safe() {
             l.problem = Some(Box::new(credentials::invalid_uid(&l.object())));
             return None;
         }
@@ -422,11 +422,12 @@ impl ConsumerTranslation {
         if !state.accepted {
             return;
         }
-        let object = state.object();
+        // Built only for a Problem: this runs for every accepted consumer.
+        let object = || state.object();
         let ns = state.obj.meta.namespace.as_deref().unwrap_or_default();
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let listed = &state.obj.credentials;
         let mut problems = Vec::new();
-        for (i, name) in state.obj.credentials.iter().enumerate() {
+        for (i, name) in listed.iter().enumerate() {
             // An existing Secret that an accepted consumer lists has an
             // owner, hence a settled state.
             let settled = self.state.find_listed(ns, name).and_then(|id| self.state.listed.get(id));
@@ -435,16 +436,20 @@ impl ConsumerTranslation {
                 Some((secret, owner)) => match owner {
                     owner if owner != slot => {
                         let owner = self.state.consumer(owner).map(ConsumerState::object).unwrap_or_else(unknown);
-                        problems.push(credentials::listing_problem(&object, i, ns, name, Listing::Claimed(&owner)));
+                        problems.push(credentials::listing_problem(&object(), i, ns, name, Listing::Claimed(&owner)));
                         None
                     }
-                    _ if !seen.insert(name) => Some(Listing::Twice),
+                    // Earlier entries with this name reached this arm too.
+                    _ if listed[..i].contains(name) => Some(Listing::Twice),
                     _ => credentials::usable(secret).err().map(|(reason, why)| Listing::Unusable(reason, why)),
                 },
             };
             if let Some(issue) = issue {
-                problems.push(credentials::listing_problem(&object, i, ns, name, issue));
+                problems.push(credentials::listing_problem(&object(), i, ns, name, issue));
             }
+        }
+        if problems.is_empty() && state.troubles.as_ref().is_none_or(|t| t.listing.is_empty()) {
+            return;
         }
         if let Some(state) = self.state.consumers.get_mut(slot) {
             state.set_troubles(|t: &mut Troubles| t.listing = problems);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use jiff::Timestamp;
 
-use crate::snapshot::{Consumer, KeyDigest};
+use crate::snapshot::{Consumer, DigestState, KeyDigest};
 use crate::world::{Kind, KongConsumerObj, ObjectRef, SecretObj};
 
 use super::Problem;
@@ -44,6 +44,12 @@ pub struct Troubles {
     pub listing: Vec<Problem>,
 }
 
+impl Troubles {
+    fn is_empty(&self) -> bool {
+        self.alone.is_empty() && self.conflict.is_none() && self.listing.is_empty()
+    }
+}
+
 impl ConsumerState {
     pub fn object(&self) -> ObjectRef {
         object_ref(Kind::KongConsumer, &self.obj.meta)
@@ -63,10 +69,20 @@ impl ConsumerState {
 
     /// Changes one kind of problem, boxing only when there is something.
     pub fn set_troubles(&mut self, change: impl FnOnce(&mut Troubles)) {
-        let t = self.troubles.get_or_insert_with(Box::default);
-        change(t);
-        if t.alone.is_empty() && t.conflict.is_none() && t.listing.is_empty() {
-            self.troubles = None;
+        match &mut self.troubles {
+            Some(t) => {
+                change(t);
+                if t.is_empty() {
+                    self.troubles = None;
+                }
+            }
+            None => {
+                let mut t = Troubles::default();
+                change(&mut t);
+                if !t.is_empty() {
+                    self.troubles = Some(Box::new(t));
+                }
+            }
         }
     }
 }
@@ -175,7 +191,7 @@ pub struct State {
     pub listed: Slab<ListedSecret>,
     pub listed_by_name: HashTable<ListedId>,
     /// Key digest -> listed Secrets in its contest, oldest Secret first.
-    pub digests: HashMap<KeyDigest, Ids>,
+    pub digests: HashMap<KeyDigest, Ids, DigestState>,
     /// Each namespace's name once, for listed Secrets.
     pub namespaces: hashbrown::HashSet<Arc<str>, RandomState>,
 }
@@ -215,7 +231,7 @@ impl Default for State {
             custom_ids: HashTable::new(),
             listed: Slab::default(),
             listed_by_name: HashTable::new(),
-            digests: HashMap::new(),
+            digests: HashMap::default(),
             namespaces: hashbrown::HashSet::with_hasher(hasher.clone()),
             hasher,
         }

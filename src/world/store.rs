@@ -156,7 +156,12 @@ mod tests {
     fn consumer(ns: &str, name: &str, username: &str) -> Arc<KongConsumerObj> {
         let m = ObjectMeta { name: Some(name.into()), namespace: Some(ns.into()), ..Default::default() };
         let meta = Meta::shrink(Kind::KongConsumer, &m).unwrap();
-        Arc::new(KongConsumerObj { meta, username: Some(username.into()), custom_id: None, credentials: vec![] })
+        Arc::new(KongConsumerObj {
+            meta,
+            username: Some(username.into()),
+            custom_id: None,
+            credentials: Box::default(),
+        })
     }
 
     #[test]

@@ -33,6 +33,14 @@ impl Uid {
         }
     }
 
+    /// Whether `header_value` succeeds (a UUID always does).
+    pub fn is_header_safe(&self) -> bool {
+        match self {
+            Uid::Uuid(_) => true,
+            Uid::Text(text) => HeaderValue::from_str(text).is_ok(),
+        }
+    }
+
     /// As an HTTP header value (X-Consumer-ID, X-Credential-Identifier).
     pub fn header_value(&self) -> Result<HeaderValue, InvalidHeaderValue> {
         self.with_str(HeaderValue::from_str)
@@ -84,6 +92,7 @@ mod tests {
         assert!(matches!(Uid::new("C97FD9A1-D1C0-5560-9308-9F19B8F50AE4"), Uid::Text(_)), "upper case stays text");
         assert!(matches!(Uid::new("c97fd9a1d1c055609308-9f19b8f50ae4"), Uid::Text(_)));
         assert_eq!(Uid::new("bad\nuid").header_value().ok(), None);
+        assert!(!Uid::new("bad\nuid").is_header_safe() && Uid::new("1234").is_header_safe());
         assert_eq!(
             Uid::new("c97fd9a1-d1c0-5560-9308-9f19b8f50ae4").header_value().unwrap(),
             "c97fd9a1-d1c0-5560-9308-9f19b8f50ae4"
