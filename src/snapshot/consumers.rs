@@ -1,7 +1,8 @@
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use hashbrown::DefaultHashBuilder as RandomState;
 use http::HeaderValue;
 
 use super::KeyDigest;
@@ -102,6 +103,14 @@ impl ShardOf<KeyDigest> for KeyDigest {
 impl ConsumerIndex {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Room for `n` consumers and credentials (a full translation).
+    pub fn reserve(&mut self, n: usize) {
+        let hasher = &self.hasher;
+        self.credentials.reserve(n);
+        self.by_id.reserve(n, |c| hasher.hash_one(c.id()));
+        self.by_username.reserve(n, |c| hasher.hash_one(c.username().unwrap_or_default()));
     }
 
     /// Adds (or replaces, by id) a consumer.

@@ -75,6 +75,13 @@ where
         old
     }
 
+    /// Room for `n` more entries spread over the shards.
+    pub fn reserve(&mut self, n: usize) {
+        for shard in self.shards.iter_mut() {
+            Arc::make_mut(shard).reserve(n / SHARDS + n / SHARDS / 4);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -137,6 +144,13 @@ impl<T: Clone> ShardedTable<T> {
         let (old, _) = Arc::make_mut(slot).find_entry(hash, eq).ok()?.remove();
         self.len -= 1;
         Some(old)
+    }
+
+    /// Room for `n` more values spread over the shards.
+    pub fn reserve(&mut self, n: usize, rehash: impl Fn(&T) -> u64) {
+        for shard in self.shards.iter_mut() {
+            Arc::make_mut(shard).reserve(n / SHARDS + n / SHARDS / 4, &rehash);
+        }
     }
 
     pub fn len(&self) -> usize {

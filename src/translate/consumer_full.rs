@@ -10,7 +10,7 @@ use crate::world::World;
 use super::Config;
 use super::class::ClassFilter;
 use super::consumer_index::ConsumerTranslation;
-use super::consumer_state::{ConsumerState, Field, Slab, Slot};
+use super::consumer_state::{ConsumerState, Field, Slot, State};
 use super::consumers;
 
 impl ConsumerTranslation {
@@ -19,7 +19,8 @@ impl ConsumerTranslation {
         let mut t = Self::new(cfg.clone());
         let class = ClassFilter::new(world, cfg);
         let n = world.consumers.len();
-        t.state.consumers = Slab::with_capacity(n);
+        t.state = State::with_capacity(n);
+        t.index.reserve(n);
         // Numbered in (namespace, name) order.
         for obj in world.consumers.values() {
             let alone = consumers::alone(world, &class, obj);

@@ -6,10 +6,10 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder as RandomState, HashTable};
 use jiff::Timestamp;
 
 use crate::snapshot::{Consumer, DigestState, KeyDigest};
@@ -223,22 +223,28 @@ impl Field {
 
 impl Default for State {
     fn default() -> Self {
-        let hasher = RandomState::new();
-        Self {
-            consumers: Slab::default(),
-            by_name: HashTable::new(),
-            usernames: HashTable::new(),
-            custom_ids: HashTable::new(),
-            listed: Slab::default(),
-            listed_by_name: HashTable::new(),
-            digests: HashMap::default(),
-            namespaces: hashbrown::HashSet::with_hasher(hasher.clone()),
-            hasher,
-        }
+        Self::with_capacity(0)
     }
 }
 
 impl State {
+    /// Sized for `n` consumers with a credential each (a full translation):
+    /// no table grows, nor re-hashes what it holds, on the way.
+    pub fn with_capacity(n: usize) -> Self {
+        let hasher = RandomState::default();
+        Self {
+            consumers: Slab::with_capacity(n),
+            by_name: HashTable::with_capacity(n),
+            usernames: HashTable::with_capacity(n),
+            custom_ids: HashTable::new(),
+            listed: Slab::with_capacity(n),
+            listed_by_name: HashTable::with_capacity(n),
+            digests: HashMap::with_capacity_and_hasher(n, DigestState::default()),
+            namespaces: hashbrown::HashSet::with_hasher(hasher.clone()),
+            hasher,
+        }
+    }
+
     pub fn consumer(&self, slot: Slot) -> Option<&ConsumerState> {
         self.consumers.get(slot)
     }

@@ -83,11 +83,17 @@ pub fn stable_uid(kind: Kind, namespace: &str, name: &str) -> Uid {
 
 /// The few annotations or labels an object keeps, sorted by key, in one
 /// allocation (none when empty): each entry is its key's and its value's
-/// length (u32, little-endian) followed by their bytes. Almost every Secret
-/// and KongConsumer keeps exactly one, where a `BTreeMap` would allocate a
-/// ~500-byte node and a slice of boxed strings three blocks.
+/// length followed by their text. A length is four 7-bit digits, each an
+/// ASCII byte, so the whole is a `str` and reading it validates nothing.
+/// Almost every Secret and KongConsumer keeps exactly one, where a
+/// `BTreeMap` would allocate a ~500-byte node and a slice of boxed strings
+/// three blocks.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Pairs(Box<[u8]>);
+pub struct Pairs(Box<str>);
+
+/// Longest key or value a length prefix can say (256 MiB; the API caps all
+/// of an object's annotations at 256 KiB).
+const MAX_TEXT: usize = (1 << 28) - 1;
 
 impl Pairs {
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -96,7 +102,7 @@ impl Pairs {
 
     /// Every (key, value), sorted by key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        let mut rest: &[u8] = &self.0;
+        let mut rest: &str = &self.0;
         std::iter::from_fn(move || {
             let key = take_text(&mut rest)?;
             let value = take_text(&mut rest)?;
@@ -123,13 +129,20 @@ impl Pairs {
 }
 
 /// Reads one length-prefixed text written by `Pairs::from_iter`.
-fn take_text<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
-    let (len, tail) = rest.split_first_chunk::<4>()?;
-    let len = u32::from_le_bytes(*len) as usize;
-    let (text, tail) = tail.split_at_checked(len)?;
-    *rest = tail;
-    // Written from `&str`s only.
-    std::str::from_utf8(text).ok()
+fn take_text<'a>(rest: &mut &'a str) -> Option<&'a str> {
+    let (digits, _) = rest.as_bytes().split_first_chunk::<4>()?;
+    let len = digits.iter().fold(0usize, |n, d| n << 7 | usize::from(*d));
+    let text = rest.get(4..4 + len)?;
+    *rest = &rest[4 + len..];
+    Some(text)
+}
+
+/// Writes one text (at most `MAX_TEXT` bytes) with its length.
+fn put_text(out: &mut String, text: &str) {
+    for shift in [21, 14, 7, 0] {
+        out.push(char::from(((text.len() >> shift) & 0x7f) as u8));
+    }
+    out.push_str(text);
 }
 
 impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Pairs {
@@ -140,13 +153,21 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Pairs {
         v.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
         v.dedup_by(|later, earlier| later.0.as_ref() == earlier.0.as_ref());
         let size = v.iter().map(|(k, v)| 8 + k.as_ref().len() + v.as_ref().len()).sum();
-        let mut bytes = Vec::with_capacity(size);
-        for text in v.iter().flat_map(|(k, v)| [k.as_ref(), v.as_ref()]) {
-            // Annotation values are far below 4 GiB (the API caps them at 256 KiB).
-            bytes.extend_from_slice(&(text.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(text.as_bytes());
+        let mut text = String::with_capacity(size);
+        for t in v.iter().flat_map(|(k, v)| [k.as_ref(), v.as_ref()]) {
+            // Longer texts cannot come from the API; they would be cut on
+            // a char boundary below MAX_TEXT rather than misread.
+            let mut t = t;
+            while t.len() > MAX_TEXT {
+                let mut end = MAX_TEXT;
+                while !t.is_char_boundary(end) {
+                    end -= 1;
+                }
+                t = &t[..end];
+            }
+            put_text(&mut text, t);
         }
-        Self(bytes.into_boxed_slice())
+        Self(text.into_boxed_str())
     }
 }
 
@@ -171,6 +192,9 @@ mod tests {
         assert_eq!(headers, [("konghq.com/headers.a", "1"), ("konghq.com/headers.b", "2")]);
         assert_eq!(p.keys().collect::<Vec<_>>(), ["konghq.com/headers.a", "konghq.com/headers.b", "konghq.com/path"]);
         assert!(Pairs::default().is_empty());
+        let long = "é".repeat(300);
+        let p: Pairs = [("k", long.as_str()), ("", "")].into_iter().collect();
+        assert_eq!(p.iter().collect::<Vec<_>>(), [("", ""), ("k", long.as_str())]);
     }
 
     #[test]
