@@ -75,10 +75,12 @@ where
         old
     }
 
-    /// Room for `n` more entries spread over the shards.
+    /// Room for `n` more entries spread evenly over the shards (no margin:
+    /// a margin would double most shards' buckets; the few fuller shards
+    /// grow).
     pub fn reserve(&mut self, n: usize) {
         for shard in self.shards.iter_mut() {
-            Arc::make_mut(shard).reserve(n / SHARDS + n / SHARDS / 4);
+            Arc::make_mut(shard).reserve(n / SHARDS);
         }
     }
 
@@ -146,10 +148,10 @@ impl<T: Clone> ShardedTable<T> {
         Some(old)
     }
 
-    /// Room for `n` more values spread over the shards.
+    /// Room for `n` more values spread evenly over the shards (see `Sharded::reserve`).
     pub fn reserve(&mut self, n: usize, rehash: impl Fn(&T) -> u64) {
         for shard in self.shards.iter_mut() {
-            Arc::make_mut(shard).reserve(n / SHARDS + n / SHARDS / 4, &rehash);
+            Arc::make_mut(shard).reserve(n / SHARDS, &rehash);
         }
     }
 
