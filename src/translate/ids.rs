@@ -8,7 +8,8 @@ pub enum Ids {
     #[default]
     Empty,
     One(u32),
-    Many(Box<Vec<u32>>),
+    /// Two or more: rare, so rebuilt on every change.
+    Many(Box<[u32]>),
 }
 
 impl Ids {
@@ -35,10 +36,11 @@ impl Ids {
     pub fn insert(&mut self, at: usize, id: u32) {
         *self = match std::mem::take(self) {
             Ids::Empty => Ids::One(id),
-            Ids::One(old) => Ids::Many(Box::new(if at == 0 { vec![id, old] } else { vec![old, id] })),
-            Ids::Many(mut ids) => {
+            Ids::One(old) => Ids::Many(if at == 0 { [id, old].into() } else { [old, id].into() }),
+            Ids::Many(ids) => {
+                let mut ids = ids.into_vec();
                 ids.insert(at, id);
-                Ids::Many(ids)
+                Ids::Many(ids.into_boxed_slice())
             }
         }
     }
@@ -51,12 +53,13 @@ impl Ids {
     pub fn remove(&mut self, id: u32) -> Option<usize> {
         let at = self.as_slice().iter().position(|&x| x == id)?;
         *self = match std::mem::take(self) {
-            Ids::Many(mut ids) => {
+            Ids::Many(ids) => {
+                let mut ids = ids.into_vec();
                 ids.retain(|&x| x != id);
                 match ids.as_slice() {
                     [] => Ids::Empty,
                     [one] => Ids::One(*one),
-                    _ => Ids::Many(ids),
+                    _ => Ids::Many(ids.into_boxed_slice()),
                 }
             }
             _ => Ids::Empty,
