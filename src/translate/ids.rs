@@ -4,12 +4,16 @@
 //! allocation, three times per credential.
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Many(Vec<u32>);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Ids {
     #[default]
     Empty,
     One(u32),
-    /// Two or more: rare, so rebuilt on every change.
-    Many(Box<[u32]>),
+    /// Two or more (rare). Behind a thin pointer: a boxed slice would make
+    /// every `Ids` 24 bytes.
+    Many(Box<Many>),
 }
 
 impl Ids {
@@ -17,7 +21,7 @@ impl Ids {
         match self {
             Ids::Empty => &[],
             Ids::One(id) => std::slice::from_ref(id),
-            Ids::Many(ids) => ids,
+            Ids::Many(ids) => &ids.0,
         }
     }
 
@@ -36,11 +40,10 @@ impl Ids {
     pub fn insert(&mut self, at: usize, id: u32) {
         *self = match std::mem::take(self) {
             Ids::Empty => Ids::One(id),
-            Ids::One(old) => Ids::Many(if at == 0 { [id, old].into() } else { [old, id].into() }),
-            Ids::Many(ids) => {
-                let mut ids = ids.into_vec();
-                ids.insert(at, id);
-                Ids::Many(ids.into_boxed_slice())
+            Ids::One(old) => Ids::Many(Box::new(Many(if at == 0 { vec![id, old] } else { vec![old, id] }))),
+            Ids::Many(mut ids) => {
+                ids.0.insert(at, id);
+                Ids::Many(ids)
             }
         }
     }
@@ -53,13 +56,12 @@ impl Ids {
     pub fn remove(&mut self, id: u32) -> Option<usize> {
         let at = self.as_slice().iter().position(|&x| x == id)?;
         *self = match std::mem::take(self) {
-            Ids::Many(ids) => {
-                let mut ids = ids.into_vec();
-                ids.retain(|&x| x != id);
-                match ids.as_slice() {
+            Ids::Many(mut ids) => {
+                ids.0.retain(|&x| x != id);
+                match ids.0.as_slice() {
                     [] => Ids::Empty,
                     [one] => Ids::One(*one),
-                    _ => Ids::Many(ids.into_boxed_slice()),
+                    _ => Ids::Many(ids),
                 }
             }
             _ => Ids::Empty,
