@@ -1,6 +1,15 @@
 //! Translation at scale (issue: 100k credentials + 10k Ingresses + 10k
 //! Services): a full rebuild, one credential change, one Ingress change.
 //! Run: `cargo bench --bench translate`. Results: docs/benchmarks.md.
+//! `MEMORY=1 cargo bench --bench translate` first prints the live heap bytes
+//! per credential of each structure (World, consumer translation state,
+//! published consumer index, route table), counted by the allocator below.
+//! `CPU=1` first prints the thread CPU time of each operation (from
+//! /proc/thread-self/schedstat, in ns): unlike divan's wall-clock times it
+//! barely moves when other processes load the machine.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicIsize, Ordering};
 
 use divan::Bencher;
 use portcullis::publish::{Publisher, Shared};
@@ -8,11 +17,126 @@ use portcullis::source::manifest;
 use portcullis::translate::{self, Config};
 use portcullis::world::{Object, World};
 
-// The binary's allocator, so the numbers are the binary's.
+// The binary's allocator, so the numbers are the binary's, wrapped to
+// count live bytes (one relaxed atomic add per call: noise next to the
+// allocation itself).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Live heap bytes held by what `build` returns, per credential (requested
+/// sizes: the allocator's rounding and page overhead come on top).
+fn bytes_per_credential<T>(build: impl FnOnce() -> T) -> (T, f64) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let value = build();
+    let after = LIVE.load(Ordering::Relaxed);
+    (value, (after - before) as f64 / CREDENTIALS as f64)
+}
+
+fn memory_report() {
+    let cfg = Config::default();
+    let (consumers_only, consumer_world) = bytes_per_credential(|| world_of(&credentials_yaml()));
+    drop(consumers_only);
+    let (world, whole_world) = bytes_per_credential(world);
+    let (state, translation) = bytes_per_credential(|| translate::ConsumerTranslation::full(&world, &cfg));
+    drop(state);
+    let (consumers, index) = bytes_per_credential(|| translate::consumers(&world, &cfg));
+    let (routes, route_table) = bytes_per_credential(|| translate::routes(&world, &cfg));
+    println!("live heap bytes per credential ({CREDENTIALS} credentials):");
+    println!("  World, credentials only (Secret + KongConsumer): {consumer_world:.0}");
+    println!("  World, whole bench world (+ 10k Services/slices/Ingresses): {whole_world:.0}");
+    println!("  ConsumerTranslation (state kept between publishes, incl. its index): {translation:.0}");
+    println!("  ConsumerIndex + problems (what a Snapshot holds): {index:.0}");
+    println!("  RouteTable + problems (10k routes, for scale): {route_table:.0}");
+    drop((consumers, routes));
+}
+
+/// CPU time this thread has run, in ns.
+fn thread_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    stat.split_whitespace().next().and_then(|ns| ns.parse().ok()).unwrap_or(0)
+}
+
+/// Median and fastest thread CPU time of `runs` calls of `op`, in ms (for
+/// operations much longer than a scheduler tick).
+fn cpu_ms<T>(runs: usize, mut op: impl FnMut() -> T) -> (f64, f64) {
+    let mut times: Vec<u64> = (0..runs)
+        .map(|_| {
+            let start = thread_cpu_ns();
+            divan::black_box(op());
+            thread_cpu_ns() - start
+        })
+        .collect();
+    times.sort_unstable();
+    (times[times.len() / 2] as f64 / 1e6, times[0] as f64 / 1e6)
+}
+
+fn cpu_report() {
+    let built = world();
+    let cfg = Config::default();
+    let print = |name: &str, (median, fastest): (f64, f64)| {
+        println!("  {name:<24} median {median:>10.3} ms   fastest {fastest:>10.3} ms");
+    };
+    println!("thread CPU time ({CREDENTIALS} credentials, {SERVICES} Services/Ingresses):");
+    print("full_rebuild", cpu_ms(5, || translate::translate(&built, &cfg)));
+    print("consumers_part", cpu_ms(5, || translate::consumers(&built, &cfg)));
+    print("routes_part", cpu_ms(5, || translate::routes(&built, &cfg)));
+    drop(built);
+    // The scheduler updates a thread's CPU time at ticks (~4 ms): a change
+    // of microseconds is timed as the mean over many, prepared beforehand.
+    for (name, runs, change) in [
+        (
+            "one_credential_change",
+            2000,
+            &(|n: usize| consumer(42, &format!("rotated-{n}"))) as &dyn Fn(usize) -> String,
+        ),
+        ("one_ingress_change", 20, &|n: usize| service(42, &format!("/api-{n}"))),
+    ] {
+        let mut world = world();
+        let mut publisher = Publisher::new(Config::default(), Shared::new());
+        publisher.publish(&mut world, None);
+        let changes: Vec<Vec<Object>> = (1..=runs).map(|n| objects(&change(n))).collect();
+        let start = thread_cpu_ns();
+        for objs in changes {
+            for o in objs {
+                let _ = world.apply(o);
+            }
+            divan::black_box(publisher.publish(&mut world, None));
+        }
+        let mean = (thread_cpu_ns() - start) as f64 / runs as f64 / 1e6;
+        println!("  {name:<24} mean   {mean:>10.3} ms   over {runs} changes");
+    }
+}
 
 fn main() {
+    if std::env::var_os("MEMORY").is_some() {
+        memory_report();
+    }
+    if std::env::var_os("CPU").is_some() {
+        cpu_report();
+    }
     divan::main();
 }
 
@@ -50,13 +174,22 @@ fn world() -> World {
     for i in 0..SERVICES {
         yaml.push_str(&service(i, "/api"));
     }
-    for i in 0..CREDENTIALS {
-        yaml.push_str(&consumer(i, &format!("key-{i:08}-{}", i * 7919)));
-    }
+    yaml.push_str(&credentials_yaml());
+    world_of(&yaml)
+}
+
+fn credentials_yaml() -> String {
+    (0..CREDENTIALS).map(|i| consumer(i, &format!("key-{i:08}-{}", i * 7919))).collect()
+}
+
+fn world_of(yaml: &str) -> World {
     let mut world = World::new();
-    for obj in objects(&yaml) {
+    for obj in objects(yaml) {
         world.apply(obj).expect("object shrinks");
     }
+    // What changed since the last publish: taken by the first one.
+    world.take_key_changes();
+    world.take_changes();
     world
 }
 

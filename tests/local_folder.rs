@@ -27,7 +27,7 @@ fn loads_yaml_yml_json_and_ignores_other_files() {
     let mut world = World::new();
     let mut folder = Folder::new(dir.path());
     folder.rescan(&mut world).unwrap();
-    let names: Vec<_> = world.services.keys().map(|(_, n)| n.as_str()).collect();
+    let names: Vec<_> = world.services.keys().map(|(_, n)| n).collect();
     assert_eq!(names, ["echo", "three", "two"]);
     assert!(folder.issues().is_empty(), "{:?}", folder.issues());
 }

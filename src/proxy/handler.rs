@@ -41,7 +41,7 @@ pub async fn handle(req: Request<Incoming>, conn: &ConnCtx) -> Response<ProxyBod
     };
     tracing::debug!(
         route.name = log.route.as_deref().map(|r| r.name.as_str()),
-        consumer.username = log.consumer.as_deref().and_then(|c| c.username.as_deref()),
+        consumer.username = log.consumer.as_deref().and_then(|c| c.username()),
         status = response.status().as_u16(),
         "request"
     );

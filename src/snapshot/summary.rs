@@ -81,9 +81,9 @@ impl Summary {
             .consumers()
             .map(|c| ConsumerSummary {
                 source: c.source.clone(),
-                id: c.id.clone(),
-                username: c.username.clone(),
-                custom_id: c.custom_id.clone(),
+                id: c.id().to_string(),
+                username: c.username().map(str::to_string),
+                custom_id: c.custom_id().map(str::to_string),
                 credentials: Vec::new(),
             })
             .collect();

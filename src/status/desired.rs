@@ -181,7 +181,7 @@ fn push_condition(out: &mut Desired, kind: Kind, meta: &Meta, problems: &[&Probl
 fn regarding(kind: Kind, m: &Meta) -> Regarding {
     Regarding {
         object: ObjectRef::new(kind, m.namespace.clone(), m.name.clone()),
-        uid: m.uid.clone(),
+        uid: m.uid.to_string(),
         generation: m.generation,
     }
 }

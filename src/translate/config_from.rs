@@ -17,7 +17,7 @@ pub fn resolve(world: &World, (ns, name, key): &(String, String, String)) -> Res
             format!("Secret {ns}/{name} not found; create it with the plugin configuration under key '{key}'"),
         )
     })?;
-    if secret.credential_type.is_some() {
+    if secret.credential_type().is_some() {
         return Err((
             "configFrom.secretKeyRef.name",
             format!(

@@ -14,95 +14,64 @@
 //! A change re-decides the changed objects and then only what their
 //! verdicts can reach: the younger rivals for the same username, custom_id,
 //! Secret or key. Consumers are re-decided oldest first, so every verdict is
-//! made after the verdicts it depends on.
+//! made after the verdicts it depends on. A full translation (startup, an
+//! IngressClass change) builds the same state in a few passes over the
+//! consumers sorted by age once (`consumer_full`).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use jiff::Timestamp;
-
-use crate::snapshot::{Consumer, ConsumerIndex, KeyDigest};
-use crate::world::{KeyChanges, Kind, ObjectRef, SecretObj, World};
+use crate::snapshot::{ConsumerIndex, KeyDigest};
+use crate::world::{KeyChanges, KongConsumerObj, SecretObj, World};
 
 use super::class::ClassFilter;
-use super::consumers::{self, Alone};
+use super::consumer_state::{ConsumerState, Field, ListedId, Slot, State, Troubles, age};
+use super::consumers;
 use super::credentials::{self, Listing};
 use super::{Config, Problem};
 
-/// (namespace, name), shared: the same key sits in several contests.
-type Key = Arc<(String, String)>;
+/// A consumer waiting to be decided, ordered by age: the object is the
+/// version it was queued for (an entry whose age is no longer the
+/// consumer's is skipped; versions of one age are one entry).
+struct Queued(Arc<KongConsumerObj>, Slot);
 
-/// Sort order of "the oldest wins": creation time, then namespace/name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Age(Timestamp, Key);
-
-struct ConsumerState {
-    age: Age,
-    alone: Alone,
-    username: Option<String>,
-    custom_id: Option<String>,
-    /// Secret names in `credentials`, in order.
-    listed: Vec<String>,
-    /// The consumer, once it won its username and custom_id contests.
-    accepted: Option<Arc<Consumer>>,
-    conflict: Option<Problem>,
-    /// Problems at `credentials[i]` (accepted consumers only).
-    listing_problems: Vec<Problem>,
-}
-
-impl ConsumerState {
-    fn object(&self) -> ObjectRef {
-        consumer_ref(&self.age.1)
-    }
-
-    fn problems(&self) -> impl Iterator<Item = &Problem> {
-        self.alone.problems.iter().chain(&self.conflict).chain(&self.listing_problems)
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        age(&self.0.meta).cmp(&age(&other.0.meta)).then(self.1.cmp(&other.1))
     }
 }
-
-/// A Secret some accepted consumer lists.
-#[derive(Default)]
-struct SecretState {
-    age: Option<Age>,
-    /// The Secret as translated (read once, not looked up again).
-    secret: Option<Arc<SecretObj>>,
-    /// The consumer it belongs to (it exists and that consumer lists it
-    /// first).
-    owner: Option<Key>,
-    /// Its key, when it is a usable credential of its owner.
-    digest: Option<KeyDigest>,
-    problem: Option<Problem>,
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Queued {}
 
 /// The incremental translation of consumers and credentials.
 pub struct ConsumerTranslation {
-    cfg: Config,
-    consumers: HashMap<Key, ConsumerState>,
-    /// Consumers usable on their own, by username and by custom_id, oldest
-    /// first.
-    usernames: HashMap<String, Vec<Age>>,
-    custom_ids: HashMap<String, Vec<Age>>,
-    /// Secret -> accepted consumers listing it, oldest first.
-    claims: HashMap<Key, Vec<Age>>,
-    secrets: HashMap<Key, SecretState>,
-    /// Key digest -> usable Secrets carrying it, oldest first.
-    digests: HashMap<KeyDigest, Vec<Age>>,
+    pub(super) cfg: Config,
+    pub(super) state: State,
     /// Consumers that name plugins (re-read when plugins change).
-    naming_plugins: BTreeSet<Key>,
-    /// Current problems by object (KongConsumer or Secret), only objects
-    /// that have some.
-    problems: HashMap<(Kind, Key), Vec<Problem>>,
-    index: ConsumerIndex,
+    pub(super) naming_plugins: BTreeSet<Slot>,
+    /// Consumers and listed Secrets that have problems now.
+    pub(super) consumers_with_problems: BTreeSet<Slot>,
+    pub(super) secrets_with_problems: BTreeSet<ListedId>,
+    pub(super) index: ConsumerIndex,
 }
 
 /// What one update must revisit, filled as verdicts change.
 #[derive(Default)]
-struct Work {
+pub(super) struct Work {
     /// Consumers to re-decide, oldest first.
-    decide: BTreeSet<Age>,
+    decide: BTreeSet<Queued>,
     /// Accepted consumers whose `credentials[i]` problems may change.
-    listings: HashSet<Key>,
-    secrets: HashSet<Key>,
+    listings: HashSet<Slot>,
+    secrets: HashSet<ListedId>,
     digests: HashSet<KeyDigest>,
 }
 
@@ -110,24 +79,12 @@ impl ConsumerTranslation {
     pub fn new(cfg: Config) -> Self {
         Self {
             cfg,
-            consumers: HashMap::new(),
-            usernames: HashMap::new(),
-            custom_ids: HashMap::new(),
-            claims: HashMap::new(),
-            secrets: HashMap::new(),
-            digests: HashMap::new(),
+            state: State::default(),
             naming_plugins: BTreeSet::new(),
-            problems: HashMap::new(),
+            consumers_with_problems: BTreeSet::new(),
+            secrets_with_problems: BTreeSet::new(),
             index: ConsumerIndex::new(),
         }
-    }
-
-    /// Translates every consumer of `world` from scratch.
-    pub fn full(world: &World, cfg: &Config) -> Self {
-        let mut t = Self::new(cfg.clone());
-        let key = |k: &(String, String)| Arc::new(k.clone());
-        t.apply(world, world.consumers.keys().map(key).collect(), world.secrets.keys().map(key).collect());
-        t
     }
 
     pub fn index(&self) -> &ConsumerIndex {
@@ -136,7 +93,9 @@ impl ConsumerTranslation {
 
     /// Every current problem, sorted.
     pub fn problems(&self) -> Vec<Problem> {
-        let mut all: Vec<Problem> = self.problems.values().flatten().cloned().collect();
+        let consumers = self.consumers_with_problems.iter().filter_map(|&s| self.state.consumer(s));
+        let secrets = self.secrets_with_problems.iter().filter_map(|&id| self.state.listed.get(id)?.problem.as_deref());
+        let mut all: Vec<Problem> = consumers.flat_map(ConsumerState::problems).chain(secrets).cloned().collect();
         all.sort();
         all.dedup();
         all
@@ -146,328 +105,417 @@ impl ConsumerTranslation {
     /// and Secrets in `changes`, and (with `plugins_changed`) the consumers
     /// naming plugins. IngressClass changes need a `full` translation.
     pub fn update(&mut self, world: &World, changes: &KeyChanges, plugins_changed: bool) {
-        let mut consumers: Vec<Key> = changes.consumers.iter().map(|k| Arc::new(k.clone())).collect();
+        let mut consumers: Vec<(String, String)> = changes.consumers.iter().cloned().collect();
         if plugins_changed {
-            consumers.extend(self.naming_plugins.iter().cloned());
-        }
-        self.apply(world, consumers, changes.secrets.iter().map(|k| Arc::new(k.clone())).collect());
-    }
-
-    fn apply(&mut self, world: &World, consumers: Vec<Key>, secrets: HashSet<Key>) {
-        let cfg = self.cfg.clone();
-        let class = ClassFilter::new(world, &cfg);
-        let mut work = Work { secrets, ..Work::default() };
-        let mut touched: HashSet<Key> = HashSet::with_capacity(consumers.len());
-        for key in consumers {
-            if touched.insert(key.clone()) {
-                self.reread_consumer(world, &class, &key, &mut work);
+            for &slot in &self.naming_plugins {
+                if let Some(c) = self.state.consumer(slot) {
+                    let m = &c.obj.meta;
+                    consumers.push((m.namespace.clone().unwrap_or_default(), m.name.clone()));
+                }
             }
         }
-        while let Some(age) = work.decide.pop_first() {
-            touched.insert(age.1.clone());
-            self.decide(&age, &mut work);
+        let cfg = self.cfg.clone();
+        let class = ClassFilter::new(world, &cfg);
+        let mut work = Work::default();
+        for (ns, name) in &changes.secrets {
+            if let Some(id) = self.state.find_listed(ns, name) {
+                work.secrets.insert(id);
+            }
+        }
+        let mut touched: HashSet<Slot> = HashSet::with_capacity(consumers.len());
+        let mut seen: HashSet<&(String, String)> = HashSet::with_capacity(consumers.len());
+        for key in &consumers {
+            if seen.insert(key) {
+                self.reread_consumer(world, &class, key, &mut work, &mut touched);
+            }
+        }
+        while let Some(queued) = work.decide.pop_first() {
+            touched.insert(queued.1);
+            self.decide(&queued, &mut work);
         }
         // Ownership first: listing problems name owners.
         let secrets = std::mem::take(&mut work.secrets);
-        for key in &secrets {
-            self.settle_secret(world, key, &mut work);
+        let mut secrets_touched: HashSet<ListedId> = HashSet::with_capacity(secrets.len());
+        for id in secrets {
+            let found = self.state.listed.get(id).and_then(|l| world_secret(world, &l.ns, &l.name));
+            if self.settle_secret(id, found, &mut work) {
+                secrets_touched.insert(id);
+            }
         }
-        for key in std::mem::take(&mut work.listings) {
-            self.list(&key);
-            touched.insert(key);
+        for slot in std::mem::take(&mut work.listings) {
+            self.list(slot);
+            touched.insert(slot);
         }
-        let mut secrets_touched: HashSet<Key> = secrets;
+        let mut by_digests = Vec::new();
         for digest in std::mem::take(&mut work.digests) {
-            self.settle_digest(&digest, &mut secrets_touched);
+            self.settle_digest(&digest, &mut by_digests);
         }
-        for key in touched {
-            let problems = self.consumers.get(&key).map(|c| c.problems().cloned().collect()).unwrap_or_default();
-            set_problems(&mut self.problems, (Kind::KongConsumer, key), problems);
+        secrets_touched.extend(by_digests);
+        for slot in touched {
+            self.note_consumer_problems(slot);
         }
-        for key in secrets_touched {
-            let problems = self.secrets.get(&key).and_then(|s| s.problem.clone()).into_iter().collect();
-            set_problems(&mut self.problems, (Kind::Secret, key), problems);
+        for id in secrets_touched {
+            self.note_secret_problems(id);
+        }
+    }
+
+    pub(super) fn note_consumer_problems(&mut self, slot: Slot) {
+        if self.state.consumer(slot).is_some_and(ConsumerState::has_problems) {
+            self.consumers_with_problems.insert(slot);
+        } else {
+            self.consumers_with_problems.remove(&slot);
+        }
+    }
+
+    pub(super) fn note_secret_problems(&mut self, id: ListedId) {
+        if self.state.listed.get(id).is_some_and(|l| l.problem.is_some()) {
+            self.secrets_with_problems.insert(id);
+        } else {
+            self.secrets_with_problems.remove(&id);
         }
     }
 
     /// Reads one KongConsumer again (or notes it is gone) and queues what
     /// its change can affect.
-    fn reread_consumer(&mut self, world: &World, class: &ClassFilter<'_>, key: &Key, work: &mut Work) {
-        if let Some(old) = self.consumers.remove(key) {
-            self.naming_plugins.remove(key);
-            for (value, map) in [(&old.username, &mut self.usernames), (&old.custom_id, &mut self.custom_ids)] {
-                if let Some(v) = value {
-                    // Younger rivals may win now.
-                    work.decide.extend(map.get(v).into_iter().flatten().filter(|a| **a > old.age).cloned());
-                    remove_sorted(map, v, &old.age);
-                }
-            }
-            if let Some(c) = &old.accepted {
-                self.index.remove_consumer(c);
-                self.unclaim(&old.age, &old.listed, work);
-            }
+    fn reread_consumer(
+        &mut self,
+        world: &World,
+        class: &ClassFilter<'_>,
+        key: &(String, String),
+        work: &mut Work,
+        touched: &mut HashSet<Slot>,
+    ) {
+        let old_slot = self.state.find_consumer(&key.0, &key.1);
+        if let Some(slot) = old_slot {
+            self.naming_plugins.remove(&slot);
+            self.withdraw(slot, work);
         }
-        let Some(obj) = world.consumers.get(&**key) else { return };
+        let Some(obj) = world.consumers.get(key) else {
+            if let Some(slot) = old_slot {
+                self.state.remove_consumer(slot);
+                self.consumers_with_problems.remove(&slot);
+                touched.remove(&slot);
+            }
+            return;
+        };
         let alone = consumers::alone(world, class, obj);
-        if alone.names_plugins {
-            self.naming_plugins.insert(key.clone());
-        }
-        let age = Age(obj.meta.created, key.clone());
-        let (username, custom_id) = match &alone.consumer {
-            Some(_) => (obj.username.clone(), obj.custom_id.clone()),
-            None => (None, None),
+        let state = ConsumerState { obj: obj.clone(), troubles: None, alone: alone.consumer, accepted: false };
+        let slot = match old_slot {
+            // Same name, same number: the key is unchanged.
+            Some(slot) => {
+                if let Some(c) = self.state.consumers.get_mut(slot) {
+                    *c = state;
+                }
+                slot
+            }
+            None => self.state.add_consumer(state),
         };
-        for (value, map) in [(&username, &mut self.usernames), (&custom_id, &mut self.custom_ids)] {
-            if let Some(v) = value {
-                work.decide.extend(map.get(v).into_iter().flatten().filter(|a| **a > age).cloned());
-                insert_sorted(map.entry(v.clone()).or_default(), age.clone());
+        if let Some(c) = self.state.consumers.get_mut(slot) {
+            c.set_troubles(|t| t.alone = alone.problems);
+        }
+        if alone.names_plugins {
+            self.naming_plugins.insert(slot);
+        }
+        if self.state.consumer(slot).is_some_and(|c| c.alone.is_some()) {
+            for field in Field::BOTH {
+                let younger = self.state.enter(field, slot);
+                self.queue(work, younger);
             }
         }
-        work.decide.insert(age.clone());
-        let state = ConsumerState {
-            age,
-            alone,
-            username,
-            custom_id,
-            listed: obj.credentials.clone(),
-            accepted: None,
-            conflict: None,
-            listing_problems: Vec::new(),
-        };
-        self.consumers.insert(key.clone(), state);
+        self.queue(work, [slot]);
+    }
+
+    /// Takes a consumer about to be re-read out of every contest, the index
+    /// and its claims.
+    fn withdraw(&mut self, slot: Slot, work: &mut Work) {
+        let Some(old) = self.state.consumer(slot) else { return };
+        let (in_contests, accepted) = (old.alone.is_some(), old.accepted.then(|| old.alone.clone()).flatten());
+        if in_contests {
+            for field in Field::BOTH {
+                // Younger rivals may win now.
+                let younger = self.state.leave(field, slot);
+                self.queue(work, younger);
+            }
+        }
+        if let Some(c) = accepted {
+            self.index.remove_consumer(&c);
+            self.unclaim(slot, work);
+        }
+    }
+
+    fn queue(&self, work: &mut Work, slots: impl IntoIterator<Item = Slot>) {
+        for slot in slots {
+            if let Some(c) = self.state.consumer(slot) {
+                work.decide.insert(Queued(c.obj.clone(), slot));
+            }
+        }
     }
 
     /// Decides whether one consumer is accepted: it is, unless an older
     /// accepted consumer holds its username or custom_id.
-    fn decide(&mut self, age: &Age, work: &mut Work) {
-        let Some(state) = self.consumers.get(&age.1) else { return };
-        if state.age != *age {
-            // Queued under an older creation time; its current age is queued too.
+    fn decide(&mut self, queued: &Queued, work: &mut Work) {
+        let slot = queued.1;
+        let Some(state) = self.state.consumer(slot) else { return };
+        if age(&state.obj.meta) != age(&queued.0.meta) {
+            // Queued for a version of another age (or a consumer since
+            // deleted); the current one is queued under its own age.
             return;
         }
-        let verdict = state.alone.consumer.as_ref().and_then(|_| {
-            [("username", &state.username, &self.usernames), ("custom_id", &state.custom_id, &self.custom_ids)]
-                .into_iter()
-                .find_map(|(field, value, map)| {
-                    let value = value.as_ref()?;
-                    let holder = map
-                        .get(value)?
-                        .iter()
-                        .take_while(|a| *a < age)
-                        .find(|a| self.consumers.get(&a.1).is_some_and(|c| c.accepted.is_some()))?;
-                    Some(consumers::taken(&state.object(), field, value, &consumer_ref(&holder.1)))
-                })
-        });
-        let accepted = match verdict {
-            Some(_) => None,
-            None => state.alone.consumer.clone(),
-        };
-        let same = match (&state.accepted, &accepted) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        };
-        if same && state.conflict == verdict {
+        let verdict = self.verdict(slot);
+        let Some(state) = self.state.consumer(slot) else { return };
+        let accepted = state.alone.is_some() && verdict.is_none();
+        let same = accepted == state.accepted;
+        if same && state.conflict() == verdict.as_ref() {
             return;
         }
-        let was_accepted = state.accepted.clone();
-        let (listed, username, custom_id) = (state.listed.clone(), state.username.clone(), state.custom_id.clone());
-        // Younger rivals for the same values are decided again.
-        for (value, map) in [(&username, &self.usernames), (&custom_id, &self.custom_ids)] {
-            if let Some(v) = value {
-                work.decide.extend(map.get(v).into_iter().flatten().filter(|a| *a > age).cloned());
+        let consumer = state.alone.clone();
+        if state.alone.is_some() {
+            // Younger rivals for the same values are decided again.
+            for field in Field::BOTH {
+                if let Some(value) = field.of(&state.obj) {
+                    let list = self.state.contest(field, value);
+                    let at = list.iter().position(|&s| s == slot).map_or(list.len(), |i| i + 1);
+                    let younger = list[at..].to_vec();
+                    self.queue(work, younger);
+                }
             }
         }
         if !same {
-            if let Some(c) = &was_accepted {
-                self.index.remove_consumer(c);
-                self.unclaim(age, &listed, work);
-            }
-            if let Some(c) = &accepted {
-                self.index.insert_consumer(c.clone());
-                let ns = &age.1.0;
-                for name in &listed {
-                    let secret = Arc::new((ns.clone(), name.clone()));
-                    insert_sorted(self.claims.entry(secret.clone()).or_default(), age.clone());
-                    work.secrets.insert(secret);
+            if let Some(c) = &consumer {
+                if accepted {
+                    self.index.insert_consumer(c.clone());
+                } else {
+                    self.index.remove_consumer(c);
                 }
-                work.listings.insert(age.1.clone());
+            }
+            if let Some(c) = self.state.consumers.get_mut(slot) {
+                c.accepted = accepted;
+            }
+            if accepted {
+                self.claim(slot, &mut work.secrets);
+                work.listings.insert(slot);
+            } else {
+                self.unclaim(slot, work);
             }
         }
-        if let Some(state) = self.consumers.get_mut(&age.1) {
-            state.accepted = accepted;
-            state.conflict = verdict;
-            if state.accepted.is_none() {
-                state.listing_problems.clear();
+        if let Some(c) = self.state.consumers.get_mut(slot) {
+            c.set_troubles(|t| {
+                t.conflict = verdict;
+                if !accepted {
+                    t.listing.clear();
+                }
+            });
+        }
+    }
+
+    /// The conflict that keeps a consumer out, if any.
+    pub(super) fn verdict(&self, slot: Slot) -> Option<Problem> {
+        let state = self.state.consumer(slot)?;
+        state.alone.as_ref()?;
+        let mine = age(&state.obj.meta);
+        Field::BOTH.into_iter().find_map(|field| {
+            let value = field.of(&state.obj)?;
+            let holder = self
+                .state
+                .contest(field, value)
+                .iter()
+                .find(|&&s| self.state.consumer(s).is_some_and(|c| c.accepted && age(&c.obj.meta) < mine))?;
+            let owner = self.state.consumer(*holder)?.object();
+            Some(consumers::taken(&state.object(), field.name(), value, &owner))
+        })
+    }
+
+    /// Claims the Secrets an accepted consumer lists.
+    pub(super) fn claim(&mut self, slot: Slot, settle: &mut impl Extend<ListedId>) {
+        let Some(obj) = self.state.consumer(slot).map(|c| c.obj.clone()) else { return };
+        let ns = obj.meta.namespace.as_deref().unwrap_or_default();
+        for name in &obj.credentials {
+            let id = self.state.listed_or_new(ns, name);
+            let consumers = &self.state.consumers;
+            if let Some(l) = self.state.listed.get_mut(id) {
+                let at = l.claimants.as_slice().partition_point(|&s| super::consumer_state::older(consumers, s, slot));
+                if l.claimants.as_slice().get(at) != Some(&slot) {
+                    l.claimants.insert(at, slot);
+                }
             }
+            settle.extend([id]);
         }
     }
 
     /// Withdraws a consumer's claims on the Secrets it lists.
-    fn unclaim(&mut self, age: &Age, listed: &[String], work: &mut Work) {
-        for name in listed {
-            let secret = Arc::new((age.1.0.clone(), name.clone()));
-            remove_sorted(&mut self.claims, &secret, age);
-            work.secrets.insert(secret);
+    fn unclaim(&mut self, slot: Slot, work: &mut Work) {
+        let Some(obj) = self.state.consumer(slot).map(|c| c.obj.clone()) else { return };
+        let ns = obj.meta.namespace.as_deref().unwrap_or_default();
+        for name in &obj.credentials {
+            let Some(id) = self.state.find_listed(ns, name) else { continue };
+            if let Some(l) = self.state.listed.get_mut(id) {
+                l.claimants.remove(slot);
+            }
+            work.secrets.insert(id);
         }
     }
 
-    /// Settles who owns one Secret and whether its key is in play; queues
-    /// the listings and digests that depend on it.
-    fn settle_secret(&mut self, world: &World, key: &Key, work: &mut Work) {
-        let old = self.secrets.remove(key).unwrap_or_default();
-        if let Some(owner) = &old.owner {
-            work.listings.insert(owner.clone());
-        }
-        if let (Some(digest), Some(age)) = (old.digest, &old.age) {
-            remove_sorted(&mut self.digests, &digest, age);
+    /// Settles who owns one listed Secret and whether its key is in play;
+    /// queues the listings and digests that depend on it. `found` is the
+    /// Secret as the World has it. False when the Secret is listed no more
+    /// (and forgotten).
+    fn settle_secret(&mut self, id: ListedId, found: Option<&Arc<SecretObj>>, work: &mut Work) -> bool {
+        let Some(old_digest) = self.state.listed.get(id).map(|l| l.digest()) else { return false };
+        if let Some(digest) = old_digest {
+            self.leave_digest(digest, id);
             work.digests.insert(digest);
         }
-        let claimants = self.claims.get(key).map(Vec::as_slice).unwrap_or_default();
+        let Some(l) = self.state.listed.get(id) else { return false };
         // Every consumer listing it says something about it (or its absence).
-        work.listings.extend(claimants.iter().map(|a| a.1.clone()));
-        let Some(secret) = world.secrets.get(&**key) else { return };
-        let Some(owner) = claimants.first().map(|a| a.1.clone()) else { return };
-        let age = Age(secret.meta.created, key.clone());
-        let mut state = SecretState {
-            age: Some(age.clone()),
-            secret: Some(secret.clone()),
-            owner: Some(owner),
-            digest: None,
-            problem: None,
-        };
-        if let Ok(digest) = credentials::usable(secret) {
-            if http::HeaderValue::from_str(&secret.meta.uid).is_ok() {
-                insert_sorted(self.digests.entry(digest).or_default(), age);
-                work.digests.insert(digest);
-                state.digest = Some(digest);
-            } else {
-                state.problem = Some(credentials::invalid_uid(&secret_ref(key)));
+        work.listings.extend(l.claimants.as_slice().iter().copied());
+        let claimed = !l.claimants.is_empty();
+        let Some(l) = self.state.listed.get_mut(id) else { return false };
+        l.secret = found.filter(|_| claimed).cloned();
+        l.in_contest = false;
+        l.problem = None;
+        if !claimed {
+            self.state.remove_listed(id);
+            self.secrets_with_problems.remove(&id);
+            return false;
+        }
+        if let Some(digest) = self.usable_digest(id) {
+            self.enter_digest(digest, id);
+            work.digests.insert(digest);
+        }
+        true
+    }
+
+    /// Puts a claimed Secret in its key's contest when it is a usable
+    /// credential; a Secret whose uid cannot be a header gets a problem.
+    pub(super) fn usable_digest(&mut self, id: ListedId) -> Option<KeyDigest> {
+        let l = self.state.listed.get_mut(id)?;
+        let secret = l.secret.as_ref()?;
+        let digest = credentials::usable(secret).ok()?;
+        if !secret.meta.uid.is_header_safe() {
+            l.problem = Some(Box::new(credentials::invalid_uid(&l.object())));
+            return None;
+        }
+        l.in_contest = true;
+        Some(digest)
+    }
+
+    fn enter_digest(&mut self, digest: KeyDigest, id: ListedId) {
+        let state = &self.state;
+        let mut list = self.state.digests.get(&digest).cloned().unwrap_or_default();
+        let at = list.as_slice().partition_point(|&other| state.secret_older(other, id));
+        list.insert(at, id);
+        self.state.digests.insert(digest, list);
+    }
+
+    fn leave_digest(&mut self, digest: KeyDigest, id: ListedId) {
+        if let Some(list) = self.state.digests.get_mut(&digest) {
+            list.remove(id);
+            if list.is_empty() {
+                self.state.digests.remove(&digest);
             }
         }
-        self.secrets.insert(key.clone(), state);
     }
 
     /// Recomputes the `credentials[i]` problems of one consumer.
-    fn list(&mut self, key: &Key) {
-        let Some(state) = self.consumers.get(key) else { return };
-        if state.accepted.is_none() {
+    pub(super) fn list(&mut self, slot: Slot) {
+        let Some(state) = self.state.consumer(slot) else { return };
+        if !state.accepted {
             return;
         }
-        let object = state.object();
-        let ns = &key.0;
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        // Built only for a Problem: this runs for every accepted consumer.
+        let object = || state.object();
+        let ns = state.obj.meta.namespace.as_deref().unwrap_or_default();
+        let listed = &state.obj.credentials;
         let mut problems = Vec::new();
-        for (i, name) in state.listed.iter().enumerate() {
+        for (i, name) in listed.iter().enumerate() {
             // An existing Secret that an accepted consumer lists has an
             // owner, hence a settled state.
-            let settled = self.secrets.get(&(ns.clone(), name.clone()));
-            let issue = match settled.and_then(|s| Some((s.secret.as_ref()?, s.owner.as_ref()?))) {
+            let settled = self.state.find_listed(ns, name).and_then(|id| self.state.listed.get(id));
+            let issue = match settled.and_then(|l| Some((l.secret.as_ref()?, l.owner()?))) {
                 None => Some(Listing::NotFound),
                 Some((secret, owner)) => match owner {
-                    owner if *owner != *key => {
-                        problems.push(credentials::listing_problem(
-                            &object,
-                            i,
-                            ns,
-                            name,
-                            Listing::Claimed(&consumer_ref(owner)),
-                        ));
+                    owner if owner != slot => {
+                        let owner = self.state.consumer(owner).map(ConsumerState::object).unwrap_or_else(unknown);
+                        problems.push(credentials::listing_problem(&object(), i, ns, name, Listing::Claimed(&owner)));
                         None
                     }
-                    _ if !seen.insert(name) => Some(Listing::Twice),
+                    // Earlier entries with this name reached this arm too.
+                    _ if listed[..i].contains(name) => Some(Listing::Twice),
                     _ => credentials::usable(secret).err().map(|(reason, why)| Listing::Unusable(reason, why)),
                 },
             };
             if let Some(issue) = issue {
-                problems.push(credentials::listing_problem(&object, i, ns, name, issue));
+                problems.push(credentials::listing_problem(&object(), i, ns, name, issue));
             }
         }
-        if let Some(state) = self.consumers.get_mut(key) {
-            state.listing_problems = problems;
+        if problems.is_empty() && state.troubles.as_ref().is_none_or(|t| t.listing.is_empty()) {
+            return;
+        }
+        if let Some(state) = self.state.consumers.get_mut(slot) {
+            state.set_troubles(|t: &mut Troubles| t.listing = problems);
         }
     }
 
     /// Gives one key to the oldest usable Secret carrying it; the others
     /// get a DuplicateKey problem.
-    fn settle_digest(&mut self, digest: &KeyDigest, touched: &mut HashSet<Key>) {
-        let holders = self.digests.get(digest).cloned().unwrap_or_default();
-        let Some(winner) = holders.first() else {
+    pub(super) fn settle_digest(&mut self, digest: &KeyDigest, touched: &mut Vec<ListedId>) {
+        let holders = self.state.digests.get(digest).cloned().unwrap_or_default();
+        let holders = holders.as_slice();
+        let Some(&winner) = holders.first() else {
             self.index.set_credential(*digest, None);
-            self.digests.remove(digest);
             return;
         };
-        let owner_of = |secrets: &HashMap<Key, SecretState>, key: &Key| secrets.get(key).and_then(|s| s.owner.clone());
-        let winner_owner = owner_of(&self.secrets, &winner.1);
-        let secret = self.secrets.get(&winner.1).and_then(|s| s.secret.as_ref());
+        let owner_of = |id: ListedId| self.state.listed.get(id).and_then(|l| l.owner());
+        let winner_owner = owner_of(winner);
         let credential = winner_owner
-            .as_ref()
-            .and_then(|o| self.consumers.get(o)?.accepted.clone())
-            .zip(secret)
+            .and_then(|o| {
+                let c = self.state.consumer(o)?;
+                c.alone.clone().filter(|_| c.accepted)
+            })
+            .zip(self.state.listed.get(winner).and_then(|l| l.secret.as_ref()))
             .and_then(|(consumer, secret)| credentials::credential(secret, consumer));
         self.index.set_credential(*digest, credential);
-        touched.insert(winner.1.clone());
-        if let Some(state) = self.secrets.get_mut(&winner.1) {
-            state.problem = None;
+        touched.push(winner);
+        if let Some(l) = self.state.listed.get_mut(winner) {
+            l.problem = None;
         }
         if holders.len() == 1 {
             return;
         }
-        let older = secret_ref(&winner.1);
-        let older_owner = winner_owner.map(|o| consumer_ref(&o)).unwrap_or_else(unknown);
-        for holder in &holders[1..] {
-            touched.insert(holder.1.clone());
-            let owner = owner_of(&self.secrets, &holder.1).map(|o| consumer_ref(&o)).unwrap_or_else(unknown);
-            let problem = credentials::duplicate_key(&secret_ref(&holder.1), &older, &older_owner, &owner);
-            if let Some(state) = self.secrets.get_mut(&holder.1) {
-                state.problem = Some(problem);
+        let consumer_ref = |slot: Option<Slot>| {
+            slot.and_then(|s| self.state.consumer(s)).map(ConsumerState::object).unwrap_or_else(unknown)
+        };
+        let Some(older) = self.state.listed.get(winner).map(|l| l.object()) else { return };
+        let older_owner = consumer_ref(winner_owner);
+        let mut problems = Vec::with_capacity(holders.len() - 1);
+        for &holder in &holders[1..] {
+            let Some(l) = self.state.listed.get(holder) else { continue };
+            let owner = consumer_ref(l.owner());
+            problems.push((holder, credentials::duplicate_key(&l.object(), &older, &older_owner, &owner)));
+        }
+        for (holder, problem) in problems {
+            touched.push(holder);
+            if let Some(l) = self.state.listed.get_mut(holder) {
+                l.problem = Some(Box::new(problem));
             }
         }
     }
 }
 
-fn consumer_ref(key: &Key) -> ObjectRef {
-    ObjectRef::new(Kind::KongConsumer, Some(key.0.clone()), key.1.clone())
+/// The Secret `ns/name` in the World.
+fn world_secret<'w>(world: &'w World, ns: &str, name: &str) -> Option<&'w Arc<SecretObj>> {
+    world.secrets.get(&(ns.to_string(), name.to_string()))
 }
 
 /// Not reached: every Secret in a key contest has an owner.
-fn unknown() -> ObjectRef {
-    ObjectRef::new(Kind::KongConsumer, None, "?")
-}
-
-fn secret_ref(key: &Key) -> ObjectRef {
-    ObjectRef::new(Kind::Secret, Some(key.0.clone()), key.1.clone())
-}
-
-fn set_problems(map: &mut HashMap<(Kind, Key), Vec<Problem>>, object: (Kind, Key), problems: Vec<Problem>) {
-    if problems.is_empty() {
-        map.remove(&object);
-    } else {
-        map.insert(object, problems);
-    }
-}
-
-fn insert_sorted(list: &mut Vec<Age>, age: Age) {
-    if let Err(at) = list.binary_search(&age) {
-        list.insert(at, age);
-    }
-}
-
-fn remove_sorted<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<Age>>, key: &K, age: &Age) {
-    if let Some(list) = map.get_mut(key) {
-        if let Ok(at) = list.binary_search(age) {
-            list.remove(at);
-        }
-        if list.is_empty() {
-            map.remove(key);
-        }
-    }
+fn unknown() -> crate::world::ObjectRef {
+    crate::world::ObjectRef::new(crate::world::Kind::KongConsumer, None, "?")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::world::Object;
+    use crate::world::{Kind, Object, ObjectRef};
 
     /// xorshift64*: deterministic, enough to shuffle small worlds.
     struct Rng(u64);
@@ -528,8 +576,9 @@ mod tests {
     }
 
     fn delete_random(world: &mut World, rng: &mut Rng) {
-        let consumers: Vec<(String, String)> = world.consumers.keys().cloned().collect();
-        let secrets: Vec<(String, String)> = world.secrets.keys().cloned().collect();
+        let owned = |(ns, name): (&str, &str)| (ns.to_string(), name.to_string());
+        let consumers: Vec<(String, String)> = world.consumers.keys().map(owned).collect();
+        let secrets: Vec<(String, String)> = world.secrets.keys().map(owned).collect();
         let (kind, keys) = if rng.below(2) == 0 { (Kind::KongConsumer, consumers) } else { (Kind::Secret, secrets) };
         if keys.is_empty() {
             return;
@@ -544,17 +593,19 @@ mod tests {
             .iter()
             .filter_map(|k| {
                 let c = index.credential(&KeyDigest::of(k.as_bytes()))?;
-                Some(format!("{k} -> {} of {} ({:?}, {})", c.source, c.consumer.source, c.expires_at, c.id))
+                Some(format!("{k} -> {} of {} ({:?}, {})", c.source, c.consumer.source, c.expires_at, c.id()))
             })
             .collect();
         credentials.sort();
         assert_eq!(credentials.len(), index.credential_count());
-        let mut consumers: Vec<String> =
-            index.consumers().map(|c| format!("{} {:?} {:?} {}", c.source, c.username, c.custom_id, c.id)).collect();
+        let mut consumers: Vec<String> = index
+            .consumers()
+            .map(|c| format!("{} {:?} {:?} {}", c.source, c.username(), c.custom_id(), c.id()))
+            .collect();
         consumers.sort();
         for c in index.consumers() {
-            assert!(Arc::ptr_eq(index.consumer(&c.id).unwrap(), c));
-            if let Some(u) = &c.username {
+            assert!(Arc::ptr_eq(index.consumer(c.id()).unwrap(), c));
+            if let Some(u) = c.username() {
                 assert!(Arc::ptr_eq(index.consumer(u).unwrap(), c), "username {u}");
             }
         }

@@ -11,7 +11,7 @@ use crate::api::ANN_PLUGINS;
 use crate::snapshot::Consumer;
 use crate::world::{Kind, KongConsumerObj, ObjectRef, World};
 
-use super::annotations::{comma_list, field, object_ref, printable};
+use super::annotations::{comma_list, field, object_ref, printable, source};
 use super::class::ClassFilter;
 use super::plugins::{KEY_AUTH, plugin_type};
 use super::{Problem, Reason};
@@ -34,9 +34,12 @@ pub fn alone(world: &World, class: &ClassFilter<'_>, c: &KongConsumerObj) -> Alo
         problems.push(p);
         return Alone { consumer: None, problems, names_plugins };
     }
-    let object = object_ref(Kind::KongConsumer, &c.meta);
-    check_plugins(world, class, c, &object, &mut problems);
-    let consumer = consumer(c, &object, &mut problems).map(Arc::new);
+    // Built only for a Problem: this runs for every consumer.
+    let object = || object_ref(Kind::KongConsumer, &c.meta);
+    if names_plugins {
+        check_plugins(world, class, c, &object(), &mut problems);
+    }
+    let consumer = consumer(c, object, &mut problems).map(Arc::new);
     Alone { consumer, problems, names_plugins }
 }
 
@@ -54,21 +57,20 @@ pub fn taken(object: &ObjectRef, field: &str, value: &str, owner: &ObjectRef) ->
     )
 }
 
-fn consumer(c: &KongConsumerObj, object: &ObjectRef, problems: &mut Vec<Problem>) -> Option<Consumer> {
+fn consumer(c: &KongConsumerObj, object: impl Fn() -> ObjectRef, problems: &mut Vec<Problem>) -> Option<Consumer> {
     let mut reject = |field: &str, reason: Reason, why: String| {
-        problems.push(Problem::new(object.clone(), field, reason, format!("{why}; this consumer is ignored")));
+        problems.push(Problem::new(object(), field, reason, format!("{why}; this consumer is ignored")));
     };
     if c.username.is_none() && c.custom_id.is_none() {
         reject("username", Reason::InvalidField, "needs username or custom_id (or both)".into());
         return None;
     }
-    let source = format!("{}/{}", c.meta.namespace.as_deref().unwrap_or_default(), c.meta.name);
-    let Some(consumer) = Consumer::new(c.meta.uid.clone(), c.username.clone(), c.custom_id.clone(), source) else {
-        let fields = [
-            ("username", c.username.as_deref()),
-            ("custom_id", c.custom_id.as_deref()),
-            ("metadata.uid", Some(&c.meta.uid)),
-        ];
+    let source = source(&c.meta);
+    let consumer = c.meta.uid.with_str(|uid| Consumer::new(uid, c.username.as_deref(), c.custom_id.as_deref(), source));
+    let Some(consumer) = consumer else {
+        let uid = c.meta.uid.to_string();
+        let fields =
+            [("username", c.username.as_deref()), ("custom_id", c.custom_id.as_deref()), ("metadata.uid", Some(&*uid))];
         let (field, value) = fields
             .into_iter()
             .find_map(|(f, v)| v.filter(|v| HeaderValue::from_str(v).is_err()).map(|v| (f, v)))

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http::HeaderValue;
-
 use crate::snapshot::{Consumer, Credential, KeyDigest};
 use crate::world::{CredentialKey, ObjectRef, SecretObj};
 
@@ -71,7 +69,7 @@ pub fn invalid_uid(secret: &ObjectRef) -> Problem {
 /// The key digest of a usable key-auth Secret, or why it is not usable.
 pub fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
     let invalid = |why: &str| Err((Reason::InvalidCredential, why.to_string()));
-    match secret.credential_type.as_deref() {
+    match secret.credential_type() {
         None => return invalid("has no konghq.com/credential label; label it konghq.com/credential: key-auth"),
         Some(KEY_AUTH) => {}
         Some(other) => {
@@ -101,11 +99,6 @@ pub fn credential(secret: &SecretObj, consumer: Arc<Consumer>) -> Option<Credent
         Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created).checked_add(Duration::from_secs(ttl)),
         _ => None,
     };
-    Some(Credential {
-        consumer,
-        id_header: HeaderValue::from_str(&secret.meta.uid).ok()?,
-        id: secret.meta.uid.clone(),
-        source: format!("{}/{}", secret.meta.namespace.as_deref().unwrap_or_default(), secret.meta.name),
-        expires_at,
-    })
+    let id_header = secret.meta.uid.header_value().ok()?;
+    Some(Credential { consumer, id_header, source: super::annotations::source(&secret.meta), expires_at })
 }

@@ -61,9 +61,10 @@ impl Plugins {
     /// Validates every plugin object, reporting each Problem once.
     pub fn new(world: &World, class: &ClassFilter<'_>, problems: &mut Vec<Problem>) -> Self {
         let mut namespaced = HashMap::new();
-        for (key, p) in &world.plugins {
+        for p in world.plugins.values() {
+            let key = (p.meta.namespace.clone().unwrap_or_default(), p.meta.name.clone());
             let source = format!("{}/{}", key.0, key.1);
-            namespaced.insert(key.clone(), Arc::new(instance(world, Kind::KongPlugin, p, source, problems)));
+            namespaced.insert(key, Arc::new(instance(world, Kind::KongPlugin, p, source, problems)));
         }
         let mut cluster = HashMap::new();
         let mut ignored_cluster = Vec::new();

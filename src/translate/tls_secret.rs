@@ -55,10 +55,10 @@ pub enum TlsSecretError {
 
 /// Reads a Secret as a certificate and key.
 pub fn parse(secret: &SecretObj) -> Result<Arc<CertifiedKey>, TlsSecretError> {
-    if secret.credential_type.is_some() {
+    if secret.credential_type().is_some() {
         return Err(TlsSecretError::Credential);
     }
-    if !TLS_TYPES.contains(&secret.type_.as_str()) {
+    if !TLS_TYPES.contains(&&*secret.type_) {
         return Err(TlsSecretError::WrongType(super::annotations::printable(&secret.type_)));
     }
     let cert_pem = secret.data.get(CERT_KEY).ok_or(TlsSecretError::MissingField(CERT_KEY))?;
@@ -179,7 +179,7 @@ mod tests {
 
     fn parse_in(cache: &mut CertCache, world: &World) -> Arc<CertifiedKey> {
         let key = ("default".to_string(), "web-tls".to_string());
-        cache.run().parse(&key, &world.secrets[&key]).unwrap()
+        cache.run().parse(&key, world.secrets.get(&key).unwrap()).unwrap()
     }
 
     #[test]

@@ -2,7 +2,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use uuid::Uuid;
 
-use super::{Kind, ObjectError};
+use super::{Kind, ObjectError, Uid};
 
 /// Namespace for the UUIDv5 identities of objects that carry no
 /// `metadata.uid` (local mode): stable across restarts and machines.
@@ -26,7 +26,7 @@ pub struct Meta {
     pub namespace: Option<String>,
     pub name: String,
     /// `metadata.uid`, or a UUIDv5 of kind/namespace/name when absent.
-    pub uid: String,
+    pub uid: Uid,
     /// `metadata.creationTimestamp`; the source fills it in with the time the
     /// object was first seen when the manifest has none.
     pub created: Timestamp,
@@ -46,7 +46,7 @@ impl Meta {
             None
         };
         let uid = match m.uid.as_deref() {
-            Some(uid) if !uid.is_empty() => uid.to_string(),
+            Some(uid) if !uid.is_empty() => Uid::new(uid),
             _ => stable_uid(kind, namespace.as_deref().unwrap_or(""), &name),
         };
         let keep = |k: &str| KEPT_PREFIXES.iter().any(|p| k.starts_with(p));
@@ -77,39 +77,50 @@ impl Meta {
 }
 
 /// The identity of an object that has no `metadata.uid`.
-pub fn stable_uid(kind: Kind, namespace: &str, name: &str) -> String {
-    Uuid::new_v5(&UID_NAMESPACE, format!("{kind}/{namespace}/{name}").as_bytes()).to_string()
+pub fn stable_uid(kind: Kind, namespace: &str, name: &str) -> Uid {
+    Uuid::new_v5(&UID_NAMESPACE, format!("{kind}/{namespace}/{name}").as_bytes()).into()
 }
 
-/// The few annotations or labels an object keeps, sorted by key: a boxed
-/// slice costs one small allocation (none when empty) where a `BTreeMap`
-/// allocates a ~500-byte node even for one entry, and almost every Secret and
-/// KongConsumer keeps exactly one.
+/// The few annotations or labels an object keeps, sorted by key, in one
+/// allocation (none when empty): each entry is its key's and its value's
+/// length followed by their text. A length is four 7-bit digits, each an
+/// ASCII byte, so the whole is a `str` and reading it validates nothing.
+/// Almost every Secret and KongConsumer keeps exactly one, where a
+/// `BTreeMap` would allocate a ~500-byte node and a slice of boxed strings
+/// three blocks.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Pairs(Box<[(Box<str>, Box<str>)]>);
+pub struct Pairs(Box<str>);
+
+/// Longest key or value a length prefix can say (256 MiB; the API caps all
+/// of an object's annotations at 256 KiB).
+const MAX_TEXT: usize = (1 << 28) - 1;
 
 impl Pairs {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.0[i].1)
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// Every (key, value), sorted by key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, &**v))
+        let mut rest: &str = &self.0;
+        std::iter::from_fn(move || {
+            let key = take_text(&mut rest)?;
+            let value = take_text(&mut rest)?;
+            Some((key, value))
+        })
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| &**k)
+        self.iter().map(|(k, _)| k)
     }
 
     /// The entries whose key starts with `prefix`, sorted by key.
     pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
-        let start = self.0.partition_point(|(k, _)| &**k < prefix);
-        self.0[start..].iter().take_while(move |(k, _)| k.starts_with(prefix)).map(|(k, v)| (&**k, &**v))
+        self.iter().skip_while(move |(k, _)| *k < prefix).take_while(move |(k, _)| k.starts_with(prefix))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.iter().count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -117,15 +128,46 @@ impl Pairs {
     }
 }
 
+/// Reads one length-prefixed text written by `Pairs::from_iter`.
+fn take_text<'a>(rest: &mut &'a str) -> Option<&'a str> {
+    let (digits, _) = rest.as_bytes().split_first_chunk::<4>()?;
+    let len = digits.iter().fold(0usize, |n, d| n << 7 | usize::from(*d));
+    let text = rest.get(4..4 + len)?;
+    *rest = &rest[4 + len..];
+    Some(text)
+}
+
+/// Writes one text (at most `MAX_TEXT` bytes) with its length.
+fn put_text(out: &mut String, text: &str) {
+    for shift in [21, 14, 7, 0] {
+        out.push(char::from(((text.len() >> shift) & 0x7f) as u8));
+    }
+    out.push_str(text);
+}
+
 impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Pairs {
     /// Sorted by key; for a repeated key the last value wins (as a map would).
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut v: Vec<(Box<str>, Box<str>)> =
-            iter.into_iter().map(|(k, v)| (k.as_ref().into(), v.as_ref().into())).collect();
+        let mut v: Vec<(K, V)> = iter.into_iter().collect();
         v.reverse();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.dedup_by(|later, earlier| later.0 == earlier.0);
-        Self(v.into_boxed_slice())
+        v.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        v.dedup_by(|later, earlier| later.0.as_ref() == earlier.0.as_ref());
+        let size = v.iter().map(|(k, v)| 8 + k.as_ref().len() + v.as_ref().len()).sum();
+        let mut text = String::with_capacity(size);
+        for t in v.iter().flat_map(|(k, v)| [k.as_ref(), v.as_ref()]) {
+            // Longer texts cannot come from the API; they would be cut on
+            // a char boundary below MAX_TEXT rather than misread.
+            let mut t = t;
+            while t.len() > MAX_TEXT {
+                let mut end = MAX_TEXT;
+                while !t.is_char_boundary(end) {
+                    end -= 1;
+                }
+                t = &t[..end];
+            }
+            put_text(&mut text, t);
+        }
+        Self(text.into_boxed_str())
     }
 }
 
@@ -150,6 +192,9 @@ mod tests {
         assert_eq!(headers, [("konghq.com/headers.a", "1"), ("konghq.com/headers.b", "2")]);
         assert_eq!(p.keys().collect::<Vec<_>>(), ["konghq.com/headers.a", "konghq.com/headers.b", "konghq.com/path"]);
         assert!(Pairs::default().is_empty());
+        let long = "é".repeat(300);
+        let p: Pairs = [("k", long.as_str()), ("", "")].into_iter().collect();
+        assert_eq!(p.iter().collect::<Vec<_>>(), [("", ""), ("k", long.as_str())]);
     }
 
     #[test]

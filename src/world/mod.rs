@@ -10,6 +10,8 @@ mod observed;
 mod shrunk;
 mod shrunk_object;
 mod shrunk_secret;
+mod store;
+mod uid;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -22,11 +24,11 @@ pub use shrunk::{
     EndpointSliceObj, IngressClassObj, IngressObj, KongConsumerObj, KongPluginObj, ServiceObj, SliceEndpoint, SlicePort,
 };
 pub use shrunk_object::Shrunk;
-pub use shrunk_secret::{CredentialKey, SecretData, SecretObj};
-
+pub use shrunk_secret::{CredentialKey, InvalidTtl, SecretData, SecretObj};
 /// Objects of one kind keyed by (namespace, name); namespace is "" for
-/// cluster-scoped kinds. BTreeMap keeps translation deterministic.
-pub type Store<T> = BTreeMap<(String, String), Arc<T>>;
+/// cluster-scoped kinds. Sorted, which keeps translation deterministic.
+pub use store::{Key, Store};
+pub use uid::Uid;
 
 #[derive(Clone, Debug, Default)]
 pub struct World {
@@ -84,8 +86,8 @@ pub enum SecretSide {
 impl SecretSide {
     fn owns(self, s: &SecretObj) -> bool {
         match self {
-            SecretSide::Credentials => s.credential_type.is_some(),
-            SecretSide::Referenced => s.credential_type.is_none(),
+            SecretSide::Credentials => s.credential_type().is_some(),
+            SecretSide::Referenced => s.credential_type().is_none(),
         }
     }
 }
@@ -119,9 +121,9 @@ impl World {
             Shrunk::Service(o) => insert(&mut self.services, o),
             Shrunk::EndpointSlice(o) => insert(&mut self.endpoint_slices, o),
             Shrunk::Secret(o) => {
-                let key = (o.meta.namespace.clone().unwrap_or_default(), o.meta.name.clone());
-                let was_config = self.secrets.get(&key).is_some_and(|old| old.credential_type.is_none());
-                let is_config = o.credential_type.is_none();
+                let key = (o.meta.namespace.as_deref().unwrap_or_default(), o.meta.name.as_str());
+                let was_config = self.secrets.get(&key).is_some_and(|old| old.credential_type().is_none());
+                let is_config = o.credential_type().is_none();
                 let (changed, ns, name) = insert(&mut self.secrets, o);
                 self.config_secrets_changed |= changed && (was_config || is_config);
                 (changed, ns, name)
@@ -149,7 +151,7 @@ impl World {
             Kind::EndpointSlice => self.endpoint_slices.remove(&key).is_some(),
             Kind::Secret => match self.secrets.remove(&key) {
                 Some(old) => {
-                    self.config_secrets_changed |= old.credential_type.is_none();
+                    self.config_secrets_changed |= old.credential_type().is_none();
                     true
                 }
                 None => false,
@@ -187,20 +189,20 @@ impl World {
     pub fn reset_scope(&mut self, kind: Kind, namespace: Option<&str>, objs: Vec<Shrunk>) {
         let in_scope = |ns: &str| namespace.is_none_or(|want| want == ns);
         match kind {
-            Kind::Ingress => self.ingresses.retain(|(ns, _), _| !in_scope(ns)),
-            Kind::IngressClass => self.ingress_classes.retain(|(ns, _), _| !in_scope(ns)),
-            Kind::Service => self.services.retain(|(ns, _), _| !in_scope(ns)),
-            Kind::EndpointSlice => self.endpoint_slices.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::Ingress => self.ingresses.retain(|o| !in_scope(ns_of(o))),
+            Kind::IngressClass => self.ingress_classes.retain(|o| !in_scope(ns_of(o))),
+            Kind::Service => self.services.retain(|o| !in_scope(ns_of(o))),
+            Kind::EndpointSlice => self.endpoint_slices.retain(|o| !in_scope(ns_of(o))),
             Kind::Secret => {
                 let changes = &mut self.keys_changed;
-                self.secrets.retain(|key, _| !(in_scope(&key.0) && removing(&mut changes.secrets, key)))
+                self.secrets.retain(|o| !(in_scope(ns_of(o)) && removing(&mut changes.secrets, o)))
             }
             Kind::KongConsumer => {
                 let changes = &mut self.keys_changed;
-                self.consumers.retain(|key, _| !(in_scope(&key.0) && removing(&mut changes.consumers, key)))
+                self.consumers.retain(|o| !(in_scope(ns_of(o)) && removing(&mut changes.consumers, o)))
             }
-            Kind::KongPlugin => self.plugins.retain(|(ns, _), _| !in_scope(ns)),
-            Kind::KongClusterPlugin => self.cluster_plugins.retain(|(ns, _), _| !in_scope(ns)),
+            Kind::KongPlugin => self.plugins.retain(|o| !in_scope(ns_of(o))),
+            Kind::KongClusterPlugin => self.cluster_plugins.retain(|o| !in_scope(ns_of(o))),
         }
         for obj in objs {
             let r = obj.object_ref();
@@ -219,7 +221,7 @@ impl World {
         let in_scope = |ns: &str| namespace.is_none_or(|want| want == ns);
         let before = self.secrets.len();
         let changes = &mut self.keys_changed;
-        self.secrets.retain(|key, s| !(in_scope(&key.0) && side.owns(s) && removing(&mut changes.secrets, key)));
+        self.secrets.retain(|s| !(in_scope(ns_of(s)) && side.owns(s) && removing(&mut changes.secrets, s)));
         if self.secrets.len() != before {
             self.changed.insert(Kind::Secret);
             self.config_secrets_changed |= side == SecretSide::Referenced;
@@ -258,17 +260,24 @@ fn insert<T: HasMeta + PartialEq>(store: &mut Store<T>, obj: T) -> (bool, Option
     let meta = obj.meta();
     let ns = meta.namespace.clone();
     let name = meta.name.clone();
-    let key = (ns.clone().unwrap_or_default(), name.clone());
     // Stored either way: an equal object may still carry a newer observed
     // status (which equality ignores).
-    let changed = store.get(&key).is_none_or(|old| **old != obj);
-    store.insert(key, Arc::new(obj));
+    let old = store.insert(Arc::new(obj));
+    let changed = match (old, store.get(&(ns.as_deref().unwrap_or_default(), name.as_str()))) {
+        (Some(old), Some(new)) => old != *new,
+        _ => true,
+    };
     (changed, ns, name)
 }
 
-/// Notes `key` as changed; true, so it reads as the condition of a removal.
-fn removing(changed: &mut BTreeSet<(String, String)>, key: &(String, String)) -> bool {
-    changed.insert(key.clone());
+fn ns_of<T: HasMeta>(o: &Arc<T>) -> &str {
+    o.meta().namespace.as_deref().unwrap_or_default()
+}
+
+/// Notes `obj` as changed; true, so it reads as the condition of a removal.
+fn removing<T: HasMeta>(changed: &mut BTreeSet<(String, String)>, obj: &Arc<T>) -> bool {
+    let m = obj.meta();
+    changed.insert((m.namespace.clone().unwrap_or_default(), m.name.clone()));
     true
 }
 

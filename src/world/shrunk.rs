@@ -122,9 +122,10 @@ impl EndpointSliceObj {
 #[derive(Clone, Debug, PartialEq)]
 pub struct KongConsumerObj {
     pub meta: Meta,
-    pub username: Option<String>,
-    pub custom_id: Option<String>,
-    pub credentials: Vec<String>,
+    // Boxed strings: allocated to size, 8 bytes smaller each (100k consumers).
+    pub username: Option<Box<str>>,
+    pub custom_id: Option<Box<str>>,
+    pub credentials: Box<[Box<str>]>,
 }
 
 impl KongConsumerObj {
@@ -133,9 +134,9 @@ impl KongConsumerObj {
         meta.observed = super::Observed::from_crd_status(o.status.as_ref()).into();
         Ok(Self {
             meta,
-            username: o.username.clone().filter(|u| !u.is_empty()),
-            custom_id: o.custom_id.clone().filter(|u| !u.is_empty()),
-            credentials: o.credentials.clone(),
+            username: o.username.as_deref().filter(|u| !u.is_empty()).map(Into::into),
+            custom_id: o.custom_id.as_deref().filter(|u| !u.is_empty()).map(Into::into),
+            credentials: o.credentials.iter().map(|c| c.as_str().into()).collect(),
         })
     }
 }

@@ -6,6 +6,8 @@
 //! the Secrets objects reference. That data is never printed (`SecretData`
 //! debug-prints key names only).
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::Secret;
 
 use super::{HasMeta, Kind, Meta, ObjectError};
@@ -15,14 +17,13 @@ use crate::snapshot::KeyDigest;
 #[derive(Clone, Debug, PartialEq)]
 pub struct SecretObj {
     pub meta: Meta,
-    /// Value of the `konghq.com/credential` label, if labelled.
-    pub credential_type: Option<String>,
     /// The key, as a digest (only for labelled Secrets).
     pub key: CredentialKey,
-    /// `ttl` in seconds, or the reason it could not be read.
-    pub ttl: Option<Result<u64, String>>,
-    /// `type` (`Opaque`, `kubernetes.io/tls`, ...).
-    pub type_: String,
+    /// `ttl` in seconds, or why it could not be read.
+    pub ttl: Option<Result<u64, InvalidTtl>>,
+    /// `type` (`Opaque`, `kubernetes.io/tls`, ...); the usual ones are not
+    /// allocated per Secret.
+    pub type_: Cow<'static, str>,
     /// Data of a non-credential Secret (empty for credentials).
     pub data: SecretData,
 }
@@ -43,6 +44,14 @@ impl std::fmt::Debug for SecretData {
     }
 }
 
+/// A `ttl` that is not a whole number of seconds in Kong's range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("ttl must be a whole number of seconds from 0 to {MAX_TTL}")]
+pub struct InvalidTtl;
+
+/// Secret types common enough to share one static string.
+const KNOWN_TYPES: [&str; 3] = ["Opaque", "kubernetes.io/tls", "kubernetes.io/service-account-token"];
+
 impl HasMeta for SecretObj {
     fn meta(&self) -> &Meta {
         &self.meta
@@ -60,9 +69,14 @@ pub enum CredentialKey {
 const MAX_TTL: u64 = 100_000_000;
 
 impl SecretObj {
+    /// Value of the `konghq.com/credential` label, if labelled.
+    pub fn credential_type(&self) -> Option<&str> {
+        self.meta.label(api::LABEL_CREDENTIAL)
+    }
+
     pub fn shrink(o: &Secret) -> Result<Self, ObjectError> {
         let meta = Meta::shrink(Kind::Secret, &o.metadata)?;
-        let credential_type = meta.label(api::LABEL_CREDENTIAL).map(str::to_string);
+        let is_credential = meta.label(api::LABEL_CREDENTIAL).is_some();
         // stringData wins over data, as the API server merges them.
         let field = |name: &str| -> Option<Vec<u8>> {
             if let Some(v) = o.string_data.as_ref().and_then(|d| d.get(name)) {
@@ -70,7 +84,7 @@ impl SecretObj {
             }
             o.data.as_ref().and_then(|d| d.get(name)).map(|b| b.0.clone())
         };
-        let (key, ttl) = if credential_type.is_some() {
+        let (key, ttl) = if is_credential {
             let key = match field("key") {
                 None => CredentialKey::Missing,
                 Some(k) if k.is_empty() => CredentialKey::Empty,
@@ -81,13 +95,13 @@ impl SecretObj {
                     .ok()
                     .and_then(|s| s.trim().parse::<u64>().ok())
                     .filter(|t| *t <= MAX_TTL)
-                    .ok_or_else(|| format!("ttl must be a whole number of seconds from 0 to {MAX_TTL}"))
+                    .ok_or(InvalidTtl)
             });
             (key, ttl)
         } else {
             (CredentialKey::Missing, None)
         };
-        let data = if credential_type.is_some() {
+        let data = if is_credential {
             SecretData::default()
         } else {
             let mut data: std::collections::BTreeMap<String, Vec<u8>> =
@@ -95,7 +109,11 @@ impl SecretObj {
             data.extend(o.string_data.iter().flatten().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())));
             SecretData(data)
         };
-        let type_ = o.type_.clone().unwrap_or_else(|| "Opaque".into());
-        Ok(Self { meta, credential_type, key, ttl, type_, data })
+        let type_ = o.type_.as_deref().unwrap_or("Opaque");
+        let type_ = match KNOWN_TYPES.iter().find(|known| **known == type_) {
+            Some(known) => Cow::Borrowed(*known),
+            None => Cow::Owned(type_.to_string()),
+        };
+        Ok(Self { meta, key, ttl, type_, data })
     }
 }

@@ -91,16 +91,12 @@ pub fn with_auth(mut route: Route, config: KeyAuthConfig) -> Route {
 }
 
 pub fn mk_consumer(id: &str, username: Option<&str>, custom_id: Option<&str>) -> Arc<Consumer> {
-    Arc::new(
-        Consumer::new(id.into(), username.map(Into::into), custom_id.map(Into::into), format!("default/{id}"))
-            .expect("valid consumer"),
-    )
+    Arc::new(Consumer::new(id, username, custom_id, format!("default/{id}")).expect("valid consumer"))
 }
 
 pub fn mk_credential(consumer: &Arc<Consumer>, id: &str, expires_at: Option<SystemTime>) -> Credential {
     Credential {
         consumer: consumer.clone(),
-        id: id.into(),
         id_header: HeaderValue::from_str(id).expect("valid id"),
         source: format!("default/{id}"),
         expires_at,
