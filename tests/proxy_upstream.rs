@@ -350,3 +350,25 @@ async fn a_connection_closed_right_after_its_response_is_not_a_failure_for_the_n
     }
     assert!(seen.connections() >= 20);
 }
+
+#[tokio::test]
+async fn large_bodies_stream_through_intact() {
+    let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let mut by_length = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", data.len()).into_bytes();
+    by_length.extend_from_slice(&data);
+    let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for piece in data.chunks(100_000) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let (up, seen) = scripted(vec![answer(by_length.leak()), answer(chunked.leak())]).await;
+    let proxy = proxy_to(up).await;
+    for _ in 0..2 {
+        let resp = get_path(proxy.addr, "/").await;
+        assert_eq!(resp.status, StatusCode::OK);
+        assert!(resp.body == data, "body of {} bytes differs", resp.body.len());
+    }
+    assert_eq!(seen.connections(), 1, "both bodies were read to their end");
+}

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -20,8 +20,11 @@ use tokio::net::tcp::WriteHalf;
 use super::head::{self, HeadError, Parsed, RequestFraming, ResponseHead};
 use crate::snapshot::Target;
 
-/// Read buffer space made available before each read.
+/// Read buffer space made available before each read: this to start with,
+/// doubling (up to `MAX_READ_CHUNK`) while reads fill it, as a large body
+/// streams through.
 const READ_CHUNK: usize = 8 * 1024;
+const MAX_READ_CHUNK: usize = 128 * 1024;
 /// Fields the proxy adds to every response (Via and two latency headers),
 /// room for which is made when the response's map is built.
 const RESPONSE_FIELDS_ADDED: usize = 3;
@@ -34,6 +37,8 @@ pub struct UpstreamConn {
     pub(super) buf: BytesMut,
     /// The request head being written (reused: no allocation per request).
     out: Vec<u8>,
+    /// How much to read at once (see `READ_CHUNK`).
+    read_chunk: usize,
 }
 
 /// What the upstream request is made of.
@@ -88,7 +93,12 @@ impl UpstreamConn {
         let stream = tokio::time::timeout(timeout, open(target)).await.map_err(|_| ConnectError::Timeout)??;
         // Heads are small writes that must not wait for Nagle.
         stream.set_nodelay(true)?;
-        Ok(UpstreamConn { stream, buf: BytesMut::with_capacity(READ_CHUNK), out: Vec::with_capacity(1024) })
+        Ok(UpstreamConn {
+            stream,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            out: Vec::with_capacity(1024),
+            read_chunk: READ_CHUNK,
+        })
     }
 
     /// Whether an idle connection can carry a request: the upstream has
@@ -122,7 +132,7 @@ impl UpstreamConn {
     ) -> Result<Upload, ExchangeError> {
         self.out.clear();
         head::encode_request(&mut self.out, req.method, req.target, req.headers, req.framing);
-        let UpstreamConn { stream, buf, out } = self;
+        let UpstreamConn { stream, buf, out, .. } = self;
         match body {
             Body::Empty => {
                 write_head(stream, out, write_timeout).await?;
@@ -178,8 +188,13 @@ impl UpstreamConn {
     }
 
     pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        self.buf.reserve(READ_CHUNK);
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buf)
+        self.buf.reserve(self.read_chunk);
+        let room = self.buf.capacity() - self.buf.len();
+        let read = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buf))?;
+        if read == room {
+            self.read_chunk = (self.read_chunk * 2).min(MAX_READ_CHUNK);
+        }
+        Poll::Ready(Ok(read))
     }
 }
 
