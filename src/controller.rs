@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::publish::{Publisher, Shared};
 use crate::source::cluster::{self, Scope};
 use crate::source::world_loop::WorldLoop;
-use crate::status::{self, Desired, LeaderConfig, StatusConfig};
+use crate::status::{self, Desired, LeaderConfig, StatusConfig, StatusTracker};
 use crate::translate;
 
 #[derive(Clone, Debug)]
@@ -45,12 +45,15 @@ impl Controller {
     ) -> std::io::Result<Self> {
         let streams = cluster::streams(&Scope { namespaces: cfg.namespaces.clone() });
         let (desired_tx, desired_rx) = watch::channel(Arc::new(Desired::default()));
-        let reporting = cfg.status.is_some();
-        let translate_cfg = cfg.translate.clone();
-        let on_publish: crate::source::world_loop::OnPublish = Box::new(move |world, publisher, _outcome| {
-            if reporting {
-                let d = status::desired(world, &publisher.problems(), &translate_cfg);
-                let _ = desired_tx.send(Arc::new(d));
+        // A replica that reports status (leading or not, so a new leader
+        // starts from a current view) keeps `Desired` up to date after every
+        // publish; the writer is woken only when it changed.
+        let mut tracker = cfg.status.is_some().then(|| StatusTracker::new(cfg.translate.clone()));
+        let on_publish: crate::source::world_loop::OnPublish = Box::new(move |world, publisher, outcome, touched| {
+            if let Some(tracker) = &mut tracker
+                && let Some(d) = tracker.update(world, publisher.current_problems(), outcome, touched)
+            {
+                let _ = desired_tx.send(d);
             }
         });
         let (references_tx, references_rx) = watch::channel(Default::default());

@@ -85,7 +85,7 @@ impl Writer {
         // missing from it was seen back (or its object is gone).
         let pending: HashSet<&ObjectRef> = d.conditions.iter().map(|c| &c.regarding.object).collect();
         self.written.retain(|r, _| pending.contains(r));
-        for c in &d.conditions {
+        for c in d.conditions.iter() {
             if c.want.is_satisfied_by(c.observed.as_ref(), c.regarding.generation) {
                 self.written.remove(&c.regarding.object);
                 continue;
@@ -104,7 +104,7 @@ impl Writer {
 
         let addresses = self.publish_addresses().await;
         if let Some(addresses) = addresses {
-            for ing in &d.ingresses {
+            for ing in d.ingresses.iter() {
                 if ing.observed == addresses {
                     continue;
                 }
@@ -116,7 +116,7 @@ impl Writer {
 
         let current: HashSet<&Problem> = d.problems.iter().map(|(p, _)| p).collect();
         self.emitted.retain(|p| current.contains(p));
-        for (problem, regarding) in &d.problems {
+        for (problem, regarding) in d.problems.iter() {
             if self.emitted.contains(problem) {
                 continue;
             }
