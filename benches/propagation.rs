@@ -12,9 +12,10 @@
 //! shows it, polling the proxy back to back over one keep-alive HTTP/1
 //! connection. Run: `cargo bench --bench propagation` (N=100000 CHANGES=100
 //! by default; MODE=cluster|local|both, STATUS=0 turns status reporting
-//! off, PAUSE_MS is the pause between changes, POLL_GAP_US a pause between
-//! polls, BENCH_LOG a log filter for the controller). Results:
-//! docs/benchmarks.md.
+//! off, SETTLE=0 starts the changes as soon as the proxy is ready instead of
+//! after the status write-back of all N consumers has settled, PAUSE_MS is
+//! the pause between changes, POLL_GAP_US a pause between polls, BENCH_LOG a
+//! log filter for the controller). Results: docs/benchmarks.md.
 
 // `cargo check --benches` sets cfg(test) without the test harness, so the
 // imports of the server's unit tests go unused here.
@@ -55,6 +56,8 @@ struct Knobs {
     changes: usize,
     pause: Duration,
     status: bool,
+    /// Wait for the status write-back to settle before the changes.
+    settle: bool,
     mode: String,
 }
 
@@ -81,6 +84,7 @@ fn main() {
         changes: knob("CHANGES", 100),
         pause: Duration::from_millis(knob("PAUSE_MS", 50)),
         status: knob::<u8>("STATUS", 1) == 1,
+        settle: knob::<u8>("SETTLE", 1) == 1,
         mode: knob("MODE", "both".to_string()),
     };
     // Three change types use a consumer each: they must not run out.
@@ -475,7 +479,10 @@ async fn cluster_mode(k: &Knobs) {
         "- ready (first snapshot live, every watch listed) {:.2?} after the controller started",
         started.elapsed()
     );
-    if k.status {
+    if k.status && !k.settle {
+        println!("- changes start now, during the status write-back of {} consumers (SETTLE=0)", k.n);
+    }
+    if k.status && k.settle {
         // The leader writes a Programmed condition on every KongConsumer
         // once; measure after that storm, as a long-running replica sees.
         let (mut writes, mut quiet_since) = (0, Instant::now());
