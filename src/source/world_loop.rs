@@ -19,6 +19,90 @@ const QUIET: Duration = Duration::from_millis(1);
 /// changes cannot postpone enforcement.
 const MAX_BATCH: Duration = Duration::from_millis(20);
 
+/// When a batch closes: once the watches have been quiet for `QUIET`, or
+/// `MAX_BATCH` after it opened. Only changes keep a batch that holds one
+/// open: a steady stream of status-only updates (the echoes of our own
+/// status writes, ~100k of them after a start at 100k consumers) must not
+/// hold a credential change back for `MAX_BATCH`.
+struct Window {
+    opened: Instant,
+    /// When the last op, and the last op that changes the World, arrived.
+    last_op: Instant,
+    last_change: Option<Instant>,
+    /// When the first change of the batch reached the process.
+    first_change: Option<Instant>,
+    first_op: Instant,
+    ops: usize,
+}
+
+impl Window {
+    /// A batch opened at `now` by an op that arrived at `received`.
+    fn new(now: Instant, received: Instant, change: bool) -> Self {
+        let mut w =
+            Window { opened: now, last_op: now, last_change: None, first_change: None, first_op: received, ops: 0 };
+        w.add(now, received, change);
+        w
+    }
+
+    /// An op taken at `now` that arrived at `received`.
+    fn add(&mut self, now: Instant, received: Instant, change: bool) {
+        self.ops += 1;
+        self.last_op = now;
+        self.first_op = self.first_op.min(received);
+        if change {
+            self.last_change = Some(now);
+            self.first_change = Some(self.first_change.map_or(received, |f| f.min(received)));
+        }
+    }
+
+    /// When the batch closes unless more ops keep it open.
+    fn closes_at(&self) -> Instant {
+        let quiet_since = self.last_change.unwrap_or(self.last_op);
+        (quiet_since + QUIET).min(self.opened + MAX_BATCH)
+    }
+
+    /// How long to wait for more ops; None when the batch is closed.
+    fn left(&self) -> Option<Duration> {
+        let left = self.closes_at().saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// Where the propagation of this batch starts: its first change.
+    fn since(&self) -> Instant {
+        self.first_change.unwrap_or(self.first_op)
+    }
+}
+
+/// Whether applying `op` changes what translation reads. False for an
+/// object equal to the stored one, which is what a status-only update
+/// (the echo of a status write) is: the World ignores status in equality.
+fn changes_world(world: &World, op: &Op) -> bool {
+    fn differs<T: PartialEq>(store: &crate::world::Store<T>, key: &(String, String), obj: &T) -> bool {
+        store.get(key).is_none_or(|old| **old != *obj)
+    }
+    let obj = match op {
+        Op::Apply(obj) => obj,
+        Op::WatchError { .. } => return false,
+        _ => return true,
+    };
+    let r = obj.object_ref();
+    if world.unreadable.contains_key(&r) {
+        // Readable again: its problem goes away.
+        return true;
+    }
+    let key = (r.namespace.unwrap_or_default(), r.name);
+    match &**obj {
+        Shrunk::Ingress(o) => differs(&world.ingresses, &key, o),
+        Shrunk::IngressClass(o) => differs(&world.ingress_classes, &key, o),
+        Shrunk::Service(o) => differs(&world.services, &key, o),
+        Shrunk::EndpointSlice(o) => differs(&world.endpoint_slices, &key, o),
+        Shrunk::Secret(o) => differs(&world.secrets, &key, o),
+        Shrunk::KongConsumer(o) => differs(&world.consumers, &key, o),
+        Shrunk::KongPlugin(o) => differs(&world.plugins, &key, o),
+        Shrunk::KongClusterPlugin(o) => differs(&world.cluster_plugins, &key, o),
+    }
+}
+
 /// What a watcher tells the world loop.
 #[derive(Debug)]
 pub enum Op {
@@ -161,21 +245,16 @@ fn run(
         touched: Touched::default(),
     };
     loop {
-        let Ok((mut since, first)) = rx.recv() else { return };
+        let Ok((received, first)) = rx.recv() else { return };
         let batch = Instant::now();
-        let mut ops = 1;
+        let mut window = Window::new(batch, received, changes_world(&st.world, &first));
         if !apply(&mut st, first, &shared) {
             return;
         }
-        loop {
-            let left = MAX_BATCH.saturating_sub(batch.elapsed());
-            if left.is_zero() {
-                break;
-            }
-            match rx.recv_timeout(QUIET.min(left)) {
+        while let Some(wait) = window.left() {
+            match rx.recv_timeout(wait) {
                 Ok((received, op)) => {
-                    since = since.min(received);
-                    ops += 1;
+                    window.add(Instant::now(), received, changes_world(&st.world, &op));
                     if !apply(&mut st, op, &shared) {
                         return;
                     }
@@ -184,6 +263,7 @@ fn run(
                 Err(RecvTimeoutError::Disconnected) => return,
             }
         }
+        let (ops, since) = (window.ops, window.since());
         let synced = st.synced.iter().filter(|s| **s).count();
         shared.metrics.watches_synced.set(synced as i64);
         if synced < st.synced.len() {
@@ -235,7 +315,7 @@ fn run(
             ops,
             touched = if touched.everything { usize::MAX } else { touched.objects.len() },
             published = outcome.published,
-            queued_us = (batch - since).as_micros() as u64,
+            queued_us = batch.saturating_duration_since(since).as_micros() as u64,
             batch_us = (publishing - batch).as_micros() as u64,
             publish_us = (published - publishing).as_micros() as u64,
             after_publish_us = published.elapsed().as_micros() as u64,
@@ -344,6 +424,51 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(10), "{what}");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn status_echoes_do_not_hold_a_change_back() {
+        let t0 = Instant::now();
+        let us = |n: u64| t0 + Duration::from_micros(n);
+        // A change, then echoes of status writes every 0.2 ms: the batch
+        // closes QUIET after the change, not QUIET after the last echo.
+        let mut w = Window::new(t0, t0, true);
+        for n in [200, 400, 600, 800] {
+            w.add(us(n), us(n), false);
+        }
+        assert_eq!(w.closes_at(), t0 + QUIET);
+        assert_eq!(w.since(), t0);
+        // A second change keeps it open for QUIET after that one.
+        w.add(us(900), us(900), true);
+        assert_eq!(w.closes_at(), us(900) + QUIET);
+        assert_eq!(w.ops, 6);
+
+        // Echoes only: every op keeps the batch open, up to MAX_BATCH.
+        let mut w = Window::new(t0, t0, false);
+        w.add(us(800), us(800), false);
+        assert_eq!(w.closes_at(), us(800) + QUIET);
+        for n in (1600..=24_000).step_by(800) {
+            w.add(us(n), us(n), false);
+        }
+        assert_eq!(w.closes_at(), t0 + MAX_BATCH);
+
+        // A change after an echo: propagation starts at the change.
+        let mut w = Window::new(t0, t0, false);
+        w.add(us(500), us(300), true);
+        assert_eq!(w.since(), us(300));
+        assert_eq!(w.closes_at(), us(500) + QUIET);
+    }
+
+    #[test]
+    fn an_unchanged_object_is_not_a_change_but_a_new_one_is() {
+        let mut world = World::new();
+        assert!(changes_world(&world, &Op::Apply(Box::new(consumer("a")))));
+        world.apply_shrunk(consumer("a"));
+        // The same object again (a status-only update, as the World sees it).
+        assert!(!changes_world(&world, &Op::Apply(Box::new(consumer("a")))));
+        assert!(changes_world(&world, &Op::Apply(Box::new(consumer("b")))));
+        assert!(changes_world(&world, &Op::Delete(ObjectRef::namespaced(Kind::KongConsumer, "default", "a"))));
+        assert!(!changes_world(&world, &Op::WatchError { stream: 0 }));
     }
 
     #[test]
