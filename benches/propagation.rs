@@ -353,6 +353,43 @@ impl Internal {
     }
 }
 
+/// CPU time (user + system) per thread name, from /proc/self/task: how
+/// much the world thread, the runtimes and the proxy used over a phase
+/// (steadier than wall times on a shared machine). Empty off Linux.
+struct ThreadCpu(std::collections::BTreeMap<String, f64>);
+
+impl ThreadCpu {
+    fn read() -> Self {
+        let mut out = std::collections::BTreeMap::new();
+        let ticks = 100.0; // USER_HZ on Linux
+        for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+            // "tid (comm) state ... utime stime": comm may hold spaces.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+            let comm = stat[open + 1..close].to_string();
+            let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+            let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            // utime and stime are fields 14 and 15 of stat; 3 is the first after comm.
+            *out.entry(comm).or_insert(0.0) += (field(11) + field(12)) / ticks;
+        }
+        ThreadCpu(out)
+    }
+
+    fn since(&self, before: &ThreadCpu) -> ThreadCpu {
+        let mut out = self.0.clone();
+        for (comm, secs) in &mut out {
+            *secs -= before.0.get(comm).copied().unwrap_or(0.0);
+        }
+        ThreadCpu(out)
+    }
+
+    fn print(&self) {
+        let cells: Vec<String> =
+            self.0.iter().filter(|(_, s)| **s > 0.0).map(|(comm, s)| format!("{comm} {:.0} ms", s * 1e3)).collect();
+        println!("CPU time per thread during the changes: {}\n", cells.join(", "));
+    }
+}
+
 struct Row {
     what: String,
     took: Vec<Duration>,
@@ -511,6 +548,7 @@ async fn cluster_mode(k: &Knobs) {
     let mut unannotate = Row::new("Service: remove konghq.com/plugins");
     let mut annotate = Row::new("Service: set konghq.com/plugins: key-auth");
     let polls = poller.polls;
+    let cpu = ThreadCpu::read();
 
     for c in 0..k.changes {
         let i = changing(k, 0, c);
@@ -564,6 +602,7 @@ async fn cluster_mode(k: &Knobs) {
         poller.polls - polls,
         status_writes(&server)
     );
+    ThreadCpu::read().since(&cpu).print();
 }
 
 /// Status subresource writes since the last call (the log is cleared).
