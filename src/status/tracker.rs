@@ -4,6 +4,12 @@
 //! thread's time and the tail of change propagation. Only the objects a
 //! batch touched and those whose problems changed are looked at again; a
 //! relist (or the first publish) computes everything.
+//!
+//! The world thread updates the tracker after every publish; the status
+//! writer takes a `Desired` from it when it is ready for one. Taking one
+//! copies the list of pending conditions (all 100k of them while the
+//! conditions are first written), so it happens once per writer pass, not
+//! once per batch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -29,7 +35,9 @@ pub struct StatusTracker {
     ingresses: BTreeMap<ObjectRef, IngressTarget>,
     /// Current problems by the object they are about.
     subjects: BTreeMap<ObjectRef, Subject>,
-    current: Desired,
+    /// The last `Desired` taken, and which of its parts are out of date.
+    current: Arc<Desired>,
+    stale: Changed,
 }
 
 #[derive(Debug, Default)]
@@ -39,12 +47,24 @@ struct Subject {
     problems: BTreeSet<Problem>,
 }
 
-/// Which parts of `Desired` a batch changed.
-#[derive(Default)]
+/// Which parts of `Desired` changed.
+#[derive(Clone, Copy, Default)]
 struct Changed {
     conditions: bool,
     ingresses: bool,
     problems: bool,
+}
+
+impl Changed {
+    fn any(self) -> bool {
+        self.conditions || self.ingresses || self.problems
+    }
+
+    fn add(&mut self, other: Changed) {
+        self.conditions |= other.conditions;
+        self.ingresses |= other.ingresses;
+        self.problems |= other.problems;
+    }
 }
 
 impl StatusTracker {
@@ -55,24 +75,24 @@ impl StatusTracker {
             conditions: BTreeMap::new(),
             ingresses: BTreeMap::new(),
             subjects: BTreeMap::new(),
-            current: Desired::default(),
+            current: Arc::default(),
+            stale: Changed::default(),
         }
     }
 
     /// Call after every publish with what the batch touched, the publish's
-    /// outcome and every current problem. Returns the new `Desired` when
-    /// something the status writer acts on changed, else None (the writer
-    /// is not woken for nothing).
+    /// outcome and every current problem. Returns whether something the
+    /// status writer acts on changed (if not, the writer is not woken).
     pub fn update(
         &mut self,
         world: &World,
         problems: &BTreeSet<Problem>,
         outcome: &Outcome,
         touched: &Touched,
-    ) -> Option<Arc<Desired>> {
+    ) -> bool {
         if !self.primed || touched.everything {
             self.recompute(world, problems);
-            return Some(Arc::new(self.current.clone()));
+            return true;
         }
         let mut changed = Changed::default();
         let mut dirty: BTreeSet<&ObjectRef> = touched.objects.iter().collect();
@@ -116,19 +136,28 @@ impl StatusTracker {
                 }
             }
         }
-        if !(changed.conditions || changed.ingresses || changed.problems) {
-            return None;
+        self.stale.add(changed);
+        changed.any()
+    }
+
+    /// What the status writer should make true now. Parts that did not
+    /// change since the last call are shared with the `Desired` it returned.
+    pub fn desired(&mut self) -> Arc<Desired> {
+        let stale = std::mem::take(&mut self.stale);
+        if stale.any() {
+            let mut d = (*self.current).clone();
+            if stale.conditions {
+                d.conditions = Arc::new(self.conditions.values().cloned().collect());
+            }
+            if stale.ingresses {
+                d.ingresses = Arc::new(self.ingresses.values().cloned().collect());
+            }
+            if stale.problems {
+                d.problems = Arc::new(self.problem_list());
+            }
+            self.current = Arc::new(d);
         }
-        if changed.conditions {
-            self.current.conditions = Arc::new(self.conditions.values().cloned().collect());
-        }
-        if changed.ingresses {
-            self.current.ingresses = Arc::new(self.ingresses.values().cloned().collect());
-        }
-        if changed.problems {
-            self.current.problems = Arc::new(self.problem_list());
-        }
-        Some(Arc::new(self.current.clone()))
+        self.current.clone()
     }
 
     /// Everything from scratch.
@@ -175,11 +204,7 @@ impl StatusTracker {
             }
         }
 
-        self.current = Desired {
-            conditions: Arc::new(self.conditions.values().cloned().collect()),
-            ingresses: Arc::new(self.ingresses.values().cloned().collect()),
-            problems: Arc::new(self.problem_list()),
-        };
+        self.stale = Changed { conditions: true, ingresses: true, problems: true };
     }
 
     /// Every problem, sorted (subjects are sorted by object, and problems
@@ -299,13 +324,14 @@ mod tests {
             self.publisher.set_source_problems(source);
             let outcome = self.publisher.publish(&mut self.world, None);
             let touched = std::mem::take(&mut self.touched);
-            self.tracker.update(&self.world, self.publisher.current_problems(), &outcome, &touched)
+            let changed = self.tracker.update(&self.world, self.publisher.current_problems(), &outcome, &touched);
+            changed.then(|| self.tracker.desired())
         }
 
-        fn computed_from_scratch(&self) -> Desired {
+        fn computed_from_scratch(&self) -> Arc<Desired> {
             let mut fresh = StatusTracker::new(Config::default());
             fresh.recompute(&self.world, self.publisher.current_problems());
-            fresh.current
+            fresh.desired()
         }
     }
 
@@ -384,7 +410,7 @@ mod tests {
             5 | 6 => {
                 // The echo of a status write: what the tracker wants, as
                 // written, or (sometimes) something else.
-                let wanted: Vec<Arc<WantedCondition>> = h.tracker.current.conditions.iter().cloned().collect();
+                let wanted: Vec<Arc<WantedCondition>> = h.tracker.desired().conditions.iter().cloned().collect();
                 if wanted.is_empty() {
                     return;
                 }
@@ -422,12 +448,12 @@ mod tests {
                 for _ in 0..1 + rng.below(3) {
                     random_change(&mut h, &mut rng);
                 }
-                let before = h.tracker.current.clone();
+                let before = h.tracker.desired();
                 let sent = h.publish();
                 let fresh = h.computed_from_scratch();
-                assert_eq!(h.tracker.current, fresh, "seed {seed} step {step}");
+                assert_eq!(h.tracker.desired(), fresh, "seed {seed} step {step}");
                 match sent {
-                    Some(d) => assert_eq!(*d, fresh, "seed {seed} step {step}: sent"),
+                    Some(d) => assert_eq!(d, fresh, "seed {seed} step {step}: sent"),
                     None => assert_eq!(before, fresh, "seed {seed} step {step}: a change was not sent"),
                 }
             }
@@ -494,7 +520,8 @@ mod tests {
         let problems: BTreeSet<Problem> =
             [problem("default", "b"), problem("default", "bb"), problem("other", "a")].into_iter().collect();
         let mut tracker = StatusTracker::new(Config::default());
-        let d = tracker.update(&world, &problems, &Outcome::default(), &Touched::default()).unwrap();
+        assert!(tracker.update(&world, &problems, &Outcome::default(), &Touched::default()));
+        let d = tracker.desired();
         let got: Vec<(String, &str, &str)> = d
             .conditions
             .iter()
