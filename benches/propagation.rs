@@ -12,9 +12,10 @@
 //! shows it, polling the proxy back to back over one keep-alive HTTP/1
 //! connection. Run: `cargo bench --bench propagation` (N=100000 CHANGES=100
 //! by default; MODE=cluster|local|both, STATUS=0 turns status reporting
-//! off, PAUSE_MS is the pause between changes, POLL_GAP_US a pause between
-//! polls, BENCH_LOG a log filter for the controller). Results:
-//! docs/benchmarks.md.
+//! off, SETTLE=0 starts the changes as soon as the proxy is ready instead of
+//! after the status write-back of all N consumers has settled, PAUSE_MS is
+//! the pause between changes, POLL_GAP_US a pause between polls, BENCH_LOG a
+//! log filter for the controller). Results: docs/benchmarks.md.
 
 // `cargo check --benches` sets cfg(test) without the test harness, so the
 // imports of the server's unit tests go unused here.
@@ -55,6 +56,8 @@ struct Knobs {
     changes: usize,
     pause: Duration,
     status: bool,
+    /// Wait for the status write-back to settle before the changes.
+    settle: bool,
     mode: String,
 }
 
@@ -81,6 +84,7 @@ fn main() {
         changes: knob("CHANGES", 100),
         pause: Duration::from_millis(knob("PAUSE_MS", 50)),
         status: knob::<u8>("STATUS", 1) == 1,
+        settle: knob::<u8>("SETTLE", 1) == 1,
         mode: knob("MODE", "both".to_string()),
     };
     // Three change types use a consumer each: they must not run out.
@@ -320,12 +324,13 @@ fn invalid(status: u16, body: &[u8]) -> bool {
 
 // ---------- reporting ----------
 
-/// The propagation histogram's count, sum and cumulative buckets.
-#[derive(Clone, Default)]
+/// The propagation histogram's count and sum: read before and after each
+/// change, their growth is that change's internal part (the batch that
+/// made it live), exactly rather than as a bucket.
+#[derive(Clone, Copy, Default)]
 struct Internal {
     count: f64,
     sum: f64,
-    buckets: Vec<(f64, f64)>,
 }
 
 impl Internal {
@@ -333,46 +338,75 @@ impl Internal {
         let mut out = Internal::default();
         for line in shared.metrics.encode().lines() {
             let Some(rest) = line.strip_prefix("portcullis_propagation_seconds") else { continue };
-            let value = |s: &str| s.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            let value = || rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
             if rest.starts_with("_count") {
-                out.count = value(rest);
+                out.count = value();
             } else if rest.starts_with("_sum") {
-                out.sum = value(rest);
-            } else if let Some(b) = rest.strip_prefix("_bucket{le=\"") {
-                let le = b.split('"').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::INFINITY);
-                out.buckets.push((le, value(rest)));
+                out.sum = value();
             }
         }
         out
     }
 
-    fn since(&self, before: &Internal) -> Internal {
-        let buckets = self
-            .buckets
-            .iter()
-            .map(|(le, n)| (*le, n - before.buckets.iter().find(|(l, _)| l == le).map_or(0.0, |(_, m)| *m)))
-            .collect();
-        Internal { count: self.count - before.count, sum: self.sum - before.sum, buckets }
+    fn since(self, before: Internal) -> Internal {
+        Internal { count: self.count - before.count, sum: self.sum - before.sum }
     }
+}
 
-    /// Upper bound of the bucket holding quantile `q`, in ms.
-    fn quantile_bound_ms(&self, q: f64) -> f64 {
-        let rank = (q * self.count).ceil();
-        self.buckets.iter().find(|(_, n)| *n >= rank).map_or(f64::INFINITY, |(le, _)| le * 1e3)
-    }
+/// CPU time (user + system) per thread name, from /proc/self/task: how
+/// much the world thread, the runtimes and the proxy used over a phase
+/// (steadier than wall times on a shared machine). Empty off Linux.
+struct ThreadCpu(std::collections::BTreeMap<String, f64>);
 
-    fn cells(&self) -> String {
-        if self.count == 0.0 {
-            return "| - | - | - |".into();
+impl ThreadCpu {
+    fn read() -> Self {
+        let mut out = std::collections::BTreeMap::new();
+        let ticks = 100.0; // USER_HZ on Linux
+        for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+            // "tid (comm) state ... utime stime": comm may hold spaces.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+            let comm = stat[open + 1..close].to_string();
+            let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+            let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            // utime and stime are fields 14 and 15 of stat; 3 is the first after comm.
+            *out.entry(comm).or_insert(0.0) += (field(11) + field(12)) / ticks;
         }
-        format!("| {} | {:.2} | <= {:.2} |", self.count, self.sum / self.count * 1e3, self.quantile_bound_ms(0.99))
+        ThreadCpu(out)
+    }
+
+    fn since(&self, before: &ThreadCpu) -> ThreadCpu {
+        let mut out = self.0.clone();
+        for (comm, secs) in &mut out {
+            *secs -= before.0.get(comm).copied().unwrap_or(0.0);
+        }
+        ThreadCpu(out)
+    }
+
+    fn print(&self) {
+        let cells: Vec<String> =
+            self.0.iter().filter(|(_, s)| **s > 0.0).map(|(comm, s)| format!("{comm} {:.0} ms", s * 1e3)).collect();
+        println!("CPU time per thread during the changes: {}\n", cells.join(", "));
     }
 }
 
 struct Row {
     what: String,
     took: Vec<Duration>,
-    internal: Option<Internal>,
+    /// Per change: the snapshots published and their summed internal time.
+    internal: Vec<(f64, Duration)>,
+}
+
+impl Row {
+    fn new(what: &str) -> Row {
+        Row { what: what.into(), took: Vec::new(), internal: Vec::new() }
+    }
+
+    /// One change: write to seen, and how the metric grew meanwhile.
+    fn record(&mut self, took: Duration, internal: Internal) {
+        self.took.push(took);
+        self.internal.push((internal.count, Duration::from_secs_f64(internal.sum.max(0.0))));
+    }
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> f64 {
@@ -380,42 +414,44 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
     sorted[rank - 1].as_secs_f64() * 1e3
 }
 
+/// Per change type: end-to-end times; the internal part (the metric:
+/// change reached the process -> snapshot live); and the rest (through the
+/// API server and the watch until the event is decoded, plus the poll).
 fn table(rows: &[Row]) {
-    let internal = rows.iter().any(|r| r.internal.is_some());
-    print!("| change | count | median ms | p90 ms | p99 ms | max ms |");
-    if internal {
-        print!(" internal: snapshots | internal mean ms | internal p99 ms (bucket) |");
-    }
-    println!();
-    println!("|---|---|---|---|---|---|{}", if internal { "---|---|---|" } else { "" });
-    let mut all: Vec<Duration> = Vec::new();
-    let mut all_internal = Internal::default();
-    let line = |what: &str, took: &mut Vec<Duration>, internal_cells: Option<String>| {
-        took.sort();
-        print!(
-            "| {what} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+    println!(
+        "| change | count | median ms | p90 ms | p99 ms | max ms | snapshots | internal median ms | internal p99 ms | internal max ms | rest median ms | rest p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let line = |what: &str, took: &[Duration], internal: &[(f64, Duration)]| {
+        let mut sorted = took.to_vec();
+        sorted.sort();
+        let mut inner: Vec<Duration> = internal.iter().map(|(_, d)| *d).collect();
+        inner.sort();
+        let mut rest: Vec<Duration> = took.iter().zip(internal).map(|(t, (_, i))| t.saturating_sub(*i)).collect();
+        rest.sort();
+        let snapshots: f64 = internal.iter().map(|(n, _)| n).sum();
+        let p = percentile;
+        println!(
+            "| {what} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {snapshots} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
             took.len(),
-            percentile(took, 0.5),
-            percentile(took, 0.9),
-            percentile(took, 0.99),
-            percentile(took, 1.0)
+            p(&sorted, 0.5),
+            p(&sorted, 0.9),
+            p(&sorted, 0.99),
+            p(&sorted, 1.0),
+            p(&inner, 0.5),
+            p(&inner, 0.99),
+            p(&inner, 1.0),
+            p(&rest, 0.5),
+            p(&rest, 0.99),
         );
-        if let Some(cells) = internal_cells {
-            print!(" {}", cells.trim_start_matches("| "));
-        }
-        println!();
     };
+    let (mut all, mut all_internal) = (Vec::new(), Vec::new());
     for r in rows {
-        let mut took = r.took.clone();
-        all.extend(&took);
-        if let Some(i) = &r.internal {
-            all_internal.count += i.count;
-            all_internal.sum += i.sum;
-            add_buckets(&mut all_internal.buckets, &i.buckets);
-        }
-        line(&r.what, &mut took, r.internal.as_ref().map(Internal::cells));
+        all.extend(&r.took);
+        all_internal.extend(&r.internal);
+        line(&r.what, &r.took, &r.internal);
     }
-    line("**all**", &mut all, internal.then(|| all_internal.cells()));
+    line("**all**", &all, &all_internal);
     println!();
 }
 
@@ -480,7 +516,10 @@ async fn cluster_mode(k: &Knobs) {
         "- ready (first snapshot live, every watch listed) {:.2?} after the controller started",
         started.elapsed()
     );
-    if k.status {
+    if k.status && !k.settle {
+        println!("- changes start now, during the status write-back of {} consumers (SETTLE=0)", k.n);
+    }
+    if k.status && k.settle {
         // The leader writes a Programmed condition on every KongConsumer
         // once; measure after that storm, as a long-running replica sees.
         let (mut writes, mut quiet_since) = (0, Instant::now());
@@ -502,68 +541,60 @@ async fn cluster_mode(k: &Knobs) {
 
     let mut poller = Poller::connect(addr).await;
     assert_eq!(poller.get(Some(&key_of(changing(k, 0, 0)))).await.0, 200, "a seeded key works");
-    let mut rows = Vec::new();
 
-    let row = |what: &str| Row { what: what.into(), took: Vec::new(), internal: None };
-    let mut rotate = row("rotate a Secret's key (patch stringData.key)");
-    let mut delete_secret = row("delete a credential Secret");
-    let mut remove_consumer = row("delete a KongConsumer");
-    let mut unannotate = row("Service: remove konghq.com/plugins");
-    let mut annotate = row("Service: set konghq.com/plugins: key-auth");
+    let mut rotate = Row::new("rotate a Secret's key (patch stringData.key)");
+    let mut delete_secret = Row::new("delete a credential Secret");
+    let mut remove_consumer = Row::new("delete a KongConsumer");
+    let mut unannotate = Row::new("Service: remove konghq.com/plugins");
+    let mut annotate = Row::new("Service: set konghq.com/plugins: key-auth");
     let polls = poller.polls;
+    let cpu = ThreadCpu::read();
 
-    let before = Internal::read(&shared);
     for c in 0..k.changes {
         let i = changing(k, 0, c);
         let key = format!("rotated-{c}-{i}");
+        let before = Internal::read(&shared);
         server.patch("secrets", "default", &format!("key-{i}"), &json!({"stringData": {"key": key}})).expect("rotate");
         let written = Instant::now();
-        rotate.took.push(poller.until(written, Some(&key), "rotate", ok).await);
+        let took = poller.until(written, Some(&key), "rotate", ok).await;
         tokio::time::sleep(k.pause).await;
+        rotate.record(took, Internal::read(&shared).since(before));
     }
-    rotate.internal = Some(Internal::read(&shared).since(&before));
 
-    let before = Internal::read(&shared);
     for c in 0..k.changes {
         let i = changing(k, 1, c);
+        let before = Internal::read(&shared);
         server.delete("secrets", "default", &format!("key-{i}")).expect("delete Secret");
         let written = Instant::now();
-        delete_secret.took.push(poller.until(written, Some(&key_of(i)), "delete Secret", invalid).await);
+        let took = poller.until(written, Some(&key_of(i)), "delete Secret", invalid).await;
         tokio::time::sleep(k.pause).await;
+        delete_secret.record(took, Internal::read(&shared).since(before));
     }
-    delete_secret.internal = Some(Internal::read(&shared).since(&before));
 
-    let before = Internal::read(&shared);
     for c in 0..k.changes {
         let i = changing(k, 2, c);
+        let before = Internal::read(&shared);
         server.delete("kongconsumers", "default", &format!("consumer-{i}")).expect("delete KongConsumer");
         let written = Instant::now();
-        remove_consumer.took.push(poller.until(written, Some(&key_of(i)), "delete consumer", unauthorized).await);
+        let took = poller.until(written, Some(&key_of(i)), "delete consumer", unauthorized).await;
         tokio::time::sleep(k.pause).await;
+        remove_consumer.record(took, Internal::read(&shared).since(before));
     }
-    remove_consumer.internal = Some(Internal::read(&shared).since(&before));
 
-    let (mut off, mut on) = (Internal::default(), Internal::default());
     for _ in 0..k.changes {
-        for (value, row, internal) in
-            [(Value::Null, &mut unannotate, &mut off), (json!("key-auth"), &mut annotate, &mut on)]
-        {
+        for (value, row) in [(Value::Null, &mut unannotate), (json!("key-auth"), &mut annotate)] {
             let before = Internal::read(&shared);
             let patch = json!({"metadata": {"annotations": {"konghq.com/plugins": value}}});
             server.patch("services", "default", "echo", &patch).expect("annotate");
             let written = Instant::now();
             let seen = if value.is_null() { ok } else { unauthorized };
-            row.took.push(poller.until(written, None, "annotate", seen).await);
+            let took = poller.until(written, None, "annotate", seen).await;
             tokio::time::sleep(k.pause).await;
-            let d = Internal::read(&shared).since(&before);
-            internal.count += d.count;
-            internal.sum += d.sum;
-            add_buckets(&mut internal.buckets, &d.buckets);
+            row.record(took, Internal::read(&shared).since(before));
         }
     }
-    unannotate.internal = Some(off);
-    annotate.internal = Some(on);
 
+    let mut rows = Vec::new();
     rows.extend([rotate, delete_secret, remove_consumer, unannotate, annotate]);
     table(&rows);
     println!(
@@ -571,6 +602,7 @@ async fn cluster_mode(k: &Knobs) {
         poller.polls - polls,
         status_writes(&server)
     );
+    ThreadCpu::read().since(&cpu).print();
 }
 
 /// Status subresource writes since the last call (the log is cleared).
@@ -578,15 +610,6 @@ fn status_writes(server: &ApiServer) -> usize {
     let n = server.requests().iter().filter(|r| r.is_write() && r.path.ends_with("/status")).count();
     server.clear_requests();
     n
-}
-
-fn add_buckets(into: &mut Vec<(f64, f64)>, from: &[(f64, f64)]) {
-    for (le, n) in from {
-        match into.iter_mut().find(|(l, _)| l == le) {
-            Some((_, m)) => *m += n,
-            None => into.push((*le, *n)),
-        }
-    }
 }
 
 // ---------- local mode ----------
@@ -638,37 +661,36 @@ async fn local_mode(k: &Knobs) {
     let mut poller = Poller::connect(addr).await;
     assert_eq!(poller.get(Some(&key_of(changing(k, 0, 0)))).await.0, 200, "a seeded key works");
 
-    let row = |what: &str| Row { what: what.into(), took: Vec::new(), internal: None };
-    let mut rotate = row("rotate a key (file rewritten)");
-    let mut delete_secret = row("delete a Secret (its document removed)");
-    let mut remove_consumer = row("remove a consumer (its document removed)");
-    let before = Internal::read(&shared);
+    let mut rotate = Row::new("rotate a key (file rewritten)");
+    let mut delete_secret = Row::new("delete a Secret (its document removed)");
+    let mut remove_consumer = Row::new("remove a consumer (its document removed)");
     for c in 0..k.changes {
         let i = changing(k, 0, c);
         let key = format!("rotated-{c}-{i}");
+        let before = Internal::read(&shared);
         replace(&small(i), &consumer_yaml(i, Some(&key), true));
         let written = Instant::now();
-        rotate.took.push(poller.until(written, Some(&key), "rotate", ok).await);
+        let took = poller.until(written, Some(&key), "rotate", ok).await;
         tokio::time::sleep(k.pause).await;
+        rotate.record(took, Internal::read(&shared).since(before));
     }
-    rotate.internal = Some(Internal::read(&shared).since(&before));
-    let before = Internal::read(&shared);
     for c in 0..k.changes {
         let i = changing(k, 1, c);
+        let before = Internal::read(&shared);
         replace(&small(i), &consumer_yaml(i, None, true));
         let written = Instant::now();
-        delete_secret.took.push(poller.until(written, Some(&key_of(i)), "delete Secret", invalid).await);
+        let took = poller.until(written, Some(&key_of(i)), "delete Secret", invalid).await;
         tokio::time::sleep(k.pause).await;
+        delete_secret.record(took, Internal::read(&shared).since(before));
     }
-    delete_secret.internal = Some(Internal::read(&shared).since(&before));
-    let before = Internal::read(&shared);
     for c in 0..k.changes {
         let i = changing(k, 2, c);
+        let before = Internal::read(&shared);
         replace(&small(i), &consumer_yaml(i, Some(&key_of(i)), false));
         let written = Instant::now();
-        remove_consumer.took.push(poller.until(written, Some(&key_of(i)), "remove consumer", unauthorized).await);
+        let took = poller.until(written, Some(&key_of(i)), "remove consumer", unauthorized).await;
         tokio::time::sleep(k.pause).await;
+        remove_consumer.record(took, Internal::read(&shared).since(before));
     }
-    remove_consumer.internal = Some(Internal::read(&shared).since(&before));
     table(&[rotate, delete_secret, remove_consumer]);
 }

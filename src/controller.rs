@@ -1,7 +1,7 @@
 //! Cluster mode wiring: watchers -> world loop -> publisher (every replica),
 //! plus leader election and the status writer (leader only).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kube::Client;
 use tokio::sync::watch;
@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::publish::{Publisher, Shared};
 use crate::source::cluster::{self, Scope};
 use crate::source::world_loop::WorldLoop;
-use crate::status::{self, Desired, LeaderConfig, StatusConfig};
+use crate::status::{self, LeaderConfig, StatusConfig, StatusTracker};
 use crate::translate;
 
 #[derive(Clone, Debug)]
@@ -44,13 +44,19 @@ impl Controller {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<Self> {
         let streams = cluster::streams(&Scope { namespaces: cfg.namespaces.clone() });
-        let (desired_tx, desired_rx) = watch::channel(Arc::new(Desired::default()));
-        let reporting = cfg.status.is_some();
-        let translate_cfg = cfg.translate.clone();
-        let on_publish: crate::source::world_loop::OnPublish = Box::new(move |world, publisher, _outcome| {
-            if reporting {
-                let d = status::desired(world, &publisher.problems(), &translate_cfg);
-                let _ = desired_tx.send(Arc::new(d));
+        // A replica that reports status (leading or not, so a new leader
+        // starts from a current view) keeps its tracker up to date after
+        // every publish and wakes the writer when something changed; the
+        // writer takes a `Desired` from it when ready for one.
+        let tracker = Arc::new(Mutex::new(StatusTracker::new(cfg.translate.clone())));
+        let (changed_tx, changed_rx) = watch::channel(());
+        let reporting = cfg.status.is_some().then(|| tracker.clone());
+        let on_publish: crate::source::world_loop::OnPublish = Box::new(move |world, publisher, outcome, touched| {
+            if let Some(tracker) = &reporting {
+                let mut t = tracker.lock().unwrap_or_else(PoisonError::into_inner);
+                if t.update(world, publisher.current_problems(), outcome, touched) {
+                    changed_tx.send_replace(());
+                }
             }
         });
         let (references_tx, references_rx) = watch::channel(Default::default());
@@ -63,7 +69,7 @@ impl Controller {
         let leader = match cfg.status {
             Some(settings) => {
                 let leader = status::spawn_leader_election(client.clone(), settings.election, shared.clone(), stop);
-                status::spawn_status_writer(client, settings.writer, desired_rx, leader.clone(), shared);
+                status::spawn_status_writer(client, settings.writer, tracker, changed_rx, leader.clone(), shared);
                 leader
             }
             None => watch::channel(false).1,

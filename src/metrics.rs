@@ -26,8 +26,10 @@ pub struct Metrics {
     pub snapshots_published: Counter,
     /// Time to translate one part of the snapshot.
     pub translate_seconds: Family<PartLabel, Histogram, fn() -> Histogram>,
-    /// From the first change event of a batch to the new snapshot being
-    /// live in the proxy: the internal part of change propagation.
+    /// From the first change of a batch reaching the process (cluster: the
+    /// watch event decoded; local: the file event) to the new snapshot being
+    /// live in the proxy: the part of change propagation Portcullis owns,
+    /// including any wait for the world thread.
     pub propagation_seconds: Histogram,
     /// Current problems by reason.
     pub problems: Family<ReasonLabel, Gauge>,
@@ -71,7 +73,7 @@ impl Metrics {
         registry.register("translate_seconds", "Time to translate one snapshot part", m.translate_seconds.clone());
         registry.register(
             "propagation_seconds",
-            "Time from a configuration change event to the snapshot that reflects it being live",
+            "Time from a configuration change reaching Portcullis (watch event or file event) to the snapshot that reflects it being live",
             m.propagation_seconds.clone(),
         );
         registry.register("problems", "Current configuration problems by reason", m.problems.clone());

@@ -71,6 +71,8 @@ pub struct Outcome {
     pub published: bool,
     /// Problems that appeared with this publish.
     pub new_problems: Vec<Problem>,
+    /// Problems that went away with this publish.
+    pub resolved_problems: Vec<Problem>,
 }
 
 impl Publisher {
@@ -182,7 +184,8 @@ impl Publisher {
         for p in &new_problems {
             tracing::warn!(object = %p.object, field = %p.field, reason = p.reason.as_str(), "{}", p.message);
         }
-        for p in self.reported.difference(&current) {
+        let resolved_problems: Vec<Problem> = self.reported.difference(&current).cloned().collect();
+        for p in &resolved_problems {
             tracing::info!(object = %p.object, field = %p.field, reason = p.reason.as_str(), "problem resolved");
         }
         m.problems.clear();
@@ -190,7 +193,7 @@ impl Publisher {
             m.problems.get_or_create(&ReasonLabel { reason: p.reason.as_str() }).inc();
         }
         self.reported = current;
-        Outcome { published: true, new_problems }
+        Outcome { published: true, new_problems, resolved_problems }
     }
 
     pub fn shared(&self) -> Arc<Shared> {
@@ -200,6 +203,11 @@ impl Publisher {
     /// Every current problem, sorted.
     pub fn problems(&self) -> Vec<Problem> {
         self.reported.iter().cloned().collect()
+    }
+
+    /// Every current problem, without copying them.
+    pub fn current_problems(&self) -> &BTreeSet<Problem> {
+        &self.reported
     }
 
     fn observe(&self, part: &'static str, started: Instant) {

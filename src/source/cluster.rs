@@ -8,7 +8,7 @@
 //! its watch. Errors are retried with kube-runtime's default backoff while
 //! the last snapshot keeps serving.
 
-use std::sync::mpsc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -20,7 +20,7 @@ use kube::runtime::{WatchStreamExt, watcher::watcher};
 use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 
-use super::world_loop::Op;
+use super::world_loop::{Op, Ops};
 use crate::api::LABEL_CREDENTIAL;
 use crate::world::{Kind, Object, ObjectRef, Shrunk};
 
@@ -57,7 +57,7 @@ pub fn streams(scope: &Scope) -> Vec<Stream> {
 }
 
 /// Spawns every watcher; they run until the ops receiver is dropped.
-pub fn spawn_watchers(client: &Client, streams: &[Stream], ops: &mpsc::Sender<Op>) {
+pub fn spawn_watchers(client: &Client, streams: &[Stream], ops: &Ops) {
     for s in streams {
         let (client, ops, s) = (client.clone(), ops.clone(), s.clone());
         let ns = s.namespace.as_deref();
@@ -108,7 +108,7 @@ where
     }
 }
 
-fn spawn_typed<K>(api: Api<K>, cfg: watcher::Config, s: Stream, ops: mpsc::Sender<Op>, wrap: fn(K) -> Object)
+fn spawn_typed<K>(api: Api<K>, cfg: watcher::Config, s: Stream, ops: Ops, wrap: fn(K) -> Object)
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
@@ -168,7 +168,7 @@ fn dynamic_to_object(o: DynamicObject, ar: &ApiResource) -> Result<Object, Unrea
 
 /// Drives one watch stream: Init..InitDone becomes one Reset of the
 /// stream's scope; later events become Apply/Delete.
-async fn run_stream<K, F>(api: Api<K>, cfg: watcher::Config, s: Stream, ops: mpsc::Sender<Op>, to_object: F)
+async fn run_stream<K, F>(api: Api<K>, cfg: watcher::Config, s: Stream, ops: Ops, to_object: F)
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
     F: Fn(K) -> Result<Object, Unreadable>,
@@ -178,6 +178,7 @@ where
     let mut buffer: Vec<Shrunk> = Vec::new();
     let mut invalid: Vec<(ObjectRef, crate::world::Unreadable)> = Vec::new();
     while let Some(event) = stream.next().await {
+        let received = Instant::now();
         let op = match event {
             Ok(Event::Init) => {
                 buffer.clear();
@@ -221,7 +222,7 @@ where
                 Op::WatchError { stream: s.id }
             }
         };
-        if ops.send(op).is_err() {
+        if ops.send(received, op).is_err() {
             return;
         }
     }
@@ -247,7 +248,7 @@ pub fn spawn_referenced_secrets(
     client: Client,
     scope: Scope,
     mut references: tokio::sync::watch::Receiver<std::collections::BTreeSet<(String, String)>>,
-    ops: mpsc::Sender<Op>,
+    ops: Ops,
 ) {
     tokio::spawn(async move {
         let mut running: std::collections::HashMap<(String, String), tokio::task::AbortHandle> = Default::default();
@@ -258,7 +259,10 @@ pub fn spawn_referenced_secrets(
                 if !keep {
                     task.abort();
                     // No longer referenced: its data has no reason to stay.
-                    let _ = ops.send(Op::ReferencedSecret { secret: secret_ref(key), state: None, synced: true });
+                    let _ = ops.send(
+                        Instant::now(),
+                        Op::ReferencedSecret { secret: secret_ref(key), state: None, synced: true },
+                    );
                 }
                 keep
             });
@@ -268,7 +272,10 @@ pub fn spawn_referenced_secrets(
                 }
                 if !scope.namespaces.is_empty() && !scope.namespaces.contains(&key.0) {
                     // Outside --watch-namespace: not readable, so absent.
-                    let _ = ops.send(Op::ReferencedSecret { secret: secret_ref(&key), state: None, synced: true });
+                    let _ = ops.send(
+                        Instant::now(),
+                        Op::ReferencedSecret { secret: secret_ref(&key), state: None, synced: true },
+                    );
                     continue;
                 }
                 let task = tokio::spawn(watch_one_secret(client.clone(), key.clone(), ops.clone()));
@@ -286,7 +293,7 @@ fn secret_ref((ns, name): &(String, String)) -> ObjectRef {
 }
 
 /// One referenced Secret, by name.
-async fn watch_one_secret(client: Client, key: (String, String), ops: mpsc::Sender<Op>) {
+async fn watch_one_secret(client: Client, key: (String, String), ops: Ops) {
     let api: Api<Secret> = Api::namespaced(client, &key.0);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", key.1));
     let mut stream = std::pin::pin!(watcher(api, cfg).default_backoff());
@@ -294,6 +301,7 @@ async fn watch_one_secret(client: Client, key: (String, String), ops: mpsc::Send
     let mut listed: Option<Box<Shrunk>> = None;
     let shrink = |o: Secret| Shrunk::from_object(&Object::Secret(o)).ok().map(Box::new);
     while let Some(event) = stream.next().await {
+        let received = Instant::now();
         let op = match event {
             Ok(Event::Init) => {
                 listed = None;
@@ -311,7 +319,7 @@ async fn watch_one_secret(client: Client, key: (String, String), ops: mpsc::Send
                 Op::WatchError { stream: usize::MAX }
             }
         };
-        if ops.send(op).is_err() {
+        if ops.send(received, op).is_err() {
             return;
         }
     }

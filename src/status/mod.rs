@@ -4,10 +4,12 @@
 
 mod desired;
 mod leader;
+mod tracker;
 mod writer;
 
-pub use desired::{Desired, IngressTarget, Regarding, Want, WantedCondition, desired};
+pub use desired::{Desired, IngressTarget, Regarding, Want, WantedCondition};
 pub use leader::{LeaderConfig, spawn_leader_election};
+pub use tracker::StatusTracker;
 pub use writer::{StatusConfig, spawn_status_writer};
 
 /// Event reason used by KIC for translation problems (dashboards and alerts

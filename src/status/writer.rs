@@ -3,7 +3,7 @@
 //! Event per distinct problem.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -15,7 +15,7 @@ use kube::{Client, Error};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{Desired, EVENT_REASON, Want, WantedCondition};
+use super::{Desired, EVENT_REASON, StatusTracker, Want, WantedCondition};
 use crate::api::CONDITION_PROGRAMMED;
 use crate::publish::Shared;
 use crate::translate::Problem;
@@ -35,11 +35,13 @@ pub struct StatusConfig {
     pub instance: String,
 }
 
-/// Runs until `desired` closes.
+/// Runs until `changed` closes. `changed` says when `tracker` has
+/// something new.
 pub fn spawn_status_writer(
     client: Client,
     cfg: StatusConfig,
-    mut desired: watch::Receiver<Arc<Desired>>,
+    tracker: Arc<Mutex<StatusTracker>>,
+    mut changed: watch::Receiver<()>,
     mut leader: watch::Receiver<bool>,
     shared: Arc<Shared>,
 ) -> tokio::task::JoinHandle<()> {
@@ -51,7 +53,7 @@ pub fn spawn_status_writer(
         let mut w = Writer { client, cfg, recorder, shared, emitted: HashSet::new(), written: HashMap::new() };
         loop {
             tokio::select! {
-                r = desired.changed() => if r.is_err() { return },
+                r = changed.changed() => if r.is_err() { return },
                 r = leader.changed() => if r.is_err() { return },
                 _ = tokio::time::sleep(RESYNC) => {}
             }
@@ -61,7 +63,8 @@ pub fn spawn_status_writer(
                 w.written.clear();
                 continue;
             }
-            let d = desired.borrow_and_update().clone();
+            changed.borrow_and_update();
+            let d = tracker.lock().unwrap_or_else(PoisonError::into_inner).desired();
             w.sync(&d).await;
         }
     })
@@ -85,7 +88,7 @@ impl Writer {
         // missing from it was seen back (or its object is gone).
         let pending: HashSet<&ObjectRef> = d.conditions.iter().map(|c| &c.regarding.object).collect();
         self.written.retain(|r, _| pending.contains(r));
-        for c in &d.conditions {
+        for c in d.conditions.iter() {
             if c.want.is_satisfied_by(c.observed.as_ref(), c.regarding.generation) {
                 self.written.remove(&c.regarding.object);
                 continue;
@@ -104,7 +107,7 @@ impl Writer {
 
         let addresses = self.publish_addresses().await;
         if let Some(addresses) = addresses {
-            for ing in &d.ingresses {
+            for ing in d.ingresses.iter() {
                 if ing.observed == addresses {
                     continue;
                 }
@@ -116,7 +119,7 @@ impl Writer {
 
         let current: HashSet<&Problem> = d.problems.iter().map(|(p, _)| p).collect();
         self.emitted.retain(|p| current.contains(p));
-        for (problem, regarding) in &d.problems {
+        for (problem, regarding) in d.problems.iter() {
             if self.emitted.contains(problem) {
                 continue;
             }
