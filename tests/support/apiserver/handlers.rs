@@ -207,19 +207,18 @@ fn list(
         }
         _ => None,
     };
-    let (list_rv, objects) = shared.store.list(rid, ns.as_deref(), at).map_err(|err| match (&token, err.code) {
-        (Some(_), 410) => ApiError::expired(
-            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-        ),
-        _ => err,
-    })?;
     let after = token.as_ref().map(|t| (t.ns.as_str(), t.name.as_str()));
-    let mut matching = objects
-        .iter()
-        .filter(|o| after.is_none_or(|after| (super::object::namespace(o), super::object::name(o)) > after))
-        .filter(|o| view.visible(o));
-    let items: Vec<Value> = matching.by_ref().take(limit.unwrap_or(usize::MAX)).map(|o| view.render(o)).collect();
-    let remaining = matching.count();
+    let page = shared
+        .store
+        .list_page(rid, ns.as_deref(), at, after, limit.unwrap_or(usize::MAX), |o| view.visible(o))
+        .map_err(|err| match (&token, err.code) {
+            (Some(_), 410) => ApiError::expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            ),
+            _ => err,
+        })?;
+    let (list_rv, remaining) = (page.rv, page.remaining);
+    let items: Vec<Value> = page.items.iter().map(|o| view.render(o)).collect();
     let mut metadata = json!({ "resourceVersion": list_rv.to_string() });
     if remaining > 0
         && let Some(last) = items.last()
