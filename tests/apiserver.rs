@@ -433,6 +433,16 @@ async fn list_with_selectors_and_consistent_paging() {
     let across = everywhere.list(&ListParams::default().fields("metadata.namespace!=default")).await.unwrap();
     assert_eq!(names(across), ["s0"]);
 
+    // Pages of a selection: a continue token while more match, but no count (as kube-apiserver).
+    let web = ListParams::default().labels("app=web").limit(2);
+    let page = secrets.list(&web).await.unwrap();
+    assert_eq!(names(page.items.clone()), ["s0", "s2"]);
+    assert_eq!(page.metadata.remaining_item_count, None);
+    let token = page.metadata.continue_.clone().expect("continue token");
+    let last = secrets.list(&web.clone().continue_token(&token)).await.unwrap();
+    assert_eq!(names(last.items), ["s4", "s6"]);
+    assert!(last.metadata.continue_.is_none());
+
     // Paging: every page is served at the first page's resourceVersion, so changes between pages
     // do not show up (s5 deleted and s9 created after the first page).
     let first = secrets.list(&ListParams::default().limit(3)).await.unwrap();

@@ -210,7 +210,7 @@ fn list(
     let after = token.as_ref().map(|t| (t.ns.as_str(), t.name.as_str()));
     let page = shared
         .store
-        .list_page(rid, ns.as_deref(), at, after, limit.unwrap_or(usize::MAX), |o| view.visible(o))
+        .list_page(rid, ns.as_deref(), at, after, limit.unwrap_or(usize::MAX), view.selects().then_some(|o: &Arc<Value>| view.visible(o)))
         .map_err(|err| match (&token, err.code) {
             (Some(_), 410) => ApiError::expired(
                 "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
@@ -229,7 +229,7 @@ fn list(
             name: super::object::name(last).to_string(),
         };
         metadata["continue"] = json!(next.encode());
-        if view.labels.is_empty() && view.fields.is_empty() {
+        if !view.selects() {
             metadata["remainingItemCount"] = json!(remaining);
         }
     }

@@ -44,6 +44,11 @@ pub struct View {
 }
 
 impl View {
+    /// Whether a label or field selector narrows what this view shows.
+    pub fn selects(&self) -> bool {
+        !self.labels.is_empty() || !self.fields.is_empty()
+    }
+
     pub fn visible(&self, obj: &Value) -> bool {
         self.ns.as_deref().is_none_or(|ns| super::object::namespace(obj) == ns)
             && self.labels.matches(obj)
