@@ -2,10 +2,11 @@
 //! name), its ready targets and the Service's annotations. One `Arc<Backend>`
 //! per (Service, port), so every route to it shares the round-robin cursor.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use hashbrown::HashMap;
 use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::IngressBackend;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -30,9 +31,11 @@ pub struct Resolved {
 /// Resolves backends for one translation, caching per (Service, port).
 pub struct Backends<'w> {
     world: &'w World,
-    /// (namespace, service, port number or the unresolved port as written).
-    backends: HashMap<(String, String, String), Arc<Backend>>,
-    settings: HashMap<(String, String), ServiceSettings>,
+    /// By (namespace, Service, port number), borrowing the Service's names.
+    backends: HashMap<(&'w str, &'w str, i32), Arc<Backend>>,
+    /// Backends without targets, by (namespace, Service, port as written).
+    unresolved: HashMap<(String, String, String), Arc<Backend>>,
+    settings: HashMap<(&'w str, &'w str), ServiceSettings>,
     /// EndpointSlices by (namespace, `kubernetes.io/service-name`), in store
     /// order: looked up per Service instead of scanning every slice.
     slices: HashMap<(&'w str, &'w str), Vec<&'w EndpointSliceObj>>,
@@ -61,7 +64,7 @@ impl<'w> Backends<'w> {
                 slices.entry((ns, service)).or_default().push(slice);
             }
         }
-        Self { world, backends: HashMap::new(), settings: HashMap::new(), slices }
+        Self { world, backends: HashMap::new(), unresolved: HashMap::new(), settings: HashMap::new(), slices }
     }
 
     /// The backend of one Ingress path (or default backend) at `at`
@@ -110,7 +113,8 @@ impl<'w> Backends<'w> {
             }
         };
         let name = &svc_ref.name;
-        let Some(svc) = self.world.services.get(&(ns.to_string(), name.clone())) else {
+        let world = self.world;
+        let Some(svc) = world.services.get(&(ns, name.as_str())) else {
             problems.push(Problem::new(
                 ingress.clone(),
                 format!("{at}.service.name"),
@@ -133,7 +137,7 @@ impl<'w> Backends<'w> {
             self.settings(svc, problems);
             return Some(Resolved { backend: self.unresolved(ns, name, &port), service: Some(svc.clone()) });
         };
-        let key = (ns.to_string(), name.clone(), svc_port.port.to_string());
+        let key = (svc.meta.namespace.as_deref().unwrap_or_default(), svc.meta.name.as_str(), svc_port.port);
         if let Some(backend) = self.backends.get(&key) {
             return Some(Resolved { backend: backend.clone(), service: Some(svc.clone()) });
         }
@@ -153,16 +157,16 @@ impl<'w> Backends<'w> {
 
     /// A backend without targets for a reference that leads nowhere.
     fn unresolved(&mut self, ns: &str, name: &str, port: &PortRef<'_>) -> Arc<Backend> {
-        let key = (ns.to_string(), name.to_string(), format!("{port}?"));
-        self.backends
+        let key = (ns.to_string(), name.to_string(), port.to_string());
+        self.unresolved
             .entry(key)
             .or_insert_with(|| Arc::new(Backend::new(format!("{ns}.{name}.{port}"), Vec::new())))
             .clone()
     }
 
     /// Settings are read (and their Problems reported) once per Service.
-    fn settings(&mut self, svc: &ServiceObj, problems: &mut Vec<Problem>) -> ServiceSettings {
-        let key = (svc.meta.namespace.clone().unwrap_or_default(), svc.meta.name.clone());
+    fn settings(&mut self, svc: &'w ServiceObj, problems: &mut Vec<Problem>) -> ServiceSettings {
+        let key = (svc.meta.namespace.as_deref().unwrap_or_default(), svc.meta.name.as_str());
         self.settings
             .entry(key)
             .or_insert_with(|| {
@@ -175,15 +179,15 @@ impl<'w> Backends<'w> {
 
 /// The Service port a backend names. An ExternalName Service may list no
 /// ports; a port number then stands for itself, as in KIC.
-fn find_port(svc: &ServiceObj, port: &PortRef<'_>) -> Option<ServicePort> {
+fn find_port<'s>(svc: &'s ServiceObj, port: &PortRef<'_>) -> Option<Cow<'s, ServicePort>> {
     let found = svc.ports.iter().find(|p| match port {
         PortRef::Number(n) => p.port == *n,
         PortRef::Name(name) => p.name.as_deref() == Some(*name),
     });
     match (found, port) {
-        (Some(p), _) => Some(p.clone()),
+        (Some(p), _) => Some(Cow::Borrowed(p)),
         (None, PortRef::Number(n)) if svc.type_ == EXTERNAL_NAME => {
-            Some(ServicePort { port: *n, ..Default::default() })
+            Some(Cow::Owned(ServicePort { port: *n, ..Default::default() }))
         }
         _ => None,
     }

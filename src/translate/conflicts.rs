@@ -2,7 +2,7 @@
 //! cluster-wide default backend: the oldest Ingress wins (Ingresses arrive
 //! oldest first), the newer one gets a Conflict Problem.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::snapshot::{PathMatch, Route, RouteTable};
 use crate::world::ObjectRef;
@@ -55,8 +55,8 @@ impl MatchKey {
 #[derive(Default)]
 pub struct Accepted {
     routes: Vec<Route>,
-    /// Match -> (route name, source Ingress) of the route that holds it.
-    taken: HashMap<MatchKey, (String, String)>,
+    /// Match -> the accepted route (in `routes`) that holds it.
+    taken: HashMap<MatchKey, usize>,
     default_backend: Option<(Route, ObjectRef)>,
 }
 
@@ -65,7 +65,8 @@ impl Accepted {
     pub fn add(&mut self, ingress: IngressRoutes, problems: &mut Vec<Problem>) {
         for c in ingress.routes {
             let key = MatchKey::of(&c.route);
-            if let Some((name, source)) = self.taken.get(&key) {
+            if let Some(&held) = self.taken.get(&key) {
+                let Route { name, source, .. } = &self.routes[held];
                 let owner = if *source == c.route.source {
                     format!("route {name}, earlier in this Ingress, which wins")
                 } else {
@@ -81,7 +82,7 @@ impl Accepted {
                 ));
                 continue;
             }
-            self.taken.insert(key, (c.route.name.clone(), c.route.source.clone()));
+            self.taken.insert(key, self.routes.len());
             self.routes.push(c.route);
         }
         if let Some(route) = ingress.default_backend {
