@@ -6,6 +6,7 @@
 #
 #   bench/proxy/instructions.sh                    scenarios valid invalid open, N = 10
 #   SCENARIOS=valid BIN=/path/to/portcullis bench/proxy/instructions.sh
+#   N=100000 CONTESTANTS=portcullis bench/proxy/instructions.sh   N credentials (default 10)
 #
 # Caveat: valgrind does not run SHA-NI instructions, so sha2 falls back to
 # its portable code under callgrind (~3.5k instructions per digest instead
@@ -30,7 +31,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 render() { sed -e "s#@DIR@#$work#g" -e "s#@UPSTREAM@#$UPSTREAM#g" -e "s#@PORT@#$2#g" "$here/$1" > "$work/$1"; }
 
-python3 "$here/gen.py" 10 "$work" "$UPSTREAM"
+python3 "$here/gen.py" "${N:-10}" "$work" "$UPSTREAM"
 key=$(head -1 "$work/keys.txt")
 render upstream.conf "$UPSTREAM"
 render nginx-proxy.conf "$PORT"
@@ -55,7 +56,7 @@ for name in "${CONTESTANTS[@]}"; do
   pid=$!
   until curl -fs -o /dev/null -H "apikey: $key" "http://127.0.0.1:$PORT/"; do
     kill -0 "$pid" 2>/dev/null || { cat "$work/$name.log" >&2; exit 1; }
-    sleep 0.2
+    sleep 1
   done
   for scenario in "${SCENARIOS[@]}"; do
     url="http://127.0.0.1:$PORT/"; header="apikey: $key"
