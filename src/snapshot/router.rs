@@ -1,7 +1,7 @@
 use std::cmp::Reverse;
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use hashbrown::HashMap;
 use http::{HeaderMap, Method};
 
 use super::{HostMatch, PathMatch, Route, Scheme};
@@ -13,6 +13,9 @@ use super::{HostMatch, PathMatch, Route, Scheme};
 /// within a bucket Exact path, then longest Prefix/prefix, then regexes by
 /// priority; routes with more conditions (methods, headers) first; ties go
 /// to the oldest Ingress, then by name.
+///
+/// The host tables hash with foldhash (hashbrown's default): their keys come
+/// from configuration, and every request hashes its Host once or twice.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     exact: HashMap<String, Vec<Arc<Route>>>,

@@ -58,13 +58,22 @@ impl std::fmt::Display for PortRef<'_> {
 
 impl<'w> Backends<'w> {
     pub fn new(world: &'w World) -> Self {
-        let mut slices: HashMap<(&str, &str), Vec<&EndpointSliceObj>> = HashMap::new();
+        let mut slices: HashMap<(&str, &str), Vec<&EndpointSliceObj>> =
+            HashMap::with_capacity(world.endpoint_slices.len());
         for slice in world.endpoint_slices.values() {
             if let (Some(ns), Some(service)) = (slice.meta.namespace.as_deref(), slice.service_name.as_deref()) {
                 slices.entry((ns, service)).or_default().push(slice);
             }
         }
-        Self { world, backends: HashMap::new(), unresolved: HashMap::new(), settings: HashMap::new(), slices }
+        // Most Services back some route: size for all of them once.
+        let services = world.services.len();
+        Self {
+            world,
+            backends: HashMap::with_capacity(services),
+            unresolved: HashMap::new(),
+            settings: HashMap::with_capacity(services),
+            slices,
+        }
     }
 
     /// The backend of one Ingress path (or default backend) at `at`
@@ -76,7 +85,7 @@ impl<'w> Backends<'w> {
         ingress: &ObjectRef,
         ns: &str,
         b: &IngressBackend,
-        at: &str,
+        at: &dyn std::fmt::Display,
         problems: &mut Vec<Problem>,
     ) -> Option<Resolved> {
         let Some(svc_ref) = &b.service else {
@@ -92,7 +101,7 @@ impl<'w> Backends<'w> {
                 ),
                 None => Problem::new(
                     ingress.clone(),
-                    at,
+                    at.to_string(),
                     Reason::InvalidField,
                     "backend names no Service; set service.name and service.port",
                 ),
@@ -143,7 +152,7 @@ impl<'w> Backends<'w> {
         }
         let settings = self.settings(svc, problems);
         let mut backend = Backend::new(
-            format!("{ns}.{name}.{}", svc_port.port),
+            [ns, name.as_str(), itoa::Buffer::new().format(svc_port.port)].join("."),
             targets(&self.slices, svc, &svc_port, &settings, problems),
         );
         backend.path = settings.path;
@@ -243,19 +252,16 @@ fn targets(
     let ns = svc.meta.namespace.as_deref().unwrap_or_default();
     let mut out: Vec<Target> = Vec::new();
     for slice in slices.get(&(ns, svc.meta.name.as_str())).into_iter().flatten() {
-        for t in slice_targets(slice, port, problems) {
-            if !out.contains(&t) {
-                out.push(t);
-            }
-        }
+        slice_targets(slice, port, &mut out, problems);
     }
     out
 }
 
-/// Ready endpoints of one slice on the slice port serving `port`. Slice ports
-/// carry the Service port's name; a slice written by hand may instead use
-/// the targetPort's name or number, so those are tried next.
-fn slice_targets(slice: &EndpointSliceObj, port: &ServicePort, problems: &mut Vec<Problem>) -> Vec<Target> {
+/// Adds to `out` the ready endpoints of one slice (those not already there)
+/// on the slice port serving `port`. Slice ports carry the Service port's
+/// name; a slice written by hand may instead use the targetPort's name or
+/// number, so those are tried next.
+fn slice_targets(slice: &EndpointSliceObj, port: &ServicePort, out: &mut Vec<Target>, problems: &mut Vec<Problem>) {
     let svc_port_name = port.name.as_deref().unwrap_or_default();
     let by_service_port = slice.ports.iter().find(|p| p.name.as_deref().unwrap_or_default() == svc_port_name);
     let by_target = || {
@@ -268,20 +274,24 @@ fn slice_targets(slice: &EndpointSliceObj, port: &ServicePort, problems: &mut Ve
     let Some(number) =
         by_service_port.or_else(by_target).and_then(|p| p.port).and_then(|n| u16::try_from(n).ok()).filter(|n| *n != 0)
     else {
-        return Vec::new();
+        return;
     };
-    let mut out = Vec::new();
+    let mut add = |t: Target| {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    };
     for (i, endpoint) in slice.endpoints.iter().enumerate() {
         if !endpoint.ready {
             continue;
         }
         for (j, address) in endpoint.addresses.iter().enumerate() {
             if slice.address_type == FQDN {
-                out.push(Target::Name { host: address.clone(), port: number });
+                add(Target::Name { host: address.clone(), port: number });
                 continue;
             }
             match address.parse::<IpAddr>() {
-                Ok(ip) => out.push(Target::Addr(SocketAddr::new(ip, number))),
+                Ok(ip) => add(Target::Addr(SocketAddr::new(ip, number))),
                 Err(_) => problems.push(Problem::new(
                     object_ref(Kind::EndpointSlice, &slice.meta),
                     format!("endpoints[{i}].addresses[{j}]"),
@@ -291,5 +301,4 @@ fn slice_targets(slice: &EndpointSliceObj, port: &ServicePort, problems: &mut Ve
             }
         }
     }
-    out
 }

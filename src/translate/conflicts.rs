@@ -61,6 +61,11 @@ pub struct Accepted {
 }
 
 impl Accepted {
+    /// Room for about `routes` routes (one per Ingress is typical).
+    pub fn with_capacity(routes: usize) -> Self {
+        Self { routes: Vec::with_capacity(routes), taken: HashMap::with_capacity(routes), default_backend: None }
+    }
+
     /// Adds one Ingress's routes; call in age order (oldest first).
     pub fn add(&mut self, ingress: IngressRoutes, problems: &mut Vec<Problem>) {
         for c in ingress.routes {
@@ -74,7 +79,7 @@ impl Accepted {
                 };
                 problems.push(Problem::new(
                     ingress.object.clone(),
-                    c.at,
+                    c.at.to_string(),
                     Reason::Conflict,
                     format!(
                         "same hosts and path as {owner}; this path is not served: change its host or path, or remove one of them"

@@ -82,7 +82,7 @@ pub fn routes(world: &World, cfg: &Config) -> (RouteTable, Vec<Problem>) {
     let mut backends = backend::Backends::new(world);
     let mut ingresses: Vec<_> = world.ingresses.values().collect();
     ingresses.sort_by(|a, b| a.meta.age_key().cmp(&b.meta.age_key()));
-    let mut accepted = conflicts::Accepted::default();
+    let mut accepted = conflicts::Accepted::with_capacity(ingresses.len());
     for ing in ingresses {
         match class.ingress(ing) {
             Ok(()) => accepted.add(ingress::translate(ing, &mut backends, &plugins, &mut problems), &mut problems),
