@@ -4,6 +4,7 @@
 # upstream runs on the generated port; 200 if something else listens there); RSS read one second later. Two runs. cpu_ms is the
 # process's user+system CPU time at that point: on a busy machine it varies
 # far less than ready_ms. BIN=path runs another build (a before/after pair).
+# CPUS=0,1 lets it use both cores (default: pinned to CPU 0, as in run.sh).
 #
 #   cargo build --release && bash bench/proxy/ready.sh 100000
 set -euo pipefail
@@ -22,7 +23,7 @@ passed() {
 }
 for run in 1 2; do
   t0=$(date +%s%3N)
-  RUST_LOG=${RUST_LOG:-error} taskset -c 0 "${BIN:-$root/target/release/portcullis}" run --manifests "$work/manifests" \
+  RUST_LOG=${RUST_LOG:-error} taskset -c "${CPUS:-0}" "${BIN:-$root/target/release/portcullis}" run --manifests "$work/manifests" \
     --proxy-listen 127.0.0.1:19003 --admin-listen 127.0.0.1:19103 --proxy-tls-listen 127.0.0.1:19443 &
   pid=$!
   until passed "$key" http://127.0.0.1:19003/; do
