@@ -200,6 +200,12 @@ impl Publisher {
         self.shared.clone()
     }
 
+    /// Whether the next publish translates consumers from scratch (nothing
+    /// published yet), so it never reads which ones changed.
+    pub fn translates_consumers_in_full(&self) -> bool {
+        self.consumer_translation.is_none()
+    }
+
     /// Every current problem, sorted.
     pub fn problems(&self) -> Vec<Problem> {
         self.reported.iter().cloned().collect()

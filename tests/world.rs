@@ -107,3 +107,24 @@ fn only_non_credential_secret_changes_count_for_routes() {
     world.delete(&portcullis::world::ObjectRef::namespaced(Kind::Secret, "default", "conf"));
     assert!(world.take_config_secret_change());
 }
+
+#[test]
+fn key_changes_are_skipped_until_taken_then_tracked_again() {
+    let consumer = |user: &str| {
+        format!(
+            "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {{name: c, namespace: a}}\nusername: {user}\n"
+        )
+    };
+    let mut world = World::new();
+    world.skip_key_changes_until_taken();
+    for s in shrunk(&consumer("one")) {
+        world.apply_shrunk(s);
+    }
+    assert!(world.take_key_changes().is_empty(), "a skipped load notes no keys");
+    assert!(world.take_changes().contains(&Kind::KongConsumer), "kind changes are still noted");
+    for s in shrunk(&consumer("two")) {
+        world.apply_shrunk(s);
+    }
+    let changes = world.take_key_changes();
+    assert_eq!(changes.consumers.into_iter().collect::<Vec<_>>(), [("a".to_string(), "c".to_string())]);
+}

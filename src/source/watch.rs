@@ -57,6 +57,11 @@ impl LocalSource {
 
         let mut folder = Folder::new(&dir);
         let mut world = World::new();
+        // The first publish translates consumers in full: which ones the
+        // load changed is never read.
+        if publisher.translates_consumers_in_full() {
+            world.skip_key_changes_until_taken();
+        }
         tracing::debug!(dir = %dir.display(), "loading manifests folder");
         folder.rescan(&mut world).map_err(|source| WatchError::Folder { dir: dir.clone(), source })?;
         tracing::debug!(dir = %dir.display(), "manifests folder loaded");

@@ -30,7 +30,7 @@ pub use shrunk_secret::{CredentialKey, InvalidTtl, SecretData, SecretObj};
 pub use store::{Key, Store};
 pub use uid::Uid;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct World {
     pub ingresses: Store<IngressObj>,
     pub ingress_classes: Store<IngressClassObj>,
@@ -50,6 +50,31 @@ pub struct World {
     /// Which KongConsumers and Secrets changed, so the consumer index is
     /// updated object by object instead of rebuilt.
     keys_changed: KeyChanges,
+    /// False until the next `take_key_changes` after
+    /// `skip_key_changes_until_taken`: a load whose changes nobody reads
+    /// (the first publish translates consumers in full) does not build a
+    /// set of 200,000 (namespace, name) pairs at 100k credentials.
+    track_keys: bool,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self {
+            ingresses: Store::default(),
+            ingress_classes: Store::default(),
+            services: Store::default(),
+            endpoint_slices: Store::default(),
+            secrets: Store::default(),
+            consumers: Store::default(),
+            plugins: Store::default(),
+            cluster_plugins: Store::default(),
+            unreadable: BTreeMap::new(),
+            changed: BTreeSet::new(),
+            config_secrets_changed: false,
+            keys_changed: KeyChanges::default(),
+            track_keys: true,
+        }
+    }
 }
 
 /// The (namespace, name) of every KongConsumer and Secret stored, replaced
@@ -134,7 +159,7 @@ impl World {
         };
         if changed {
             self.changed.insert(kind);
-            if matches!(kind, Kind::KongConsumer | Kind::Secret) {
+            if self.track_keys && matches!(kind, Kind::KongConsumer | Kind::Secret) {
                 self.keys_changed.note(kind, &(ns.clone().unwrap_or_default(), name.clone()));
             }
         }
@@ -162,7 +187,9 @@ impl World {
         };
         if removed {
             self.changed.insert(r.kind);
-            self.keys_changed.note(r.kind, &key);
+            if self.track_keys {
+                self.keys_changed.note(r.kind, &key);
+            }
         }
         removed
     }
@@ -244,9 +271,20 @@ impl World {
         std::mem::take(&mut self.config_secrets_changed)
     }
 
-    /// The KongConsumers and Secrets changed since the last call.
+    /// The KongConsumers and Secrets changed since the last call. Empty after
+    /// `skip_key_changes_until_taken` (and tracked again from here on).
     pub fn take_key_changes(&mut self) -> KeyChanges {
+        self.track_keys = true;
         std::mem::take(&mut self.keys_changed)
+    }
+
+    /// Stops noting which KongConsumers and Secrets are applied or deleted
+    /// (a re-list still notes what it removes) until the next
+    /// `take_key_changes`, for a caller whose next translation of consumers
+    /// is a full one (the first publish) and so never reads them.
+    pub fn skip_key_changes_until_taken(&mut self) {
+        self.track_keys = false;
+        self.keys_changed = KeyChanges::default();
     }
 
     /// The kinds changed since the last call (what the publisher must rebuild).
@@ -255,19 +293,15 @@ impl World {
     }
 }
 
-/// Inserts `obj`; false when an equal object was already stored.
+/// Inserts `obj`; false when an equal object was already stored. One
+/// lookup in the store: the new `Arc` is compared with the one it replaced.
 fn insert<T: HasMeta + PartialEq>(store: &mut Store<T>, obj: T) -> (bool, Option<String>, String) {
-    let meta = obj.meta();
-    let ns = meta.namespace.clone();
-    let name = meta.name.clone();
+    let obj = Arc::new(obj);
     // Stored either way: an equal object may still carry a newer observed
     // status (which equality ignores).
-    let old = store.insert(Arc::new(obj));
-    let changed = match (old, store.get(&(ns.as_deref().unwrap_or_default(), name.as_str()))) {
-        (Some(old), Some(new)) => old != *new,
-        _ => true,
-    };
-    (changed, ns, name)
+    let changed = store.insert(obj.clone()).is_none_or(|old| *old != *obj);
+    let meta = obj.meta();
+    (changed, meta.namespace.clone(), meta.name.clone())
 }
 
 fn ns_of<T: HasMeta>(o: &Arc<T>) -> &str {
