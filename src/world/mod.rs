@@ -30,7 +30,7 @@ pub use shrunk_secret::{CredentialKey, InvalidTtl, SecretData, SecretObj};
 pub use store::{Key, Store};
 pub use uid::Uid;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct World {
     pub ingresses: Store<IngressObj>,
     pub ingress_classes: Store<IngressClassObj>,
@@ -50,31 +50,11 @@ pub struct World {
     /// Which KongConsumers and Secrets changed, so the consumer index is
     /// updated object by object instead of rebuilt.
     keys_changed: KeyChanges,
-    /// False until the next `take_key_changes` after
-    /// `skip_key_changes_until_taken`: a load whose changes nobody reads
-    /// (the first publish translates consumers in full) does not build a
-    /// set of 200,000 (namespace, name) pairs at 100k credentials.
-    track_keys: bool,
-}
-
-impl Default for World {
-    fn default() -> Self {
-        Self {
-            ingresses: Store::default(),
-            ingress_classes: Store::default(),
-            services: Store::default(),
-            endpoint_slices: Store::default(),
-            secrets: Store::default(),
-            consumers: Store::default(),
-            plugins: Store::default(),
-            cluster_plugins: Store::default(),
-            unreadable: BTreeMap::new(),
-            changed: BTreeSet::new(),
-            config_secrets_changed: false,
-            keys_changed: KeyChanges::default(),
-            track_keys: true,
-        }
-    }
+    /// True from `skip_key_changes_until_taken` to the next
+    /// `take_key_changes`: a load whose changes nobody reads (the first
+    /// publish translates consumers in full) does not build a set of
+    /// 200,000 (namespace, name) pairs at 100k credentials.
+    skip_keys: bool,
 }
 
 /// The (namespace, name) of every KongConsumer and Secret stored, replaced
@@ -159,7 +139,7 @@ impl World {
         };
         if changed {
             self.changed.insert(kind);
-            if self.track_keys && matches!(kind, Kind::KongConsumer | Kind::Secret) {
+            if !self.skip_keys && matches!(kind, Kind::KongConsumer | Kind::Secret) {
                 self.keys_changed.note(kind, &(ns.clone().unwrap_or_default(), name.clone()));
             }
         }
@@ -187,7 +167,7 @@ impl World {
         };
         if removed {
             self.changed.insert(r.kind);
-            if self.track_keys {
+            if !self.skip_keys {
                 self.keys_changed.note(r.kind, &key);
             }
         }
@@ -274,7 +254,7 @@ impl World {
     /// The KongConsumers and Secrets changed since the last call. Empty after
     /// `skip_key_changes_until_taken` (and tracked again from here on).
     pub fn take_key_changes(&mut self) -> KeyChanges {
-        self.track_keys = true;
+        self.skip_keys = false;
         std::mem::take(&mut self.keys_changed)
     }
 
@@ -283,7 +263,7 @@ impl World {
     /// `take_key_changes`, for a caller whose next translation of consumers
     /// is a full one (the first publish) and so never reads them.
     pub fn skip_key_changes_until_taken(&mut self) {
-        self.track_keys = false;
+        self.skip_keys = true;
         self.keys_changed = KeyChanges::default();
     }
 
