@@ -190,19 +190,19 @@ async fn hide(
 /// Sets the identity headers. `headers` carries none of them at this point
 /// (the handler removed client-sent ones before any plugin ran), so nothing
 /// needs removing.
-fn set_identity(headers: &mut HeaderMap, consumer: &Consumer, credential: Option<&Arc<Credential>>) {
+fn set_identity(headers: &mut HeaderMap, consumer: &Consumer, credential: Option<&Credential>) {
     // Room for these and the forwarding fields (see handler): the map is
     // reallocated once, and only for requests that go upstream.
     headers.reserve(super::forward::REQUEST_FIELDS_ADDED);
-    headers.insert(X_CONSUMER_ID, consumer.id_header.clone());
-    if let Some(custom_id) = &consumer.custom_id_header {
-        headers.insert(X_CONSUMER_CUSTOM_ID, custom_id.clone());
+    headers.insert(X_CONSUMER_ID, consumer.id_header());
+    if let Some(custom_id) = consumer.custom_id_header() {
+        headers.insert(X_CONSUMER_CUSTOM_ID, custom_id);
     }
-    if let Some(username) = &consumer.username_header {
-        headers.insert(X_CONSUMER_USERNAME, username.clone());
+    if let Some(username) = consumer.username_header() {
+        headers.insert(X_CONSUMER_USERNAME, username);
     }
     match credential {
-        Some(credential) => headers.insert(X_CREDENTIAL_IDENTIFIER, credential.id_header.clone()),
+        Some(credential) => headers.insert(X_CREDENTIAL_IDENTIFIER, credential.id_header()),
         None => headers.insert(X_ANONYMOUS_CONSUMER, TRUE_VALUE),
     };
 }

@@ -1,3 +1,4 @@
+use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -5,78 +6,160 @@ use std::time::SystemTime;
 use hashbrown::DefaultHashBuilder as RandomState;
 use http::HeaderValue;
 
-use super::KeyDigest;
 use super::digest::DigestState;
 use super::sharded::{ShardOf, Sharded, ShardedTable};
+use super::{KeyDigest, Uid};
 
-/// A consumer, with its identity headers built once (the proxy clones
-/// them: a reference count, no copy). Its id, username and custom_id are
-/// read back from those headers rather than kept twice.
-#[derive(Debug)]
+/// An accepted consumer: its identity in two blocks, this record and one
+/// string. The identity headers are built per request from it (a copy of a
+/// few dozen bytes, next to the ~35k instructions of a request) rather
+/// than kept ready-made: three `HeaderValue`s per consumer and one per
+/// credential were ~250 bytes and four allocations each at 100k credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Consumer {
     /// X-Consumer-ID: `metadata.uid` of the KongConsumer (or its UUIDv5).
-    pub id_header: HeaderValue,
-    pub username_header: Option<HeaderValue>,
-    pub custom_id_header: Option<HeaderValue>,
-    /// `namespace/name` of the KongConsumer.
-    pub source: String,
+    uid: Uid,
+    /// `namespace/name`, then the username, then the custom_id.
+    text: Box<str>,
+    /// Where the namespace, the source and the username end in `text`.
+    ends: [u32; 3],
 }
 
 impl Consumer {
     /// None when a field cannot be sent as a header value (translation
-    /// reports it as a Problem).
-    pub fn new(id: &str, username: Option<&str>, custom_id: Option<&str>, source: String) -> Option<Self> {
-        let header = |v: Option<&str>| match v {
-            Some(s) => HeaderValue::from_str(s).map(Some).ok(),
-            None => Some(None),
+    /// reports it as a Problem) or is too long to number. An empty username
+    /// or custom_id is no username or custom_id (as in the World).
+    pub fn new(uid: Uid, username: Option<&str>, custom_id: Option<&str>, namespace: &str, name: &str) -> Option<Self> {
+        let (username, custom_id) = (username.unwrap_or_default(), custom_id.unwrap_or_default());
+        if !uid.is_header_safe() || !header_safe(username) || !header_safe(custom_id) {
+            return None;
+        }
+        let mut text = String::with_capacity(namespace.len() + 1 + name.len() + username.len() + custom_id.len());
+        let end = |text: &mut String, part: &str| {
+            text.push_str(part);
+            u32::try_from(text.len()).ok()
         };
-        Some(Self {
-            id_header: HeaderValue::from_str(id).ok()?,
-            username_header: header(username)?,
-            custom_id_header: header(custom_id)?,
-            source,
-        })
+        let namespace_end = end(&mut text, namespace)?;
+        text.push('/');
+        let source_end = end(&mut text, name)?;
+        let username_end = end(&mut text, username)?;
+        end(&mut text, custom_id)?;
+        Some(Self { uid, text: text.into_boxed_str(), ends: [namespace_end, source_end, username_end] })
+    }
+
+    fn part(&self, from: u32, to: u32) -> &str {
+        self.text.get(from as usize..to as usize).unwrap_or_default()
     }
 
     /// `metadata.uid` of the KongConsumer (or its UUIDv5).
-    pub fn id(&self) -> &str {
-        text(&self.id_header)
+    pub fn uid(&self) -> &Uid {
+        &self.uid
+    }
+
+    /// `namespace/name` of the KongConsumer.
+    pub fn source(&self) -> &str {
+        self.part(0, self.ends[1])
+    }
+
+    /// The KongConsumer's namespace (its credential Secrets' too).
+    pub fn namespace(&self) -> &str {
+        self.part(0, self.ends[0])
     }
 
     pub fn username(&self) -> Option<&str> {
-        self.username_header.as_ref().map(text)
+        Some(self.part(self.ends[1], self.ends[2])).filter(|u| !u.is_empty())
     }
 
     pub fn custom_id(&self) -> Option<&str> {
-        self.custom_id_header.as_ref().map(text)
+        Some(self.part(self.ends[2], self.text.len() as u32)).filter(|c| !c.is_empty())
+    }
+
+    /// X-Consumer-ID.
+    pub fn id_header(&self) -> HeaderValue {
+        self.uid.with_str(header)
+    }
+
+    pub fn username_header(&self) -> Option<HeaderValue> {
+        self.username().map(header)
+    }
+
+    pub fn custom_id_header(&self) -> Option<HeaderValue> {
+        self.custom_id().map(header)
     }
 }
 
-/// The text a header value was built from (always a `&str`, so UTF-8).
-fn text(v: &HeaderValue) -> &str {
-    std::str::from_utf8(v.as_bytes()).unwrap_or_default()
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("source", &self.source())
+            .field("id", &self.uid)
+            .field("username", &self.username())
+            .field("custom_id", &self.custom_id())
+            .finish()
+    }
 }
 
-/// One key-auth credential.
-#[derive(Debug)]
+/// Whether `HeaderValue::from_str` accepts `s` (visible ASCII, space, tab
+/// and bytes >= 0x80), checked without building one.
+pub fn header_safe(s: &str) -> bool {
+    s.bytes().all(|b| (b >= 32 && b != 127) || b == b'\t')
+}
+
+/// A header value from text `Consumer::new` or `Credential::new` checked.
+fn header(text: &str) -> HeaderValue {
+    // Not reached with an Err: the text was checked when the record was made.
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// One key-auth credential, kept inline in the index: no block of its own,
+/// and cheap to copy when a change copies its shard.
+#[derive(Clone)]
 pub struct Credential {
     pub consumer: Arc<Consumer>,
     /// X-Credential-Identifier: `metadata.uid` of the Secret (or its UUIDv5).
-    pub id_header: HeaderValue,
-    /// `namespace/name` of the Secret.
-    pub source: String,
+    uid: Uid,
+    /// The Secret's name (shared with translation's state); it is in the
+    /// consumer's namespace.
+    secret: Arc<str>,
     /// creationTimestamp + ttl; the key is rejected from then on.
     pub expires_at: Option<SystemTime>,
 }
 
 impl Credential {
+    /// None when the uid cannot be sent as a header value.
+    pub fn new(consumer: Arc<Consumer>, uid: Uid, secret: Arc<str>, expires_at: Option<SystemTime>) -> Option<Self> {
+        uid.is_header_safe().then_some(Self { consumer, uid, secret, expires_at })
+    }
+
     pub fn is_valid_at(&self, now: SystemTime) -> bool {
         self.expires_at.is_none_or(|t| now < t)
     }
 
     /// `metadata.uid` of the Secret (or its UUIDv5).
-    pub fn id(&self) -> &str {
-        text(&self.id_header)
+    pub fn uid(&self) -> &Uid {
+        &self.uid
+    }
+
+    /// X-Credential-Identifier.
+    pub fn id_header(&self) -> HeaderValue {
+        self.uid.with_str(header)
+    }
+
+    /// `namespace/name` of the Secret.
+    pub fn source(&self) -> String {
+        format!("{}/{}", self.consumer.namespace(), self.secret)
+    }
+}
+
+impl fmt::Debug for Credential {
+    /// Names the Secret; the key's digest is the map's, never printed here.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("source", &self.source())
+            .field("id", &self.uid)
+            .field("consumer", &self.consumer.source())
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
@@ -87,7 +170,7 @@ impl Credential {
 /// from the consumer itself.
 #[derive(Clone, Debug, Default)]
 pub struct ConsumerIndex {
-    credentials: Sharded<KeyDigest, Arc<Credential>, DigestState>,
+    credentials: Sharded<KeyDigest, Credential, DigestState>,
     by_id: ShardedTable<Arc<Consumer>>,
     by_username: ShardedTable<Arc<Consumer>>,
     hasher: RandomState,
@@ -109,7 +192,7 @@ impl ConsumerIndex {
     pub fn reserve(&mut self, n: usize) {
         let hasher = &self.hasher;
         self.credentials.reserve(n);
-        self.by_id.reserve(n, |c| hasher.hash_one(c.id()));
+        self.by_id.reserve(n, |c| hasher.hash_one(c.uid()));
         self.by_username.reserve(n, |c| hasher.hash_one(c.username().unwrap_or_default()));
     }
 
@@ -122,14 +205,14 @@ impl ConsumerIndex {
             let rehash = |c: &Arc<Consumer>| hasher.hash_one(c.username().unwrap_or_default());
             self.by_username.insert(hasher.hash_one(u), consumer.clone(), same, rehash);
         }
-        let id = new.id();
-        self.by_id.insert(hasher.hash_one(id), consumer, |c| c.id() == id, |c| hasher.hash_one(c.id()));
+        let id = new.uid();
+        self.by_id.insert(hasher.hash_one(id), consumer, |c| c.uid() == id, |c| hasher.hash_one(c.uid()));
     }
 
     /// Removes this consumer (matched by pointer: a newer consumer holding
     /// the same username stays).
     pub fn remove_consumer(&mut self, consumer: &Arc<Consumer>) {
-        let hash = self.hasher.hash_one(consumer.id());
+        let hash = self.hasher.hash_one(consumer.uid());
         self.by_id.remove(hash, |c| Arc::ptr_eq(c, consumer));
         if let Some(u) = consumer.username() {
             self.by_username.remove(self.hasher.hash_one(u), |c| Arc::ptr_eq(c, consumer));
@@ -141,7 +224,7 @@ impl ConsumerIndex {
         if self.credentials.get(&digest).is_some() {
             return false;
         }
-        self.credentials.insert(digest, Arc::new(credential));
+        self.credentials.insert(digest, credential);
         true
     }
 
@@ -149,7 +232,7 @@ impl ConsumerIndex {
     pub fn set_credential(&mut self, digest: KeyDigest, credential: Option<Credential>) {
         match credential {
             Some(c) => {
-                self.credentials.insert(digest, Arc::new(c));
+                self.credentials.insert(digest, c);
             }
             None => {
                 self.credentials.remove(&digest);
@@ -157,16 +240,16 @@ impl ConsumerIndex {
         }
     }
 
-    pub fn credential(&self, digest: &KeyDigest) -> Option<&Arc<Credential>> {
+    pub fn credential(&self, digest: &KeyDigest) -> Option<&Credential> {
         self.credentials.get(digest)
     }
 
     /// The consumer `anonymous` names: by id, else by username.
     pub fn consumer(&self, name_or_id: &str) -> Option<&Arc<Consumer>> {
-        let hash = self.hasher.hash_one(name_or_id);
+        let uid = Uid::new(name_or_id);
         self.by_id
-            .find(hash, |c| c.id() == name_or_id)
-            .or_else(|| self.by_username.find(hash, |c| c.username() == Some(name_or_id)))
+            .find(self.hasher.hash_one(&uid), |c| c.uid() == &uid)
+            .or_else(|| self.by_username.find(self.hasher.hash_one(name_or_id), |c| c.username() == Some(name_or_id)))
     }
 
     /// Every consumer, in no particular order.
@@ -178,11 +261,60 @@ impl ConsumerIndex {
         self.by_id.len()
     }
 
-    pub fn credentials(&self) -> impl Iterator<Item = &Arc<Credential>> {
+    pub fn credentials(&self) -> impl Iterator<Item = &Credential> {
         self.credentials.values()
     }
 
     pub fn credential_count(&self) -> usize {
         self.credentials.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UUID: &str = "c97fd9a1-d1c0-5560-9308-9f19b8f50ae4";
+
+    #[test]
+    fn a_consumer_reads_back_every_part_and_builds_its_headers() {
+        let c = Consumer::new(Uid::new(UUID), Some("alice"), Some("c-1"), "team-a", "alice").unwrap();
+        assert_eq!((c.source(), c.namespace()), ("team-a/alice", "team-a"));
+        assert_eq!((c.username(), c.custom_id()), (Some("alice"), Some("c-1")));
+        assert_eq!(c.id_header(), UUID);
+        assert_eq!(c.username_header().unwrap(), "alice");
+        assert_eq!(c.custom_id_header().unwrap(), "c-1");
+
+        let only_custom = Consumer::new(Uid::new("id-1"), None, Some("c-2"), "ns", "x").unwrap();
+        assert_eq!((only_custom.username(), only_custom.custom_id()), (None, Some("c-2")));
+        assert_eq!(only_custom.username_header(), None);
+        let only_username = Consumer::new(Uid::new("id-1"), Some("u"), Some(""), "ns", "x").unwrap();
+        assert_eq!((only_username.username(), only_username.custom_id()), (Some("u"), None));
+    }
+
+    #[test]
+    fn fields_that_cannot_be_headers_make_no_consumer_or_credential() {
+        assert!(Consumer::new(Uid::new("id"), Some("bad\nname"), None, "ns", "x").is_none());
+        assert!(Consumer::new(Uid::new("id"), None, Some("bad\u{7f}"), "ns", "x").is_none());
+        assert!(Consumer::new(Uid::new("bad\ruid"), Some("u"), None, "ns", "x").is_none());
+        // Tabs and non-ASCII text are valid header bytes, as in `http`.
+        let c = Arc::new(Consumer::new(Uid::new("id"), Some("tab\there"), Some("ünï"), "ns", "x").unwrap());
+        assert_eq!(c.username_header().unwrap().as_bytes(), "tab\there".as_bytes());
+        assert_eq!(c.custom_id_header().unwrap().as_bytes(), "ünï".as_bytes());
+        assert!(Credential::new(c.clone(), Uid::new("bad\nuid"), "s".into(), None).is_none());
+        let cred = Credential::new(c, Uid::new(UUID), "key-1".into(), None).unwrap();
+        assert_eq!((cred.source(), cred.id_header()), ("ns/key-1".to_string(), HeaderValue::from_static(UUID)));
+    }
+
+    #[test]
+    fn the_anonymous_consumer_is_found_by_id_or_username() {
+        let mut index = ConsumerIndex::new();
+        let c = Arc::new(Consumer::new(Uid::new(UUID), Some("anon"), None, "ns", "anon").unwrap());
+        index.insert_consumer(c.clone());
+        assert!(Arc::ptr_eq(index.consumer(UUID).unwrap(), &c));
+        assert!(Arc::ptr_eq(index.consumer("anon").unwrap(), &c));
+        assert!(index.consumer(&UUID.to_uppercase()).is_none(), "ids compare as written");
+        index.remove_consumer(&c);
+        assert!(index.consumer("anon").is_none() && index.consumer(UUID).is_none());
     }
 }

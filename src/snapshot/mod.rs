@@ -17,6 +17,7 @@ mod router;
 mod sharded;
 mod summary;
 mod tls;
+mod uid;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub use route::{HeaderMatch, HostMatch, PathMatch, Protocols, Route, RouteAuth, 
 pub use router::RouteTable;
 pub use summary::{BackendSummary, ConsumerSummary, RouteSummary, Summary, TlsSummary};
 pub use tls::{TlsCert, TlsCertificates};
+pub use uid::Uid;
 
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {

@@ -80,8 +80,8 @@ impl Summary {
             .consumers
             .consumers()
             .map(|c| ConsumerSummary {
-                source: c.source.clone(),
-                id: c.id().to_string(),
+                source: c.source().to_string(),
+                id: c.uid().to_string(),
                 username: c.username().map(str::to_string),
                 custom_id: c.custom_id().map(str::to_string),
                 credentials: Vec::new(),
@@ -89,10 +89,10 @@ impl Summary {
             .collect();
         consumers.sort_by(|a, b| a.source.cmp(&b.source));
         for cred in s.consumers.credentials() {
-            if let Ok(i) = consumers.binary_search_by(|c| c.source.cmp(&cred.consumer.source)) {
+            if let Ok(i) = consumers.binary_search_by(|c| c.source.as_str().cmp(cred.consumer.source())) {
                 let label = match cred.expires_at {
-                    Some(t) => format!("{} (expires {})", cred.source, httpdate::fmt_http_date(t)),
-                    None => cred.source.clone(),
+                    Some(t) => format!("{} (expires {})", cred.source(), httpdate::fmt_http_date(t)),
+                    None => cred.source(),
                 };
                 consumers[i].credentials.push(label);
             }

@@ -14,17 +14,6 @@ pub fn object_ref(kind: Kind, meta: &Meta) -> ObjectRef {
     ObjectRef::new(kind, meta.namespace.clone(), meta.name.clone())
 }
 
-/// `namespace/name` of an object, allocated to size (kept in the snapshot
-/// for every consumer and credential).
-pub fn source(meta: &Meta) -> String {
-    let ns = meta.namespace.as_deref().unwrap_or_default();
-    let mut s = String::with_capacity(ns.len() + 1 + meta.name.len());
-    s.push_str(ns);
-    s.push('/');
-    s.push_str(&meta.name);
-    s
-}
-
 /// Items of a comma-separated annotation value, trimmed, empty ones skipped.
 pub fn comma_list(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty())

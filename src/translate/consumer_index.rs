@@ -472,8 +472,8 @@ impl ConsumerTranslation {
                 let c = self.state.consumer(o)?;
                 c.alone.clone().filter(|_| c.accepted)
             })
-            .zip(self.state.listed.get(winner).and_then(|l| l.secret.as_ref()))
-            .and_then(|(consumer, secret)| credentials::credential(secret, consumer));
+            .zip(self.state.listed.get(winner).and_then(|l| Some((l.secret.as_ref()?, &l.name))))
+            .and_then(|(consumer, (secret, name))| credentials::credential(secret, name.clone(), consumer));
         self.index.set_credential(*digest, credential);
         touched.push(winner);
         if let Some(l) = self.state.listed.get_mut(winner) {
@@ -593,18 +593,18 @@ mod tests {
             .iter()
             .filter_map(|k| {
                 let c = index.credential(&KeyDigest::of(k.as_bytes()))?;
-                Some(format!("{k} -> {} of {} ({:?}, {})", c.source, c.consumer.source, c.expires_at, c.id()))
+                Some(format!("{k} -> {} of {} ({:?}, {})", c.source(), c.consumer.source(), c.expires_at, c.uid()))
             })
             .collect();
         credentials.sort();
         assert_eq!(credentials.len(), index.credential_count());
         let mut consumers: Vec<String> = index
             .consumers()
-            .map(|c| format!("{} {:?} {:?} {}", c.source, c.username(), c.custom_id(), c.id()))
+            .map(|c| format!("{} {:?} {:?} {}", c.source(), c.username(), c.custom_id(), c.uid()))
             .collect();
         consumers.sort();
         for c in index.consumers() {
-            assert!(Arc::ptr_eq(index.consumer(c.id()).unwrap(), c));
+            assert!(Arc::ptr_eq(index.consumer(&c.uid().to_string()).unwrap(), c));
             if let Some(u) = c.username() {
                 assert!(Arc::ptr_eq(index.consumer(u).unwrap(), c), "username {u}");
             }
@@ -656,7 +656,7 @@ mod tests {
         assert_eq!(changes.secrets.len(), 1);
         t.update(&world, &changes, false);
         assert!(t.index().credential(&KeyDigest::of(b"old")).is_none());
-        assert_eq!(t.index().credential(&KeyDigest::of(b"new")).unwrap().source, "a/s");
+        assert_eq!(t.index().credential(&KeyDigest::of(b"new")).unwrap().source(), "a/s");
         // The published copy is untouched.
         assert!(before.credential(&KeyDigest::of(b"old")).is_some());
         assert!(Arc::ptr_eq(

@@ -90,7 +90,8 @@ impl ConsumerState {
 /// A Secret that accepted consumers list, by (namespace, name).
 pub struct ListedSecret {
     pub ns: Arc<str>,
-    pub name: Box<str>,
+    /// Shared with the snapshot's credential, which names its Secret.
+    pub name: Arc<str>,
     /// Accepted consumers listing it, oldest first; the first owns it.
     pub claimants: Ids,
     /// The Secret as translated, when it exists and is claimed.

@@ -11,7 +11,7 @@ use crate::api::ANN_PLUGINS;
 use crate::snapshot::Consumer;
 use crate::world::{Kind, KongConsumerObj, ObjectRef, World};
 
-use super::annotations::{comma_list, field, object_ref, printable, source};
+use super::annotations::{comma_list, field, object_ref, printable};
 use super::class::ClassFilter;
 use super::plugins::{KEY_AUTH, plugin_type};
 use super::{Problem, Reason};
@@ -65,8 +65,9 @@ fn consumer(c: &KongConsumerObj, object: impl Fn() -> ObjectRef, problems: &mut 
         reject("username", Reason::InvalidField, "needs username or custom_id (or both)".into());
         return None;
     }
-    let source = source(&c.meta);
-    let consumer = c.meta.uid.with_str(|uid| Consumer::new(uid, c.username.as_deref(), c.custom_id.as_deref(), source));
+    let m = &c.meta;
+    let ns = m.namespace.as_deref().unwrap_or_default();
+    let consumer = Consumer::new(m.uid.clone(), c.username.as_deref(), c.custom_id.as_deref(), ns, &m.name);
     let Some(consumer) = consumer else {
         let uid = c.meta.uid.to_string();
         let fields =

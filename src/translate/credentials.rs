@@ -93,12 +93,12 @@ pub fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
 }
 
 /// The snapshot's credential; None when the uid cannot be a header value.
-pub fn credential(secret: &SecretObj, consumer: Arc<Consumer>) -> Option<Credential> {
+/// `name` is the Secret's name, shared.
+pub fn credential(secret: &SecretObj, name: Arc<str>, consumer: Arc<Consumer>) -> Option<Credential> {
     let expires_at = match secret.ttl {
         // ttl 0 means no expiry, as in Kong.
         Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created).checked_add(Duration::from_secs(ttl)),
         _ => None,
     };
-    let id_header = secret.meta.uid.header_value().ok()?;
-    Some(Credential { consumer, id_header, source: super::annotations::source(&secret.meta), expires_at })
+    Credential::new(consumer, secret.meta.uid.clone(), name, expires_at)
 }

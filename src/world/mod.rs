@@ -11,11 +11,11 @@ mod shrunk;
 mod shrunk_object;
 mod shrunk_secret;
 mod store;
-mod uid;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+pub use crate::snapshot::Uid;
 pub use meta::{Meta, stable_uid};
 pub use object::{Object, ObjectError};
 pub use object_ref::{Kind, ObjectRef};
@@ -28,7 +28,6 @@ pub use shrunk_secret::{CredentialKey, InvalidTtl, SecretData, SecretObj};
 /// Objects of one kind keyed by (namespace, name); namespace is "" for
 /// cluster-scoped kinds. Sorted, which keeps translation deterministic.
 pub use store::{Key, Store};
-pub use uid::Uid;
 
 #[derive(Clone, Debug, Default)]
 pub struct World {

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use portcullis::proxy::ProxyConfig;
 use portcullis::snapshot::{
     Backend, Consumer, ConsumerIndex, Credential, KeyAuthConfig, KeyDigest, KeyName, PathMatch, Protocols, Route,
-    RouteAuth, RouteTable, Snapshot, Target,
+    RouteAuth, RouteTable, Snapshot, Target, Uid,
 };
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -91,16 +91,11 @@ pub fn with_auth(mut route: Route, config: KeyAuthConfig) -> Route {
 }
 
 pub fn mk_consumer(id: &str, username: Option<&str>, custom_id: Option<&str>) -> Arc<Consumer> {
-    Arc::new(Consumer::new(id, username, custom_id, format!("default/{id}")).expect("valid consumer"))
+    Arc::new(Consumer::new(Uid::new(id), username, custom_id, "default", id).expect("valid consumer"))
 }
 
 pub fn mk_credential(consumer: &Arc<Consumer>, id: &str, expires_at: Option<SystemTime>) -> Credential {
-    Credential {
-        consumer: consumer.clone(),
-        id_header: HeaderValue::from_str(id).expect("valid id"),
-        source: format!("default/{id}"),
-        expires_at,
-    }
+    Credential::new(consumer.clone(), Uid::new(id), id.into(), expires_at).expect("valid credential")
 }
 
 /// Consumers used across the key-auth tests:

@@ -37,7 +37,7 @@ impl Uid {
     pub fn is_header_safe(&self) -> bool {
         match self {
             Uid::Uuid(_) => true,
-            Uid::Text(text) => HeaderValue::from_str(text).is_ok(),
+            Uid::Text(text) => super::consumers::header_safe(text),
         }
     }
 
