@@ -79,9 +79,9 @@ impl ConsumerTranslation {
         // Keys: the oldest Secret first (stable, as above).
         usable.sort_by_key(|&(_, id)| t.state.listed.get(id).and_then(|l| Some(l.secret.as_ref()?.meta.created)));
         for &(digest, id) in &usable {
-            t.state.digests.entry(digest).or_default().push(id);
+            t.state.digests.push(&digest, id, &t.state.listed);
         }
-        let digests: Vec<_> = t.state.digests.keys().copied().collect();
+        let digests = t.state.digests.digests(&t.state.listed);
         let mut touched = Vec::new();
         for digest in &digests {
             t.settle_digest(digest, &mut touched);

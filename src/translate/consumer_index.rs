@@ -399,20 +399,22 @@ impl ConsumerTranslation {
         Some(digest)
     }
 
+    /// Enters a Secret, already settled as carrying `digest`, in that key's contest.
     fn enter_digest(&mut self, digest: KeyDigest, id: ListedId) {
         let state = &self.state;
-        let mut list = self.state.digests.get(&digest).cloned().unwrap_or_default();
+        let mut list = state.digests.get(&digest, &state.listed).cloned().unwrap_or_default();
         let at = list.as_slice().partition_point(|&other| state.secret_older(other, id));
         list.insert(at, id);
-        self.state.digests.insert(digest, list);
+        self.state.digests.set(&digest, list, &self.state.listed);
     }
 
+    /// Takes a Secret out of the contest for `digest`, which it still
+    /// carries as settled.
     fn leave_digest(&mut self, digest: KeyDigest, id: ListedId) {
-        if let Some(list) = self.state.digests.get_mut(&digest) {
+        let state = &self.state;
+        if let Some(mut list) = state.digests.get(&digest, &state.listed).cloned() {
             list.remove(id);
-            if list.is_empty() {
-                self.state.digests.remove(&digest);
-            }
+            self.state.digests.set(&digest, list, &self.state.listed);
         }
     }
 
@@ -459,7 +461,7 @@ impl ConsumerTranslation {
     /// Gives one key to the oldest usable Secret carrying it; the others
     /// get a DuplicateKey problem.
     pub(super) fn settle_digest(&mut self, digest: &KeyDigest, touched: &mut Vec<ListedId>) {
-        let holders = self.state.digests.get(digest).cloned().unwrap_or_default();
+        let holders = self.state.digests.get(digest, &self.state.listed).cloned().unwrap_or_default();
         let holders = holders.as_slice();
         let Some(&winner) = holders.first() else {
             self.index.set_credential(*digest, None);

@@ -5,18 +5,18 @@
 //! and problems are stored only where there are some.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder as RandomState, HashTable};
 use jiff::Timestamp;
 
-use crate::snapshot::{Consumer, DigestState, KeyDigest};
+use crate::snapshot::{Consumer, KeyDigest};
 use crate::world::{Kind, KongConsumerObj, ObjectRef, SecretObj};
 
 use super::Problem;
 use super::ids::Ids;
+use super::key_contests::KeyContests;
 
 /// A consumer's number while it exists (reused after it is deleted).
 pub type Slot = u32;
@@ -192,7 +192,7 @@ pub struct State {
     pub listed: Slab<ListedSecret>,
     pub listed_by_name: HashTable<ListedId>,
     /// Key digest -> listed Secrets in its contest, oldest Secret first.
-    pub digests: HashMap<KeyDigest, Ids, DigestState>,
+    pub digests: KeyContests,
     /// Each namespace's name once, for listed Secrets.
     pub namespaces: hashbrown::HashSet<Arc<str>, RandomState>,
 }
@@ -240,7 +240,7 @@ impl State {
             custom_ids: HashTable::new(),
             listed: Slab::with_capacity(n),
             listed_by_name: HashTable::with_capacity(n),
-            digests: HashMap::with_capacity_and_hasher(n, DigestState::default()),
+            digests: KeyContests::with_capacity(n),
             namespaces: hashbrown::HashSet::with_hasher(hasher.clone()),
             hasher,
         }

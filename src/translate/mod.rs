@@ -16,6 +16,7 @@ mod host;
 mod ids;
 mod ingress;
 mod key_auth;
+mod key_contests;
 mod path;
 mod plugins;
 mod problem;

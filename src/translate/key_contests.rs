@@ -1,0 +1,72 @@
+//! Key digest -> the listed Secrets carrying that key, oldest first. The
+//! digest is not stored a second time: every Secret in a list carries it,
+//! so a lookup compares the first one's. An entry is 16 bytes where a map
+//! keyed by the digest took 48 (~45 bytes less per credential at 100k, with
+//! the table's spare room).
+
+use hashbrown::HashTable;
+
+use crate::snapshot::KeyDigest;
+use crate::world::CredentialKey;
+
+use super::consumer_state::{ListedId, ListedSecret, Slab};
+use super::ids::Ids;
+
+#[derive(Default)]
+pub struct KeyContests(HashTable<Ids>);
+
+/// The key a listed Secret carries (as last settled).
+fn key_of(listed: &Slab<ListedSecret>, id: ListedId) -> Option<KeyDigest> {
+    match listed.get(id)?.secret.as_ref()?.key {
+        CredentialKey::Digest(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// A SHA-256 output is uniform already: its first bytes are the hash.
+fn hash(digest: &KeyDigest) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&digest.0[..8]);
+    u64::from_le_bytes(word)
+}
+
+impl KeyContests {
+    pub fn with_capacity(n: usize) -> Self {
+        Self(HashTable::with_capacity(n))
+    }
+
+    /// The Secrets competing for `digest`, oldest first.
+    pub fn get(&self, digest: &KeyDigest, listed: &Slab<ListedSecret>) -> Option<&Ids> {
+        self.0.find(hash(digest), |ids| ids.first().and_then(|id| key_of(listed, id)).as_ref() == Some(digest))
+    }
+
+    /// Sets the list for `digest` (forgets it when empty). Every Secret in
+    /// `ids` must carry `digest` as settled in `listed`.
+    pub fn set(&mut self, digest: &KeyDigest, ids: Ids, listed: &Slab<ListedSecret>) {
+        let same = |list: &Ids| list.first().and_then(|id| key_of(listed, id)).as_ref() == Some(digest);
+        let rehash = |list: &Ids| list.first().and_then(|id| key_of(listed, id)).map_or(0, |d| hash(&d));
+        match self.0.entry(hash(digest), same, rehash) {
+            hashbrown::hash_table::Entry::Occupied(e) if ids.is_empty() => {
+                e.remove();
+            }
+            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = ids,
+            hashbrown::hash_table::Entry::Vacant(e) if !ids.is_empty() => {
+                e.insert(ids);
+            }
+            hashbrown::hash_table::Entry::Vacant(_) => {}
+        }
+    }
+
+    /// Appends `id` (carrying `digest`) to its key's list: for a full
+    /// translation, which adds Secrets oldest first.
+    pub fn push(&mut self, digest: &KeyDigest, id: ListedId, listed: &Slab<ListedSecret>) {
+        let same = |list: &Ids| list.first().and_then(|id| key_of(listed, id)).as_ref() == Some(digest);
+        let rehash = |list: &Ids| list.first().and_then(|id| key_of(listed, id)).map_or(0, |d| hash(&d));
+        self.0.entry(hash(digest), same, rehash).or_insert_with(Ids::default).into_mut().push(id);
+    }
+
+    /// Every key some Secret competes for.
+    pub fn digests(&self, listed: &Slab<ListedSecret>) -> Vec<KeyDigest> {
+        self.0.iter().filter_map(|ids| key_of(listed, ids.first()?)).collect()
+    }
+}
