@@ -12,6 +12,7 @@ use super::class::ClassFilter;
 use super::consumer_index::ConsumerTranslation;
 use super::consumer_state::{ConsumerState, Field, Slot, State};
 use super::consumers;
+use super::ids::Ids;
 
 impl ConsumerTranslation {
     /// Translates every consumer of `world` from scratch.
@@ -73,18 +74,21 @@ impl ConsumerTranslation {
                 l.secret = Some(secret.clone());
             }
             if let Some(digest) = t.usable_digest(id) {
-                usable.push((digest, id));
+                usable.push((digest, m.created, id));
             }
         }
-        // Keys: the oldest Secret first (stable, as above).
-        usable.sort_by_key(|&(_, id)| t.state.listed.get(id).and_then(|l| Some(l.secret.as_ref()?.meta.created)));
-        for &(digest, id) in &usable {
-            t.state.digests.push(&digest, id, &t.state.listed);
-        }
-        let digests = t.state.digests.digests(&t.state.listed);
+        // Each key's Secrets together, the oldest first (stable, as above):
+        // every contest is settled from this list, without looking it up.
+        usable.sort_by_key(|&(digest, created, _)| (digest, created));
         let mut touched = Vec::new();
-        for digest in &digests {
-            t.settle_digest(digest, &mut touched);
+        for group in usable.chunk_by(|a, b| a.0 == b.0) {
+            let digest = group[0].0;
+            let mut holders = Ids::default();
+            for &(_, _, id) in group {
+                holders.push(id);
+            }
+            t.state.digests.push_new(&digest, holders.clone(), &t.state.listed);
+            t.settle_holders(&digest, &holders, &mut touched);
         }
 
         for &slot in &order {

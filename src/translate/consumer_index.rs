@@ -28,6 +28,7 @@ use super::class::ClassFilter;
 use super::consumer_state::{ConsumerState, Field, ListedId, Slot, State, Troubles, age};
 use super::consumers;
 use super::credentials::{self, Listing};
+use super::ids::Ids;
 use super::{Config, Problem};
 
 /// A consumer waiting to be decided, ordered by age: the object is the
@@ -462,6 +463,11 @@ impl ConsumerTranslation {
     /// get a DuplicateKey problem.
     pub(super) fn settle_digest(&mut self, digest: &KeyDigest, touched: &mut Vec<ListedId>) {
         let holders = self.state.digests.get(digest, &self.state.listed).cloned().unwrap_or_default();
+        self.settle_holders(digest, &holders, touched);
+    }
+
+    /// `settle_digest` with the key's contest at hand (oldest first).
+    pub(super) fn settle_holders(&mut self, digest: &KeyDigest, holders: &Ids, touched: &mut Vec<ListedId>) {
         let holders = holders.as_slice();
         let Some(&winner) = holders.first() else {
             self.index.set_credential(*digest, None);

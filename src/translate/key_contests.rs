@@ -57,16 +57,10 @@ impl KeyContests {
         }
     }
 
-    /// Appends `id` (carrying `digest`) to its key's list: for a full
-    /// translation, which adds Secrets oldest first.
-    pub fn push(&mut self, digest: &KeyDigest, id: ListedId, listed: &Slab<ListedSecret>) {
-        let same = |list: &Ids| list.first().and_then(|id| key_of(listed, id)).as_ref() == Some(digest);
+    /// Adds the contest of a key that has none yet (a full translation,
+    /// which gathers each key's Secrets first).
+    pub fn push_new(&mut self, digest: &KeyDigest, ids: Ids, listed: &Slab<ListedSecret>) {
         let rehash = |list: &Ids| list.first().and_then(|id| key_of(listed, id)).map_or(0, |d| hash(&d));
-        self.0.entry(hash(digest), same, rehash).or_insert_with(Ids::default).into_mut().push(id);
-    }
-
-    /// Every key some Secret competes for.
-    pub fn digests(&self, listed: &Slab<ListedSecret>) -> Vec<KeyDigest> {
-        self.0.iter().filter_map(|ids| key_of(listed, ids.first()?)).collect()
+        self.0.insert_unique(hash(digest), ids, rehash);
     }
 }
