@@ -138,7 +138,7 @@ pub(super) fn condition(
     let want = want(meta, problems, cfg)?;
     // Only what the API does not already show: at 100k consumers, listing
     // the satisfied ones too cost ~100 ms per publish.
-    if want.is_satisfied_by(meta.observed.programmed.as_ref(), meta.generation) {
+    if want.is_satisfied_by(meta.observed.programmed.as_ref(), meta.generation()) {
         return None;
     }
     Some(WantedCondition { want, observed: meta.observed.programmed.clone(), regarding: regarding(kind, meta) })
@@ -165,11 +165,7 @@ pub(super) fn ingress_target(meta: &Meta, problems: &BTreeSet<Problem>) -> Optio
 }
 
 fn regarding(kind: Kind, m: &Meta) -> Regarding {
-    Regarding {
-        object: ObjectRef::new(kind, m.namespace.clone(), m.name.clone()),
-        uid: m.uid.to_string(),
-        generation: m.generation,
-    }
+    Regarding { object: m.object_ref(kind), uid: m.uid.to_string(), generation: m.generation() }
 }
 
 /// The condition for one Kong object; None for another controller's object

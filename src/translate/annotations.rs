@@ -11,17 +11,17 @@ pub fn field(key: &str) -> String {
 
 /// The reference of a shrunk object.
 pub fn object_ref(kind: Kind, meta: &Meta) -> ObjectRef {
-    ObjectRef::new(kind, meta.namespace.clone(), meta.name.clone())
+    meta.object_ref(kind)
 }
 
 /// `namespace/name` of an object, allocated to size (kept in the snapshot
 /// for every consumer and credential).
 pub fn source(meta: &Meta) -> String {
-    let ns = meta.namespace.as_deref().unwrap_or_default();
-    let mut s = String::with_capacity(ns.len() + 1 + meta.name.len());
+    let ns = meta.namespace().unwrap_or_default();
+    let mut s = String::with_capacity(ns.len() + 1 + meta.name().len());
     s.push_str(ns);
     s.push('/');
-    s.push_str(&meta.name);
+    s.push_str(meta.name());
     s
 }
 
@@ -78,7 +78,7 @@ impl Annotated<'_> {
     /// is visible instead of silently ignored. `elsewhere` names annotations
     /// that belong on another kind.
     pub fn report_unknown(&self, known: &[&str], elsewhere: &[(&str, &str)], problems: &mut Vec<Problem>) {
-        for key in self.meta.annotations.keys() {
+        for key in self.meta.annotations().keys() {
             if !key.starts_with("konghq.com/") && !key.starts_with("ingress.kubernetes.io/") {
                 continue;
             }

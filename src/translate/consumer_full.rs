@@ -35,7 +35,7 @@ impl ConsumerTranslation {
         }
         // Stable: equal creation times stay in (namespace, name) order.
         let mut order: Vec<Slot> = (0..n as Slot).collect();
-        order.sort_by_key(|&s| t.state.consumer(s).map(|c| c.obj.meta.created));
+        order.sort_by_key(|&s| t.state.consumer(s).map(|c| c.obj.meta.created()));
 
         // Usernames and custom_ids: each consumer after every older one.
         for &slot in &order {
@@ -68,7 +68,7 @@ impl ConsumerTranslation {
         let mut usable = Vec::new();
         for secret in world.secrets.values() {
             let m = &secret.meta;
-            let Some(id) = t.state.find_listed(m.namespace.as_deref().unwrap_or_default(), &m.name) else { continue };
+            let Some(id) = t.state.find_listed(m.namespace().unwrap_or_default(), m.name()) else { continue };
             if let Some(l) = t.state.listed.get_mut(id) {
                 l.secret = Some(secret.clone());
             }
@@ -77,7 +77,7 @@ impl ConsumerTranslation {
             }
         }
         // Keys: the oldest Secret first (stable, as above).
-        usable.sort_by_key(|&(_, id)| t.state.listed.get(id).and_then(|l| Some(l.secret.as_ref()?.meta.created)));
+        usable.sort_by_key(|&(_, id)| t.state.listed.get(id).and_then(|l| Some(l.secret.as_ref()?.meta.created())));
         for &(digest, id) in &usable {
             t.state.digests.entry(digest).or_default().push(id);
         }

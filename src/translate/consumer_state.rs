@@ -124,7 +124,7 @@ pub fn age(meta: &crate::world::Meta) -> (Timestamp, &str, &str) {
 }
 
 pub fn object_ref(kind: Kind, meta: &crate::world::Meta) -> ObjectRef {
-    ObjectRef::new(kind, meta.namespace.clone(), meta.name.clone())
+    meta.object_ref(kind)
 }
 
 /// Numbered values with reusable numbers.
@@ -392,7 +392,7 @@ impl State {
 }
 
 fn key(meta: &crate::world::Meta) -> (&str, &str) {
-    (meta.namespace.as_deref().unwrap_or(""), &meta.name)
+    (meta.namespace().unwrap_or(""), meta.name())
 }
 
 fn rehash_consumer(hasher: &RandomState, consumers: &Slab<ConsumerState>, slot: Slot) -> u64 {

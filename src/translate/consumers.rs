@@ -94,7 +94,7 @@ fn check_plugins(
     object: &ObjectRef,
     problems: &mut Vec<Problem>,
 ) {
-    let ns = c.meta.namespace.as_deref().unwrap_or_default();
+    let ns = c.meta.namespace().unwrap_or_default();
     for name in c.meta.annotation(ANN_PLUGINS).map(comma_list).into_iter().flatten() {
         let (reason, message) = match plugin_type(world, class, ns, name) {
             Some(KEY_AUTH) => (

@@ -96,7 +96,7 @@ pub fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
 pub fn credential(secret: &SecretObj, consumer: Arc<Consumer>) -> Option<Credential> {
     let expires_at = match secret.ttl {
         // ttl 0 means no expiry, as in Kong.
-        Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created).checked_add(Duration::from_secs(ttl)),
+        Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created()).checked_add(Duration::from_secs(ttl)),
         _ => None,
     };
     let id_header = secret.meta.uid.header_value().ok()?;

@@ -159,7 +159,7 @@ impl KongPluginObj {
     pub fn shrink_namespaced(o: &KongPlugin) -> Result<Self, ObjectError> {
         let mut meta = Meta::shrink(Kind::KongPlugin, &o.metadata)?;
         meta.observed = super::Observed::from_crd_status(o.status.as_ref()).into();
-        let ns = meta.namespace.clone().unwrap_or_default();
+        let ns = meta.namespace().unwrap_or_default().to_string();
         Ok(Self {
             plugin: o.plugin.clone(),
             config: o.config.clone(),

@@ -50,8 +50,7 @@ struct Entry<T>(Arc<T>);
 
 impl<T: HasMeta> Key for Entry<T> {
     fn key(&self) -> (&str, &str) {
-        let m = self.0.meta();
-        (m.namespace.as_deref().unwrap_or(""), &m.name)
+        self.0.meta().key()
     }
 }
 
@@ -177,7 +176,7 @@ mod tests {
         assert!(store.contains_key(&("a".to_string(), "y".to_string())));
         assert!(store.get(&("a", "z")).is_none());
         assert_eq!(store.remove(&("a", "y")).unwrap().username.as_deref(), Some("2"));
-        store.retain(|c| c.meta.name != "x" || c.meta.namespace.as_deref() != Some("a"));
+        store.retain(|c| c.meta.name() != "x" || c.meta.namespace() != Some("a"));
         assert_eq!(store.keys().collect::<Vec<_>>(), [("b", "x")]);
     }
 }
