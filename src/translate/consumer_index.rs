@@ -329,7 +329,7 @@ impl ConsumerTranslation {
     pub(super) fn claim(&mut self, slot: Slot, settle: &mut impl Extend<ListedId>) {
         let Some(obj) = self.state.consumer(slot).map(|c| c.obj.clone()) else { return };
         let ns = obj.meta.namespace().unwrap_or_default();
-        for name in &obj.credentials {
+        for name in obj.credentials() {
             let id = self.state.listed_or_new(ns, name);
             let consumers = &self.state.consumers;
             if let Some(l) = self.state.listed.get_mut(id) {
@@ -346,7 +346,7 @@ impl ConsumerTranslation {
     fn unclaim(&mut self, slot: Slot, work: &mut Work) {
         let Some(obj) = self.state.consumer(slot).map(|c| c.obj.clone()) else { return };
         let ns = obj.meta.namespace().unwrap_or_default();
-        for name in &obj.credentials {
+        for name in obj.credentials() {
             let Some(id) = self.state.find_listed(ns, name) else { continue };
             if let Some(l) = self.state.listed.get_mut(id) {
                 l.claimants.remove(slot);
@@ -425,7 +425,7 @@ impl ConsumerTranslation {
         // Built only for a Problem: this runs for every accepted consumer.
         let object = || state.object();
         let ns = state.obj.meta.namespace().unwrap_or_default();
-        let listed = &state.obj.credentials;
+        let listed = state.obj.credentials();
         let mut problems = Vec::new();
         for (i, name) in listed.iter().enumerate() {
             // An existing Secret that an accepted consumer lists has an
@@ -440,7 +440,7 @@ impl ConsumerTranslation {
                         None
                     }
                     // Earlier entries with this name reached this arm too.
-                    _ if listed[..i].contains(name) => Some(Listing::Twice),
+                    _ if listed.iter().take(i).any(|earlier| earlier == name) => Some(Listing::Twice),
                     _ => credentials::usable(secret).err().map(|(reason, why)| Listing::Unusable(reason, why)),
                 },
             };

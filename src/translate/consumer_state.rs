@@ -215,8 +215,8 @@ impl Field {
 
     pub fn of(self, obj: &KongConsumerObj) -> Option<&str> {
         match self {
-            Field::Username => obj.username.as_deref(),
-            Field::CustomId => obj.custom_id.as_deref(),
+            Field::Username => obj.username(),
+            Field::CustomId => obj.custom_id(),
         }
     }
 }

@@ -61,16 +61,15 @@ fn consumer(c: &KongConsumerObj, object: impl Fn() -> ObjectRef, problems: &mut 
     let mut reject = |field: &str, reason: Reason, why: String| {
         problems.push(Problem::new(object(), field, reason, format!("{why}; this consumer is ignored")));
     };
-    if c.username.is_none() && c.custom_id.is_none() {
+    if c.username().is_none() && c.custom_id().is_none() {
         reject("username", Reason::InvalidField, "needs username or custom_id (or both)".into());
         return None;
     }
     let source = source(&c.meta);
-    let consumer = c.meta.uid.with_str(|uid| Consumer::new(uid, c.username.as_deref(), c.custom_id.as_deref(), source));
+    let consumer = c.meta.uid.with_str(|uid| Consumer::new(uid, c.username(), c.custom_id(), source));
     let Some(consumer) = consumer else {
         let uid = c.meta.uid.to_string();
-        let fields =
-            [("username", c.username.as_deref()), ("custom_id", c.custom_id.as_deref()), ("metadata.uid", Some(&*uid))];
+        let fields = [("username", c.username()), ("custom_id", c.custom_id()), ("metadata.uid", Some(&*uid))];
         let (field, value) = fields
             .into_iter()
             .find_map(|(f, v)| v.filter(|v| HeaderValue::from_str(v).is_err()).map(|v| (f, v)))
