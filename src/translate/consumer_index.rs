@@ -391,7 +391,7 @@ impl ConsumerTranslation {
         let l = self.state.listed.get_mut(id)?;
         let secret = l.secret.as_ref()?;
         let digest = credentials::usable(secret).ok()?;
-        if !secret.meta.uid.is_header_safe() {
+        if !secret.meta.uid().is_header_safe() {
             l.problem = Some(Box::new(credentials::invalid_uid(&l.object())));
             return None;
         }

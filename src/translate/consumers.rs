@@ -66,9 +66,9 @@ fn consumer(c: &KongConsumerObj, object: impl Fn() -> ObjectRef, problems: &mut 
         return None;
     }
     let source = source(&c.meta);
-    let consumer = c.meta.uid.with_str(|uid| Consumer::new(uid, c.username(), c.custom_id(), source));
+    let consumer = c.meta.uid().with_str(|uid| Consumer::new(uid, c.username(), c.custom_id(), source));
     let Some(consumer) = consumer else {
-        let uid = c.meta.uid.to_string();
+        let uid = c.meta.uid().to_string();
         let fields = [("username", c.username()), ("custom_id", c.custom_id()), ("metadata.uid", Some(&*uid))];
         let (field, value) = fields
             .into_iter()

@@ -99,6 +99,6 @@ pub fn credential(secret: &SecretObj, consumer: Arc<Consumer>) -> Option<Credent
         Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created()).checked_add(Duration::from_secs(ttl)),
         _ => None,
     };
-    let id_header = secret.meta.uid.header_value().ok()?;
+    let id_header = secret.meta.uid().header_value().ok()?;
     Some(Credential { consumer, id_header, source: super::annotations::source(&secret.meta), expires_at })
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::interned::intern;
 use super::packed::{Pairs, put_pairs, put_text, take_text};
-use super::{Kind, ObjectError, ObjectRef, Uid};
+use super::{Kind, ObjectError, ObjectRef, Observed, Uid};
 
 /// Namespace for the UUIDv5 identities of objects that carry no
 /// `metadata.uid` (local mode): stable across restarts and machines.
@@ -24,10 +24,10 @@ const KEPT_PREFIXES: [&str; 5] = [
 ];
 const KEPT_LABELS: [&str; 3] = [crate::api::LABEL_CREDENTIAL, crate::api::LABEL_GLOBAL, crate::api::LABEL_SERVICE_NAME];
 
-/// The metadata translation reads, in 88 bytes (144 with a field per
+/// The metadata translation reads, in 80 bytes (144 with a field per
 /// value) and one heap block of its own, the name: 200,000 of these at 100k
 /// credentials.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Meta {
     /// Namespace, kept annotations and kept labels, interned as one text
     /// (`put_text(namespace)`, `put_text(annotations)`, then the labels; see
@@ -35,11 +35,36 @@ pub struct Meta {
     /// namespace is empty for cluster-scoped kinds.
     shared: Arc<str>,
     name: Box<str>,
-    /// `metadata.uid`, or a UUIDv5 of kind/namespace/name when absent.
-    pub uid: Uid,
+    /// `metadata.uid` when it is a UUID (see `Uid`), as it nearly always
+    /// is; otherwise zeros, and the text is in `rare`.
+    uuid: [u8; 16],
     stamps: Stamps,
+    /// None for nearly every object (see `Rare`).
+    rare: Option<Box<Rare>>,
+}
+
+/// What few objects have, boxed only when there is any: a status (local
+/// manifests and Secrets never carry one; an inline `Observed` would cost
+/// ~150 bytes in every object) and a uid that is not a UUID (an inline
+/// `Uid` takes 24 bytes where a UUID needs 16).
+#[derive(Clone, Default)]
+struct Rare {
     /// Status as last seen (ignored by equality; see `Observed`).
-    pub observed: ObservedBox,
+    observed: Observed,
+    uid_text: Option<Box<str>>,
+}
+
+static NO_STATUS: Observed = Observed { programmed: None, load_balancer: None };
+
+/// Equal when translation would read the same: status is not an input.
+impl PartialEq for Meta {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared == other.shared
+            && self.name == other.name
+            && self.uuid == other.uuid
+            && self.uid_text() == other.uid_text()
+            && self.stamps == other.stamps
+    }
 }
 
 /// `metadata.creationTimestamp` and `metadata.generation` in 24 bytes,
@@ -74,6 +99,10 @@ impl Meta {
             Some(uid) if !uid.is_empty() => Uid::new(uid),
             _ => stable_uid(kind, namespace, name),
         };
+        let (uuid, uid_text) = match uid {
+            Uid::Uuid(uuid) => (uuid, None),
+            Uid::Text(text) => ([0; 16], Some(text)),
+        };
         let keep = |k: &str| KEPT_PREFIXES.iter().any(|p| k.starts_with(p));
         let mut annotations = String::new();
         put_pairs(&mut annotations, m.annotations.iter().flatten().filter(|(k, _)| keep(k)));
@@ -84,13 +113,38 @@ impl Meta {
         Ok(Self {
             shared: intern(&shared),
             name: name.into(),
-            uid,
+            uuid,
             stamps: Stamps::new(
                 m.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH),
                 m.generation,
             ),
-            observed: ObservedBox::default(),
+            rare: uid_text.map(|uid_text| Box::new(Rare { observed: Observed::default(), uid_text: Some(uid_text) })),
         })
+    }
+
+    /// `metadata.uid`, or a UUIDv5 of kind/namespace/name when absent.
+    pub fn uid(&self) -> Uid {
+        match self.uid_text() {
+            Some(text) => Uid::Text(text.into()),
+            None => Uid::Uuid(self.uuid),
+        }
+    }
+
+    fn uid_text(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|r| r.uid_text.as_deref())
+    }
+
+    /// Status as last seen (empty when none).
+    pub fn observed(&self) -> &Observed {
+        self.rare.as_ref().map_or(&NO_STATUS, |r| &r.observed)
+    }
+
+    pub fn set_observed(&mut self, observed: Observed) {
+        let uid_text = self.rare.take().and_then(|r| r.uid_text);
+        let empty = observed.programmed.is_none() && observed.load_balancer.is_none();
+        if !empty || uid_text.is_some() {
+            self.rare = Some(Box::new(Rare { observed, uid_text }));
+        }
     }
 
     /// (namespace, annotations, labels) as packed in `shared`.
@@ -166,12 +220,12 @@ impl std::fmt::Debug for Meta {
         f.debug_struct("Meta")
             .field("namespace", &self.namespace())
             .field("name", &self.name())
-            .field("uid", &self.uid)
+            .field("uid", &self.uid())
             .field("created", &self.created())
             .field("generation", &self.generation())
             .field("annotations", &self.annotations())
             .field("labels", &self.labels())
-            .field("observed", &self.observed)
+            .field("observed", self.observed())
             .finish()
     }
 }
@@ -179,42 +233,6 @@ impl std::fmt::Debug for Meta {
 /// The identity of an object that has no `metadata.uid`.
 pub fn stable_uid(kind: Kind, namespace: &str, name: &str) -> Uid {
     Uuid::new_v5(&UID_NAMESPACE, format!("{kind}/{namespace}/{name}").as_bytes()).into()
-}
-
-/// An `Observed` status, boxed only when there is one: local manifests and
-/// Secrets never carry status, and an inline `Observed` would cost ~150 bytes
-/// in every object. Reads as an `Observed` (empty when absent).
-#[derive(Clone, Default)]
-pub struct ObservedBox(Option<Box<super::Observed>>);
-
-/// Equal to any other, as `Observed` is: status is not a translation input.
-impl PartialEq for ObservedBox {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-static NO_STATUS: super::Observed = super::Observed { programmed: None, load_balancer: None };
-
-impl From<super::Observed> for ObservedBox {
-    fn from(o: super::Observed) -> Self {
-        let empty = o.programmed.is_none() && o.load_balancer.is_none();
-        Self((!empty).then(|| Box::new(o)))
-    }
-}
-
-impl std::ops::Deref for ObservedBox {
-    type Target = super::Observed;
-
-    fn deref(&self) -> &super::Observed {
-        self.0.as_deref().unwrap_or(&NO_STATUS)
-    }
-}
-
-impl std::fmt::Debug for ObservedBox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        (**self).fmt(f)
-    }
 }
 
 #[cfg(test)]
@@ -260,5 +278,24 @@ mod tests {
             meta.set_created(t);
             assert_eq!((meta.created(), meta.generation()), (t, Some(-1)));
         }
+    }
+
+    #[test]
+    fn a_text_uid_and_a_status_live_in_the_rare_box_and_status_is_not_compared() {
+        let uuid = "c97fd9a1-d1c0-5560-9308-9f19b8f50ae4";
+        let m = |uid: &str| ObjectMeta { name: Some("n".into()), uid: Some(uid.into()), ..Default::default() };
+        let plain = Meta::shrink(Kind::KongConsumer, &m(uuid)).unwrap();
+        assert!(plain.rare.is_none());
+        assert_eq!(plain.uid(), uuid);
+        let mut text = Meta::shrink(Kind::KongConsumer, &m("1234")).unwrap();
+        assert_eq!(text.uid(), "1234");
+        assert_ne!(text, Meta::shrink(Kind::KongConsumer, &m("12345")).unwrap());
+        let before = text.clone();
+        let programmed = super::super::ConditionState { status: "True".into(), ..Default::default() };
+        text.set_observed(Observed { programmed: Some(programmed), load_balancer: None });
+        assert_eq!((text.uid(), text.observed().programmed.is_some()), (Uid::new("1234"), true));
+        assert_eq!(text, before, "status is not a translation input");
+        text.set_observed(Observed::default());
+        assert_eq!((text.uid(), text.observed().programmed.is_none()), (Uid::new("1234"), true));
     }
 }
