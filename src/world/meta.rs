@@ -22,7 +22,7 @@ const KEPT_PREFIXES: [&str; 5] = [
 ];
 const KEPT_LABELS: [&str; 3] = [crate::api::LABEL_CREDENTIAL, crate::api::LABEL_GLOBAL, crate::api::LABEL_SERVICE_NAME];
 
-/// The metadata translation reads, in 72 bytes (144 with a field per
+/// The metadata translation reads, in 64 bytes (144 with a field per
 /// value) and one heap block of its own, the name: 200,000 of these at 100k
 /// credentials.
 #[derive(Clone)]
@@ -36,20 +36,39 @@ pub struct Meta {
     /// `metadata.uid` when it is a UUID (see `Uid`), as it nearly always
     /// is; otherwise zeros, and the text is in `rare`.
     uuid: [u8; 16],
-    stamps: Stamps,
+    /// `metadata.creationTimestamp` taken apart: a `Timestamp` takes 16
+    /// bytes, 4 of them padding, where `generation` fits instead.
+    created_second: i64,
+    created_nanosecond: i32,
+    /// `metadata.generation` + 1 when it is below `BIG_GENERATION` (as
+    /// generations are: they count spec changes from 1), `NO_GENERATION`
+    /// when absent, `BIG_GENERATION` when `rare` holds it.
+    generation: u32,
     /// None for nearly every object (see `Rare`).
     rare: Option<Box<Rare>>,
 }
 
+const NO_GENERATION: u32 = 0;
+const BIG_GENERATION: u32 = u32::MAX;
+
 /// What few objects have, boxed only when there is any: a status (local
 /// manifests and Secrets never carry one; an inline `Observed` would cost
 /// ~150 bytes in every object) and a uid that is not a UUID (an inline
-/// `Uid` takes 24 bytes where a UUID needs 16).
+/// `Uid` takes 24 bytes where a UUID needs 16), a generation that does not
+/// fit in `Meta::generation`.
 #[derive(Clone, Default)]
 struct Rare {
     /// Status as last seen (ignored by equality; see `Observed`).
     observed: Observed,
     uid_text: Option<Box<str>>,
+    generation: Option<i64>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        let Rare { observed, uid_text, generation } = self;
+        observed.programmed.is_none() && observed.load_balancer.is_none() && uid_text.is_none() && generation.is_none()
+    }
 }
 
 static NO_STATUS: Observed = Observed { programmed: None, load_balancer: None };
@@ -61,28 +80,8 @@ impl PartialEq for Meta {
             && self.name == other.name
             && self.uuid == other.uuid
             && self.uid_text() == other.uid_text()
-            && self.stamps == other.stamps
-    }
-}
-
-/// `metadata.creationTimestamp` and `metadata.generation` in 24 bytes,
-/// where a `Timestamp` and an `Option<i64>` take 32 (8 of them padding).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Stamps {
-    created_second: i64,
-    generation: i64,
-    created_nanosecond: i32,
-    has_generation: bool,
-}
-
-impl Stamps {
-    fn new(created: Timestamp, generation: Option<i64>) -> Self {
-        Self {
-            created_second: created.as_second(),
-            created_nanosecond: created.subsec_nanosecond(),
-            generation: generation.unwrap_or_default(),
-            has_generation: generation.is_some(),
-        }
+            && (self.created_second, self.created_nanosecond) == (other.created_second, other.created_nanosecond)
+            && self.generation() == other.generation()
     }
 }
 
@@ -108,16 +107,34 @@ impl Meta {
         put_text(&mut shared, namespace);
         put_text(&mut shared, &annotations);
         put_pairs(&mut shared, m.labels.iter().flatten().filter(|(k, _)| KEPT_LABELS.contains(&k.as_str())));
-        Ok(Self {
+        let mut meta = Self {
             shared: intern(&shared),
             name: name.into(),
             uuid,
-            stamps: Stamps::new(
-                m.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH),
-                m.generation,
-            ),
-            rare: uid_text.map(|uid_text| Box::new(Rare { observed: Observed::default(), uid_text: Some(uid_text) })),
-        })
+            created_second: 0,
+            created_nanosecond: 0,
+            generation: NO_GENERATION,
+            rare: None,
+        };
+        meta.set_created(m.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH));
+        let small = m.generation.and_then(|g| u32::try_from(g).ok()).filter(|g| *g < BIG_GENERATION - 1);
+        meta.generation = match (m.generation, small) {
+            (None, _) => NO_GENERATION,
+            (Some(_), Some(g)) => g + 1,
+            (Some(_), None) => BIG_GENERATION,
+        };
+        meta.change_rare(|r| {
+            r.uid_text = uid_text;
+            r.generation = m.generation.filter(|_| small.is_none());
+        });
+        Ok(meta)
+    }
+
+    /// Changes `rare`, boxed only while it holds anything.
+    fn change_rare(&mut self, change: impl FnOnce(&mut Rare)) {
+        let mut rare = self.rare.take().unwrap_or_default();
+        change(&mut rare);
+        self.rare = (!rare.is_empty()).then_some(rare);
     }
 
     /// `metadata.uid`, or a UUIDv5 of kind/namespace/name when absent.
@@ -138,11 +155,7 @@ impl Meta {
     }
 
     pub fn set_observed(&mut self, observed: Observed) {
-        let uid_text = self.rare.take().and_then(|r| r.uid_text);
-        let empty = observed.programmed.is_none() && observed.load_balancer.is_none();
-        if !empty || uid_text.is_some() {
-            self.rare = Some(Box::new(Rare { observed, uid_text }));
-        }
+        self.change_rare(|r| r.observed = observed);
     }
 
     /// (namespace, annotations, labels) as packed in `shared`.
@@ -177,15 +190,20 @@ impl Meta {
     /// the object was first seen when the manifest has none.
     pub fn created(&self) -> Timestamp {
         // Taken apart from a Timestamp, so always in range.
-        Timestamp::new(self.stamps.created_second, self.stamps.created_nanosecond).unwrap_or_default()
+        Timestamp::new(self.created_second, self.created_nanosecond).unwrap_or_default()
     }
 
     pub fn set_created(&mut self, created: Timestamp) {
-        self.stamps = Stamps::new(created, self.generation());
+        self.created_second = created.as_second();
+        self.created_nanosecond = created.subsec_nanosecond();
     }
 
     pub fn generation(&self) -> Option<i64> {
-        self.stamps.has_generation.then_some(self.stamps.generation)
+        match self.generation {
+            NO_GENERATION => None,
+            BIG_GENERATION => self.rare.as_ref().and_then(|r| r.generation),
+            small => Some(i64::from(small - 1)),
+        }
     }
 
     /// The kept annotations (see `KEPT_PREFIXES`).
@@ -295,5 +313,24 @@ mod tests {
         assert_eq!(text, before, "status is not a translation input");
         text.set_observed(Observed::default());
         assert_eq!((text.uid(), text.observed().programmed.is_none()), (Uid::new("1234"), true));
+    }
+
+    #[test]
+    fn every_generation_reads_back_and_only_unusual_ones_are_boxed() {
+        let small = [None, Some(0), Some(1), Some(i64::from(u32::MAX) - 2)];
+        let big = [Some(i64::from(u32::MAX) - 1), Some(-1), Some(i64::MAX), Some(i64::MIN)];
+        for (generation, boxed) in small.map(|g| (g, false)).into_iter().chain(big.map(|g| (g, true))) {
+            let meta = Meta::shrink(
+                Kind::KongConsumer,
+                &ObjectMeta { name: Some("n".into()), generation, ..Default::default() },
+            );
+            let meta = meta.unwrap();
+            assert_eq!((meta.generation(), meta.rare.is_some()), (generation, boxed));
+            let other = Meta::shrink(
+                Kind::KongConsumer,
+                &ObjectMeta { name: Some("n".into()), generation: Some(5), ..Default::default() },
+            );
+            assert_ne!(meta, other.unwrap());
+        }
     }
 }

@@ -120,7 +120,7 @@ impl EndpointSliceObj {
     }
 }
 
-/// 88 bytes and one heap block besides the name (100k of them at 100k
+/// 80 bytes and one heap block besides the name (100k of them at 100k
 /// credentials), where three fields of their own took 48 bytes and a block
 /// per text.
 #[derive(Clone, PartialEq)]

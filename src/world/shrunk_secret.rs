@@ -14,7 +14,7 @@ use super::{HasMeta, Kind, Meta, ObjectError};
 use crate::api;
 use crate::snapshot::KeyDigest;
 
-/// 120 bytes for a credential Secret (100k of them at 100k credentials),
+/// 112 bytes for a credential Secret (100k of them at 100k credentials),
 /// 248 with `ttl`, `type` and data inline: what only other Secrets have
 /// sits behind one pointer, and `ttl` fits in 4 bytes.
 #[derive(Clone, Debug, PartialEq)]
