@@ -1,14 +1,18 @@
 //! Several short texts in one `str`, each preceded by its length: how the
 //! World keeps an object's few annotations, labels and names in one
 //! allocation instead of a `String` (24 bytes plus a heap block) each. A
-//! length is four 7-bit digits, each an ASCII byte, so the whole is a `str`
-//! and reading it validates nothing.
+//! length is ASCII bytes, so the whole is a `str` and reading it validates
+//! nothing: one byte below `LONG` (names, usernames, most values), else
+//! `LONG` with the top 6 bits and three bytes of 7 bits each.
 
 use std::fmt;
 
-/// Longest text a length prefix can say (256 MiB; the API caps all of an
+/// Marks a four-byte length; a one-byte length is below it.
+const LONG: u8 = 0x40;
+
+/// Longest text a length prefix can say (128 MiB; the API caps all of an
 /// object's annotations at 256 KiB).
-const MAX_TEXT: usize = (1 << 28) - 1;
+const MAX_TEXT: usize = (1 << 27) - 1;
 
 /// Appends one text with its length. Texts longer than `MAX_TEXT` cannot
 /// come from the API; they are cut on a char boundary rather than misread.
@@ -21,18 +25,29 @@ pub fn put_text(out: &mut String, text: &str) {
         }
         text = &text[..end];
     }
-    for shift in [21, 14, 7, 0] {
-        out.push(char::from(((text.len() >> shift) & 0x7f) as u8));
+    let len = text.len();
+    if len < usize::from(LONG) {
+        out.push(char::from(len as u8));
+    } else {
+        out.push(char::from(LONG | (len >> 21) as u8));
+        for shift in [14, 7, 0] {
+            out.push(char::from(((len >> shift) & 0x7f) as u8));
+        }
     }
     out.push_str(text);
 }
 
 /// Reads the text `put_text` wrote at the start of `rest`, and moves past it.
 pub fn take_text<'a>(rest: &mut &'a str) -> Option<&'a str> {
-    let (digits, _) = rest.as_bytes().split_first_chunk::<4>()?;
-    let len = digits.iter().fold(0usize, |n, d| n << 7 | usize::from(*d));
-    let text = rest.get(4..4 + len)?;
-    *rest = &rest[4 + len..];
+    let first = *rest.as_bytes().first()?;
+    let (start, len) = if first < LONG {
+        (1, usize::from(first))
+    } else {
+        let (digits, _) = rest.as_bytes().split_first_chunk::<4>()?;
+        (4, digits[1..].iter().fold(usize::from(first & !LONG), |n, d| n << 7 | usize::from(*d)))
+    };
+    let text = rest.get(start..start + len)?;
+    *rest = &rest[start + len..];
     Some(text)
 }
 
@@ -178,13 +193,15 @@ mod tests {
 
     #[test]
     fn texts_read_back_in_order() {
+        let long = ["a".repeat(63), "b".repeat(64), "c".repeat((1 << 21) + 5)];
         let mut packed = String::new();
-        for t in ["one", "", "three"] {
+        for t in ["one", "", &long[0], &long[1], "three", &long[2]] {
             put_text(&mut packed, t);
         }
+        assert_eq!(packed.len(), (1 + 3) + 1 + (1 + 63) + (4 + 64) + (1 + 5) + (4 + (1 << 21) + 5));
         let texts = Texts::new(&packed);
-        assert_eq!(texts.iter().collect::<Vec<_>>(), ["one", "", "three"]);
-        assert_eq!(texts.len(), 3);
+        assert!(texts.iter().eq(["one", "", &long[0], &long[1], "three", &long[2]]));
+        assert_eq!(texts.len(), 6);
         assert!(Texts::default().is_empty());
     }
 }
