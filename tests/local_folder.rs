@@ -143,19 +143,19 @@ fn objects_without_uid_or_creation_time_get_stable_ones() {
     let mut folder = Folder::new(dir.path());
     folder.rescan(&mut world).unwrap();
     let first = world.services.values().next().unwrap().meta.clone();
-    assert_ne!(first.created, jiff::Timestamp::UNIX_EPOCH);
+    assert_ne!(first.created(), jiff::Timestamp::UNIX_EPOCH);
     std::thread::sleep(std::time::Duration::from_millis(5));
     write(dir.path(), "a.yaml", &SVC.replace("port: 80", "port: 81"));
     folder.reload([a], &mut world);
     let second = world.services.values().next().unwrap().meta.clone();
-    assert_eq!(first.uid, second.uid, "uid is a UUIDv5 of kind/namespace/name");
-    assert_eq!(first.created, second.created, "first-seen time survives edits");
-    assert_eq!(first.uid, portcullis::world::stable_uid(Kind::Service, "default", "echo"));
+    assert_eq!(first.uid(), second.uid(), "uid is a UUIDv5 of kind/namespace/name");
+    assert_eq!(first.created(), second.created(), "first-seen time survives edits");
+    assert_eq!(first.uid(), portcullis::world::stable_uid(Kind::Service, "default", "echo"));
 
     let with_meta = "apiVersion: v1\nkind: Service\nmetadata:\n  name: m\n  uid: \"1234\"\n  creationTimestamp: \"2024-01-02T03:04:05Z\"\n";
     write(dir.path(), "m.yaml", with_meta);
     folder.rescan(&mut world).unwrap();
     let m = world.services.get(&("default".to_string(), "m".to_string())).unwrap();
-    assert_eq!(m.meta.uid, "1234");
-    assert_eq!(m.meta.created.to_string(), "2024-01-02T03:04:05Z");
+    assert_eq!(m.meta.uid(), "1234");
+    assert_eq!(m.meta.created().to_string(), "2024-01-02T03:04:05Z");
 }

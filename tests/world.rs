@@ -71,7 +71,7 @@ fn non_credential_secret_data_is_kept_but_never_printed() {
         world.apply_shrunk(s);
     }
     let secret = world.secrets.values().next().unwrap();
-    assert_eq!(secret.data.get("token"), Some(&b"very-secret-token"[..]));
+    assert_eq!(secret.data().get("token"), Some(&b"very-secret-token"[..]));
     let shown = format!("{world:?}");
     assert!(shown.contains("token"), "key names are shown");
     assert!(!shown.contains("very-secret-token"), "values are not: {shown}");

@@ -516,7 +516,7 @@ fn twice(path: &Path, position: Option<String>, r: &ObjectRef) -> FileIssue {
 fn apply(mut obj: Shrunk, look_up: bool, stamp: bool, world: &mut World) {
     if stamp {
         let stored = if look_up { created(world, &obj.object_ref()) } else { None };
-        obj.meta_mut().created = stored.unwrap_or_else(Timestamp::now);
+        obj.meta_mut().set_created(stored.unwrap_or_else(Timestamp::now));
     }
     world.apply_shrunk(obj);
 }
@@ -525,14 +525,14 @@ fn apply(mut obj: Shrunk, look_up: bool, stamp: bool, world: &mut World) {
 fn created(world: &World, r: &ObjectRef) -> Option<Timestamp> {
     let key = (r.namespace.clone().unwrap_or_default(), r.name.clone());
     match r.kind {
-        Kind::Ingress => world.ingresses.get(&key).map(|o| o.meta.created),
-        Kind::IngressClass => world.ingress_classes.get(&key).map(|o| o.meta.created),
-        Kind::Service => world.services.get(&key).map(|o| o.meta.created),
-        Kind::EndpointSlice => world.endpoint_slices.get(&key).map(|o| o.meta.created),
-        Kind::Secret => world.secrets.get(&key).map(|o| o.meta.created),
-        Kind::KongConsumer => world.consumers.get(&key).map(|o| o.meta.created),
-        Kind::KongPlugin => world.plugins.get(&key).map(|o| o.meta.created),
-        Kind::KongClusterPlugin => world.cluster_plugins.get(&key).map(|o| o.meta.created),
+        Kind::Ingress => world.ingresses.get(&key).map(|o| o.meta.created()),
+        Kind::IngressClass => world.ingress_classes.get(&key).map(|o| o.meta.created()),
+        Kind::Service => world.services.get(&key).map(|o| o.meta.created()),
+        Kind::EndpointSlice => world.endpoint_slices.get(&key).map(|o| o.meta.created()),
+        Kind::Secret => world.secrets.get(&key).map(|o| o.meta.created()),
+        Kind::KongConsumer => world.consumers.get(&key).map(|o| o.meta.created()),
+        Kind::KongPlugin => world.plugins.get(&key).map(|o| o.meta.created()),
+        Kind::KongClusterPlugin => world.cluster_plugins.get(&key).map(|o| o.meta.created()),
     }
 }
 

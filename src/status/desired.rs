@@ -138,10 +138,10 @@ pub(super) fn condition(
     let want = want(meta, problems, cfg)?;
     // Only what the API does not already show: at 100k consumers, listing
     // the satisfied ones too cost ~100 ms per publish.
-    if want.is_satisfied_by(meta.observed.programmed.as_ref(), meta.generation) {
+    if want.is_satisfied_by(meta.observed().programmed.as_ref(), meta.generation()) {
         return None;
     }
-    Some(WantedCondition { want, observed: meta.observed.programmed.clone(), regarding: regarding(kind, meta) })
+    Some(WantedCondition { want, observed: meta.observed().programmed.clone(), regarding: regarding(kind, meta) })
 }
 
 /// The condition of a Kong object that exists in the API but could not be
@@ -159,17 +159,13 @@ pub(super) fn unreadable_condition(r: &ObjectRef, u: &Unreadable) -> WantedCondi
 pub(super) fn ingress_target(meta: &Meta, problems: &BTreeSet<Problem>) -> Option<IngressTarget> {
     let ignored = problems.iter().any(|p| p.reason == Reason::IgnoredClass);
     (!ignored).then(|| IngressTarget {
-        observed: meta.observed.load_balancer.clone().unwrap_or_default(),
+        observed: meta.observed().load_balancer.clone().unwrap_or_default(),
         regarding: regarding(Kind::Ingress, meta),
     })
 }
 
 fn regarding(kind: Kind, m: &Meta) -> Regarding {
-    Regarding {
-        object: ObjectRef::new(kind, m.namespace.clone(), m.name.clone()),
-        uid: m.uid.to_string(),
-        generation: m.generation,
-    }
+    Regarding { object: m.object_ref(kind), uid: m.uid().to_string(), generation: m.generation() }
 }
 
 /// The condition for one Kong object; None for another controller's object

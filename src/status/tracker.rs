@@ -179,7 +179,7 @@ impl StatusTracker {
             let first = ObjectRef { kind, namespace: None, name: String::new() };
             let mut subjects = self.subjects.range(first..).take_while(|(r, _)| r.kind == kind).peekable();
             for meta in kong_metas(world, kind) {
-                let here = (meta.namespace.as_deref().unwrap_or(""), meta.name.as_str());
+                let here = meta.key();
                 while subjects.next_if(|(r, _)| at(r) < here).is_some() {}
                 let problems = subjects.next_if(|(r, _)| at(r) == here).map_or(&NO_PROBLEMS, |(_, s)| &s.problems);
                 if let Some(c) = condition(kind, meta, problems, &self.cfg) {
@@ -197,7 +197,7 @@ impl StatusTracker {
 
         self.ingresses.clear();
         for ing in world.ingresses.values() {
-            let r = ObjectRef::new(Kind::Ingress, ing.meta.namespace.clone(), ing.meta.name.clone());
+            let r = ing.meta.object_ref(Kind::Ingress);
             let problems = self.subjects.get(&r).map_or(&NO_PROBLEMS, |s| &s.problems);
             if let Some(target) = ingress_target(&ing.meta, problems) {
                 self.ingresses.insert(r, target);

@@ -11,7 +11,7 @@ pub fn field(key: &str) -> String {
 
 /// The reference of a shrunk object.
 pub fn object_ref(kind: Kind, meta: &Meta) -> ObjectRef {
-    ObjectRef::new(kind, meta.namespace.clone(), meta.name.clone())
+    meta.object_ref(kind)
 }
 
 /// Items of a comma-separated annotation value, trimmed, empty ones skipped.
@@ -67,7 +67,7 @@ impl Annotated<'_> {
     /// is visible instead of silently ignored. `elsewhere` names annotations
     /// that belong on another kind.
     pub fn report_unknown(&self, known: &[&str], elsewhere: &[(&str, &str)], problems: &mut Vec<Problem>) {
-        for key in self.meta.annotations.keys() {
+        for key in self.meta.annotations().keys() {
             if !key.starts_with("konghq.com/") && !key.starts_with("ingress.kubernetes.io/") {
                 continue;
             }

@@ -61,7 +61,7 @@ impl<'w> Backends<'w> {
         let mut slices: HashMap<(&str, &str), Vec<&EndpointSliceObj>> =
             HashMap::with_capacity(world.endpoint_slices.len());
         for slice in world.endpoint_slices.values() {
-            if let (Some(ns), Some(service)) = (slice.meta.namespace.as_deref(), slice.service_name.as_deref()) {
+            if let (Some(ns), Some(service)) = (slice.meta.namespace(), slice.service_name.as_deref()) {
                 slices.entry((ns, service)).or_default().push(slice);
             }
         }
@@ -146,7 +146,7 @@ impl<'w> Backends<'w> {
             self.settings(svc, problems);
             return Some(Resolved { backend: self.unresolved(ns, name, &port), service: Some(svc.clone()) });
         };
-        let key = (svc.meta.namespace.as_deref().unwrap_or_default(), svc.meta.name.as_str(), svc_port.port);
+        let key = (svc.meta.namespace().unwrap_or_default(), svc.meta.name(), svc_port.port);
         if let Some(backend) = self.backends.get(&key) {
             return Some(Resolved { backend: backend.clone(), service: Some(svc.clone()) });
         }
@@ -175,7 +175,7 @@ impl<'w> Backends<'w> {
 
     /// Settings are read (and their Problems reported) once per Service.
     fn settings(&mut self, svc: &'w ServiceObj, problems: &mut Vec<Problem>) -> ServiceSettings {
-        let key = (svc.meta.namespace.as_deref().unwrap_or_default(), svc.meta.name.as_str());
+        let key = (svc.meta.namespace().unwrap_or_default(), svc.meta.name());
         self.settings
             .entry(key)
             .or_insert_with(|| {
@@ -249,9 +249,9 @@ fn targets(
             )),
         }
     }
-    let ns = svc.meta.namespace.as_deref().unwrap_or_default();
+    let ns = svc.meta.namespace().unwrap_or_default();
     let mut out: Vec<Target> = Vec::new();
-    for slice in slices.get(&(ns, svc.meta.name.as_str())).into_iter().flatten() {
+    for slice in slices.get(&(ns, svc.meta.name())).into_iter().flatten() {
         slice_targets(slice, port, &mut out, problems);
     }
     out

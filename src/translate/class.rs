@@ -23,12 +23,12 @@ impl<'a> ClassFilter<'a> {
         let ours = world
             .ingress_classes
             .values()
-            .find(|c| c.meta.name == cfg.ingress_class && c.controller == cfg.controller_name);
+            .find(|c| c.meta.name() == cfg.ingress_class && c.controller == cfg.controller_name);
         Self {
             class: &cfg.ingress_class,
             ours_exists: ours.is_some(),
             ours_is_default: ours.is_some_and(|c| c.is_default),
-            name_taken: ours.is_none() && world.ingress_classes.values().any(|c| c.meta.name == cfg.ingress_class),
+            name_taken: ours.is_none() && world.ingress_classes.values().any(|c| c.meta.name() == cfg.ingress_class),
         }
     }
 
@@ -108,7 +108,7 @@ pub fn ingress_class_problems(world: &World, cfg: &Config) -> Vec<Problem> {
     world
         .ingress_classes
         .values()
-        .filter(|c| c.meta.name == cfg.ingress_class && c.controller != cfg.controller_name)
+        .filter(|c| c.meta.name() == cfg.ingress_class && c.controller != cfg.controller_name)
         .map(|c| {
             Problem::new(
                 object_ref(Kind::IngressClass, &c.meta),

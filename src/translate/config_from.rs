@@ -25,7 +25,7 @@ pub fn resolve(world: &World, (ns, name, key): &(String, String, String)) -> Res
             ),
         ));
     }
-    let raw = secret.data.get(key).ok_or_else(|| {
+    let raw = secret.data().get(key).ok_or_else(|| {
         ("configFrom.secretKeyRef.key", format!("Secret {ns}/{name} has no key '{key}'; add it or fix the key name"))
     })?;
     let text = std::str::from_utf8(raw).map_err(|_| {

@@ -36,7 +36,7 @@ impl ConsumerTranslation {
         }
         // Stable: equal creation times stay in (namespace, name) order.
         let mut order: Vec<Slot> = (0..n as Slot).collect();
-        order.sort_by_key(|&s| t.state.consumer(s).map(|c| c.obj.meta.created));
+        order.sort_by_key(|&s| t.state.consumer(s).map(|c| c.obj.meta.created()));
 
         // Usernames and custom_ids: each consumer after every older one.
         for &slot in &order {
@@ -69,12 +69,12 @@ impl ConsumerTranslation {
         let mut usable = Vec::new();
         for secret in world.secrets.values() {
             let m = &secret.meta;
-            let Some(id) = t.state.find_listed(m.namespace.as_deref().unwrap_or_default(), &m.name) else { continue };
+            let Some(id) = t.state.find_listed(m.namespace().unwrap_or_default(), m.name()) else { continue };
             if let Some(l) = t.state.listed.get_mut(id) {
                 l.secret = Some(secret.clone());
             }
             if let Some(digest) = t.usable_digest(id) {
-                usable.push((digest, m.created, id));
+                usable.push((digest, m.created(), id));
             }
         }
         // Each key's Secrets together, the oldest first (stable, as above):

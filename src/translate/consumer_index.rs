@@ -111,7 +111,7 @@ impl ConsumerTranslation {
             for &slot in &self.naming_plugins {
                 if let Some(c) = self.state.consumer(slot) {
                     let m = &c.obj.meta;
-                    consumers.push((m.namespace.clone().unwrap_or_default(), m.name.clone()));
+                    consumers.push((m.namespace().unwrap_or_default().to_string(), m.name().to_string()));
                 }
             }
         }
@@ -329,8 +329,8 @@ impl ConsumerTranslation {
     /// Claims the Secrets an accepted consumer lists.
     pub(super) fn claim(&mut self, slot: Slot, settle: &mut impl Extend<ListedId>) {
         let Some(obj) = self.state.consumer(slot).map(|c| c.obj.clone()) else { return };
-        let ns = obj.meta.namespace.as_deref().unwrap_or_default();
-        for name in &obj.credentials {
+        let ns = obj.meta.namespace().unwrap_or_default();
+        for name in obj.credentials() {
             let id = self.state.listed_or_new(ns, name);
             let consumers = &self.state.consumers;
             if let Some(l) = self.state.listed.get_mut(id) {
@@ -346,8 +346,8 @@ impl ConsumerTranslation {
     /// Withdraws a consumer's claims on the Secrets it lists.
     fn unclaim(&mut self, slot: Slot, work: &mut Work) {
         let Some(obj) = self.state.consumer(slot).map(|c| c.obj.clone()) else { return };
-        let ns = obj.meta.namespace.as_deref().unwrap_or_default();
-        for name in &obj.credentials {
+        let ns = obj.meta.namespace().unwrap_or_default();
+        for name in obj.credentials() {
             let Some(id) = self.state.find_listed(ns, name) else { continue };
             if let Some(l) = self.state.listed.get_mut(id) {
                 l.claimants.remove(slot);
@@ -392,7 +392,7 @@ impl ConsumerTranslation {
         let l = self.state.listed.get_mut(id)?;
         let secret = l.secret.as_ref()?;
         let digest = credentials::usable(secret).ok()?;
-        if !secret.meta.uid.is_header_safe() {
+        if !secret.meta.uid().is_header_safe() {
             l.problem = Some(Box::new(credentials::invalid_uid(&l.object())));
             return None;
         }
@@ -427,8 +427,8 @@ impl ConsumerTranslation {
         }
         // Built only for a Problem: this runs for every accepted consumer.
         let object = || state.object();
-        let ns = state.obj.meta.namespace.as_deref().unwrap_or_default();
-        let listed = &state.obj.credentials;
+        let ns = state.obj.meta.namespace().unwrap_or_default();
+        let listed = state.obj.credentials();
         let mut problems = Vec::new();
         for (i, name) in listed.iter().enumerate() {
             // An existing Secret that an accepted consumer lists has an
@@ -443,7 +443,7 @@ impl ConsumerTranslation {
                         None
                     }
                     // Earlier entries with this name reached this arm too.
-                    _ if listed[..i].contains(name) => Some(Listing::Twice),
+                    _ if listed.iter().take(i).any(|earlier| earlier == name) => Some(Listing::Twice),
                     _ => credentials::usable(secret).err().map(|(reason, why)| Listing::Unusable(reason, why)),
                 },
             };

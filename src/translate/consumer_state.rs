@@ -125,7 +125,7 @@ pub fn age(meta: &crate::world::Meta) -> (Timestamp, &str, &str) {
 }
 
 pub fn object_ref(kind: Kind, meta: &crate::world::Meta) -> ObjectRef {
-    ObjectRef::new(kind, meta.namespace.clone(), meta.name.clone())
+    meta.object_ref(kind)
 }
 
 /// Numbered values with reusable numbers.
@@ -216,8 +216,8 @@ impl Field {
 
     pub fn of(self, obj: &KongConsumerObj) -> Option<&str> {
         match self {
-            Field::Username => obj.username.as_deref(),
-            Field::CustomId => obj.custom_id.as_deref(),
+            Field::Username => obj.username(),
+            Field::CustomId => obj.custom_id(),
         }
     }
 }
@@ -393,7 +393,7 @@ impl State {
 }
 
 fn key(meta: &crate::world::Meta) -> (&str, &str) {
-    (meta.namespace.as_deref().unwrap_or(""), &meta.name)
+    (meta.namespace().unwrap_or(""), meta.name())
 }
 
 fn rehash_consumer(hasher: &RandomState, consumers: &Slab<ConsumerState>, slot: Slot) -> u64 {

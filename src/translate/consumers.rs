@@ -61,17 +61,16 @@ fn consumer(c: &KongConsumerObj, object: impl Fn() -> ObjectRef, problems: &mut 
     let mut reject = |field: &str, reason: Reason, why: String| {
         problems.push(Problem::new(object(), field, reason, format!("{why}; this consumer is ignored")));
     };
-    if c.username.is_none() && c.custom_id.is_none() {
+    if c.username().is_none() && c.custom_id().is_none() {
         reject("username", Reason::InvalidField, "needs username or custom_id (or both)".into());
         return None;
     }
     let m = &c.meta;
-    let ns = m.namespace.as_deref().unwrap_or_default();
-    let consumer = Consumer::new(m.uid.clone(), c.username.as_deref(), c.custom_id.as_deref(), ns, &m.name);
+    let ns = m.namespace().unwrap_or_default();
+    let consumer = Consumer::new(m.uid(), c.username(), c.custom_id(), ns, m.name());
     let Some(consumer) = consumer else {
-        let uid = c.meta.uid.to_string();
-        let fields =
-            [("username", c.username.as_deref()), ("custom_id", c.custom_id.as_deref()), ("metadata.uid", Some(&*uid))];
+        let uid = c.meta.uid().to_string();
+        let fields = [("username", c.username()), ("custom_id", c.custom_id()), ("metadata.uid", Some(&*uid))];
         let (field, value) = fields
             .into_iter()
             .find_map(|(f, v)| v.filter(|v| HeaderValue::from_str(v).is_err()).map(|v| (f, v)))
@@ -95,7 +94,7 @@ fn check_plugins(
     object: &ObjectRef,
     problems: &mut Vec<Problem>,
 ) {
-    let ns = c.meta.namespace.as_deref().unwrap_or_default();
+    let ns = c.meta.namespace().unwrap_or_default();
     for name in c.meta.annotation(ANN_PLUGINS).map(comma_list).into_iter().flatten() {
         let (reason, message) = match plugin_type(world, class, ns, name) {
             Some(KEY_AUTH) => (

@@ -82,7 +82,7 @@ pub fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
             ));
         }
     }
-    if let Some(Err(why)) = &secret.ttl {
+    if let Some(Err(why)) = secret.ttl() {
         return invalid(&format!("has an invalid ttl: {why}; this credential is not used"));
     }
     match secret.key {
@@ -95,10 +95,10 @@ pub fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
 /// The snapshot's credential; None when the uid cannot be a header value.
 /// `name` is the Secret's name, shared.
 pub fn credential(secret: &SecretObj, name: Arc<str>, consumer: Arc<Consumer>) -> Option<Credential> {
-    let expires_at = match secret.ttl {
+    let expires_at = match secret.ttl() {
         // ttl 0 means no expiry, as in Kong.
-        Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created).checked_add(Duration::from_secs(ttl)),
+        Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created()).checked_add(Duration::from_secs(ttl)),
         _ => None,
     };
-    Credential::new(consumer, secret.meta.uid.clone(), name, expires_at)
+    Credential::new(consumer, secret.meta.uid(), name, expires_at)
 }

@@ -64,13 +64,13 @@ pub fn translate(
     let object = object_ref(Kind::Ingress, &ing.meta);
     let ann = Annotated { object: &object, meta: &ing.meta };
     let settings = RouteSettings::read(&ann, problems);
-    let ns = ing.meta.namespace.as_deref().unwrap_or_default();
+    let ns = ing.meta.namespace().unwrap_or_default();
     let mut cx = Context {
         ann,
         ns,
         settings,
-        created: SystemTime::from(ing.meta.created),
-        source: [ns, ing.meta.name.as_str()].join("/"),
+        created: SystemTime::from(ing.meta.created()),
+        source: [ns, ing.meta.name()].join("/"),
         backends,
         plugins,
         problems,
@@ -102,14 +102,14 @@ pub fn translate(
                     continue;
                 }
             };
-            let name = route_name(cx.ns, &ing.meta.name, &[i, j]);
+            let name = route_name(cx.ns, ing.meta.name(), &[i, j]);
             if let Some(route) = cx.route(name, hosts.clone(), path, &p.backend, &format_args!("{at}.backend")) {
                 routes.push(Candidate { route, at });
             }
         }
     }
     let default_backend = ing.spec.default_backend.as_ref().and_then(|b| {
-        let name = format!("{}.{}.default-backend", cx.ns, ing.meta.name);
+        let name = format!("{}.{}.default-backend", cx.ns, ing.meta.name());
         // The router hands the default backend every unmatched request, so
         // method and header conditions would never be checked: leave them out.
         cx.route(name, Vec::new(), PathMatch::Prefix("/".into()), b, &"spec.defaultBackend").map(|mut r| {

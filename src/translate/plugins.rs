@@ -62,7 +62,7 @@ impl Plugins {
     pub fn new(world: &World, class: &ClassFilter<'_>, problems: &mut Vec<Problem>) -> Self {
         let mut namespaced = HashMap::new();
         for p in world.plugins.values() {
-            let key = (p.meta.namespace.clone().unwrap_or_default(), p.meta.name.clone());
+            let key = (p.meta.namespace().unwrap_or_default().to_string(), p.meta.name().to_string());
             let source = format!("{}/{}", key.0, key.1);
             namespaced.insert(key, Arc::new(instance(world, Kind::KongPlugin, p, source, problems)));
         }
@@ -72,14 +72,14 @@ impl Plugins {
         for p in world.cluster_plugins.values() {
             if let Err(problem) = class.annotated(Kind::KongClusterPlugin, &p.meta) {
                 problems.push(problem);
-                ignored_cluster.push(p.meta.name.clone());
+                ignored_cluster.push(p.meta.name().to_string());
                 continue;
             }
-            let inst = Arc::new(instance(world, Kind::KongClusterPlugin, p, p.meta.name.clone(), problems));
+            let inst = Arc::new(instance(world, Kind::KongClusterPlugin, p, p.meta.name().to_string(), problems));
             if p.meta.label(LABEL_GLOBAL) == Some("true") && !inst.disabled {
                 globals.push((p, inst.clone()));
             }
-            cluster.insert(p.meta.name.clone(), inst);
+            cluster.insert(p.meta.name().to_string(), inst);
         }
         globals.sort_by(|a, b| a.0.meta.age_key().cmp(&b.0.meta.age_key()));
         let mut global: Vec<Arc<Instance>> = Vec::new();
@@ -162,7 +162,7 @@ impl Plugins {
     /// A name from `konghq.com/plugins`: KongPlugin in the referrer's
     /// namespace, else a KongClusterPlugin of that name.
     fn resolve(&self, referrer: &Annotated<'_>, name: &str, problems: &mut Vec<Problem>) -> Option<&Instance> {
-        let ns = referrer.meta.namespace.clone().unwrap_or_default();
+        let ns = referrer.meta.namespace().unwrap_or_default().to_string();
         if let Some(i) = self.namespaced.get(&(ns.clone(), name.to_string())).or_else(|| self.cluster.get(name)) {
             return Some(i);
         }
@@ -208,7 +208,7 @@ fn instance(world: &World, kind: Kind, p: &KongPluginObj, source: String, proble
             Effect::Unsupported
         }
     };
-    Instance { name: p.meta.name.clone(), plugin_type: p.plugin.clone(), disabled: p.disabled, effect }
+    Instance { name: p.meta.name().to_string(), plugin_type: p.plugin.clone(), disabled: p.disabled, effect }
 }
 
 fn key_auth_effect(

@@ -96,7 +96,7 @@ fn methods(ing: &Annotated<'_>, problems: &mut Vec<Problem>) -> Vec<Method> {
 
 fn headers(ing: &Annotated<'_>, problems: &mut Vec<Problem>) -> Vec<HeaderMatch> {
     let mut out = Vec::new();
-    for (key, value) in ing.meta.annotations.with_prefix(ANN_HEADERS_PREFIX) {
+    for (key, value) in ing.meta.annotations().with_prefix(ANN_HEADERS_PREFIX) {
         let Some(name) = key.strip_prefix(ANN_HEADERS_PREFIX) else { break };
         let values: Vec<String> = comma_list(value).map(str::to_string).collect();
         let header = HeaderName::from_bytes(name.as_bytes()).ok().filter(|h| h != http::header::HOST);

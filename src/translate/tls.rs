@@ -131,7 +131,7 @@ fn certificate(
     cache: &mut CacheRun<'_>,
     problems: &mut Vec<Problem>,
 ) -> Option<(String, Arc<CertifiedKey>)> {
-    let ns = ing.meta.namespace.as_deref().unwrap_or_default();
+    let ns = ing.meta.namespace().unwrap_or_default();
     let at = format!("spec.tls[{i}].secretName");
     let Some(name) = entry.secret_name.as_deref().filter(|n| !n.is_empty()) else {
         problems.push(Problem::new(

@@ -58,11 +58,11 @@ pub fn parse(secret: &SecretObj) -> Result<Arc<CertifiedKey>, TlsSecretError> {
     if secret.credential_type().is_some() {
         return Err(TlsSecretError::Credential);
     }
-    if !TLS_TYPES.contains(&&*secret.type_) {
-        return Err(TlsSecretError::WrongType(super::annotations::printable(&secret.type_)));
+    if !TLS_TYPES.contains(&secret.type_()) {
+        return Err(TlsSecretError::WrongType(super::annotations::printable(secret.type_())));
     }
-    let cert_pem = secret.data.get(CERT_KEY).ok_or(TlsSecretError::MissingField(CERT_KEY))?;
-    let key_pem = secret.data.get(PRIVATE_KEY).ok_or(TlsSecretError::MissingField(PRIVATE_KEY))?;
+    let cert_pem = secret.data().get(CERT_KEY).ok_or(TlsSecretError::MissingField(CERT_KEY))?;
+    let key_pem = secret.data().get(PRIVATE_KEY).ok_or(TlsSecretError::MissingField(PRIVATE_KEY))?;
 
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()

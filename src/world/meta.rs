@@ -2,7 +2,9 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use uuid::Uuid;
 
-use super::{Kind, ObjectError, Uid};
+use super::interned::{Interned, intern};
+use super::packed::{Pairs, put_pairs, put_text, take_text};
+use super::{Kind, ObjectError, ObjectRef, Observed, Uid};
 
 /// Namespace for the UUIDv5 identities of objects that carry no
 /// `metadata.uid` (local mode): stable across restarts and machines.
@@ -20,59 +22,228 @@ const KEPT_PREFIXES: [&str; 5] = [
 ];
 const KEPT_LABELS: [&str; 3] = [crate::api::LABEL_CREDENTIAL, crate::api::LABEL_GLOBAL, crate::api::LABEL_SERVICE_NAME];
 
-/// The metadata translation reads.
-#[derive(Clone, Debug, PartialEq)]
+/// The metadata translation reads, in 64 bytes (144 with a field per
+/// value) and one heap block of its own, the name: 200,000 of these at 100k
+/// credentials.
+#[derive(Clone)]
 pub struct Meta {
-    pub namespace: Option<String>,
-    pub name: String,
-    /// `metadata.uid`, or a UUIDv5 of kind/namespace/name when absent.
-    pub uid: Uid,
-    /// `metadata.creationTimestamp`; the source fills it in with the time the
-    /// object was first seen when the manifest has none.
-    pub created: Timestamp,
-    pub generation: Option<i64>,
-    pub annotations: Pairs,
-    pub labels: Pairs,
+    /// Namespace, kept annotations and kept labels, interned as one text
+    /// (`put_text(namespace)`, `put_text(annotations)`, then the labels; see
+    /// `packed`): objects in a namespace nearly all share them. The
+    /// namespace is empty for cluster-scoped kinds.
+    shared: Interned,
+    name: Box<str>,
+    /// `metadata.uid` when it is a UUID (see `Uid`), as it nearly always
+    /// is; otherwise zeros, and the text is in `rare`.
+    uuid: [u8; 16],
+    /// `metadata.creationTimestamp` taken apart: a `Timestamp` takes 16
+    /// bytes, 4 of them padding, where `generation` fits instead.
+    created_second: i64,
+    created_nanosecond: i32,
+    /// `metadata.generation` + 1 when it is below `BIG_GENERATION` (as
+    /// generations are: they count spec changes from 1), `NO_GENERATION`
+    /// when absent, `BIG_GENERATION` when `rare` holds it.
+    generation: u32,
+    /// None for nearly every object (see `Rare`).
+    rare: Option<Box<Rare>>,
+}
+
+const NO_GENERATION: u32 = 0;
+const BIG_GENERATION: u32 = u32::MAX;
+
+/// What few objects have, boxed only when there is any: a status (local
+/// manifests and Secrets never carry one; an inline `Observed` would cost
+/// ~150 bytes in every object), a uid that is not a UUID (an inline `Uid`
+/// takes 24 bytes where a UUID needs 16) and a generation that does not fit
+/// in `Meta::generation`.
+#[derive(Clone, Default)]
+struct Rare {
     /// Status as last seen (ignored by equality; see `Observed`).
-    pub observed: ObservedBox,
+    observed: Observed,
+    uid_text: Option<Box<str>>,
+    generation: Option<i64>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        let Rare { observed, uid_text, generation } = self;
+        observed.programmed.is_none() && observed.load_balancer.is_none() && uid_text.is_none() && generation.is_none()
+    }
+}
+
+static NO_STATUS: Observed = Observed { programmed: None, load_balancer: None };
+
+/// Equal when translation would read the same: status is not an input.
+impl PartialEq for Meta {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared == other.shared
+            && self.name == other.name
+            && self.uuid == other.uuid
+            && self.uid_text() == other.uid_text()
+            && (self.created_second, self.created_nanosecond) == (other.created_second, other.created_nanosecond)
+            && self.generation() == other.generation()
+    }
 }
 
 impl Meta {
     pub fn shrink(kind: Kind, m: &ObjectMeta) -> Result<Self, ObjectError> {
-        let name = m.name.clone().filter(|n| !n.is_empty()).ok_or(ObjectError::MissingName { kind })?;
-        let namespace = if kind.is_namespaced() {
-            Some(m.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".to_string()))
-        } else {
-            None
+        let name = m.name.as_deref().filter(|n| !n.is_empty()).ok_or(ObjectError::MissingName { kind })?;
+        let namespace = match kind.is_namespaced() {
+            true => m.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default"),
+            false => "",
         };
         let uid = match m.uid.as_deref() {
             Some(uid) if !uid.is_empty() => Uid::new(uid),
-            _ => stable_uid(kind, namespace.as_deref().unwrap_or(""), &name),
+            _ => stable_uid(kind, namespace, name),
+        };
+        let (uuid, uid_text) = match uid {
+            Uid::Uuid(uuid) => (uuid, None),
+            Uid::Text(text) => ([0; 16], Some(text)),
         };
         let keep = |k: &str| KEPT_PREFIXES.iter().any(|p| k.starts_with(p));
-        Ok(Self {
-            namespace,
-            name,
-            uid,
-            created: m.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH),
-            generation: m.generation,
-            annotations: m.annotations.iter().flatten().filter(|(k, _)| keep(k)).collect(),
-            labels: m.labels.iter().flatten().filter(|(k, _)| KEPT_LABELS.contains(&k.as_str())).collect(),
-            observed: ObservedBox::default(),
-        })
+        let mut annotations = String::new();
+        put_pairs(&mut annotations, m.annotations.iter().flatten().filter(|(k, _)| keep(k)));
+        let mut shared = String::with_capacity(8 + namespace.len() + annotations.len());
+        put_text(&mut shared, namespace);
+        put_text(&mut shared, &annotations);
+        put_pairs(&mut shared, m.labels.iter().flatten().filter(|(k, _)| KEPT_LABELS.contains(&k.as_str())));
+        let mut meta = Self {
+            shared: intern(&shared),
+            name: name.into(),
+            uuid,
+            created_second: 0,
+            created_nanosecond: 0,
+            generation: NO_GENERATION,
+            rare: None,
+        };
+        meta.set_created(m.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH));
+        let small = m.generation.and_then(|g| u32::try_from(g).ok()).filter(|g| *g < BIG_GENERATION - 1);
+        meta.generation = match (m.generation, small) {
+            (None, _) => NO_GENERATION,
+            (Some(_), Some(g)) => g + 1,
+            (Some(_), None) => BIG_GENERATION,
+        };
+        meta.change_rare(|r| {
+            r.uid_text = uid_text;
+            r.generation = m.generation.filter(|_| small.is_none());
+        });
+        Ok(meta)
+    }
+
+    /// Changes `rare`, boxed only while it holds anything (changed on the
+    /// stack: shrinking 200,000 objects allocates no box for nothing).
+    fn change_rare(&mut self, change: impl FnOnce(&mut Rare)) {
+        let mut rare = self.rare.take().map_or_else(Rare::default, |r| *r);
+        change(&mut rare);
+        self.rare = (!rare.is_empty()).then(|| Box::new(rare));
+    }
+
+    /// `metadata.uid`, or a UUIDv5 of kind/namespace/name when absent.
+    pub fn uid(&self) -> Uid {
+        match self.uid_text() {
+            Some(text) => Uid::Text(text.into()),
+            None => Uid::Uuid(self.uuid),
+        }
+    }
+
+    fn uid_text(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|r| r.uid_text.as_deref())
+    }
+
+    /// Status as last seen (empty when none).
+    pub fn observed(&self) -> &Observed {
+        self.rare.as_ref().map_or(&NO_STATUS, |r| &r.observed)
+    }
+
+    pub fn set_observed(&mut self, observed: Observed) {
+        self.change_rare(|r| r.observed = observed);
+    }
+
+    /// (namespace, annotations, labels) as packed in `shared`.
+    fn shared_parts(&self) -> (&str, &str, &str) {
+        let mut rest: &str = &self.shared;
+        let namespace = take_text(&mut rest).unwrap_or_default();
+        let annotations = take_text(&mut rest).unwrap_or_default();
+        (namespace, annotations, rest)
+    }
+
+    /// None for cluster-scoped kinds.
+    pub fn namespace(&self) -> Option<&str> {
+        Some(self.shared_parts().0).filter(|ns| !ns.is_empty())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// (namespace, name), namespace "" for cluster-scoped kinds: how stores
+    /// find objects.
+    pub fn key(&self) -> (&str, &str) {
+        (self.shared_parts().0, &self.name)
+    }
+
+    /// The reference of this object, of kind `kind`.
+    pub fn object_ref(&self, kind: Kind) -> ObjectRef {
+        ObjectRef::new(kind, self.namespace().map(str::to_string), self.name())
+    }
+
+    /// `metadata.creationTimestamp`; the source fills it in with the time
+    /// the object was first seen when the manifest has none.
+    pub fn created(&self) -> Timestamp {
+        // Taken apart from a Timestamp, so always in range.
+        Timestamp::new(self.created_second, self.created_nanosecond).unwrap_or_default()
+    }
+
+    pub fn set_created(&mut self, created: Timestamp) {
+        self.created_second = created.as_second();
+        self.created_nanosecond = created.subsec_nanosecond();
+    }
+
+    pub fn generation(&self) -> Option<i64> {
+        match self.generation {
+            NO_GENERATION => None,
+            BIG_GENERATION => self.rare.as_ref().and_then(|r| r.generation),
+            small => Some(i64::from(small - 1)),
+        }
+    }
+
+    /// The kept annotations (see `KEPT_PREFIXES`).
+    pub fn annotations(&self) -> Pairs<'_> {
+        Pairs::new(self.shared_parts().1)
+    }
+
+    /// The kept labels (see `KEPT_LABELS`).
+    pub fn labels(&self) -> Pairs<'_> {
+        Pairs::new(self.shared_parts().2)
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations.get(key)
+        self.annotations().get(key)
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.get(key)
+        self.labels().get(key)
     }
 
     /// Sort key for "oldest wins" rules: creation time, then namespace/name.
     pub fn age_key(&self) -> (Timestamp, &str, &str) {
-        (self.created, self.namespace.as_deref().unwrap_or(""), &self.name)
+        let (namespace, name) = self.key();
+        (self.created(), namespace, name)
+    }
+}
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meta")
+            .field("namespace", &self.namespace())
+            .field("name", &self.name())
+            .field("uid", &self.uid())
+            .field("created", &self.created())
+            .field("generation", &self.generation())
+            .field("annotations", &self.annotations())
+            .field("labels", &self.labels())
+            .field("observed", self.observed())
+            .finish()
     }
 }
 
@@ -81,162 +252,86 @@ pub fn stable_uid(kind: Kind, namespace: &str, name: &str) -> Uid {
     Uuid::new_v5(&UID_NAMESPACE, format!("{kind}/{namespace}/{name}").as_bytes()).into()
 }
 
-/// The few annotations or labels an object keeps, sorted by key, in one
-/// allocation (none when empty): each entry is its key's and its value's
-/// length followed by their text. A length is four 7-bit digits, each an
-/// ASCII byte, so the whole is a `str` and reading it validates nothing.
-/// Almost every Secret and KongConsumer keeps exactly one, where a
-/// `BTreeMap` would allocate a ~500-byte node and a slice of boxed strings
-/// three blocks.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Pairs(Box<str>);
-
-/// Longest key or value a length prefix can say (256 MiB; the API caps all
-/// of an object's annotations at 256 KiB).
-const MAX_TEXT: usize = (1 << 28) - 1;
-
-impl Pairs {
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-    }
-
-    /// Every (key, value), sorted by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        let mut rest: &str = &self.0;
-        std::iter::from_fn(move || {
-            let key = take_text(&mut rest)?;
-            let value = take_text(&mut rest)?;
-            Some((key, value))
-        })
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.iter().map(|(k, _)| k)
-    }
-
-    /// The entries whose key starts with `prefix`, sorted by key.
-    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
-        self.iter().skip_while(move |(k, _)| *k < prefix).take_while(move |(k, _)| k.starts_with(prefix))
-    }
-
-    pub fn len(&self) -> usize {
-        self.iter().count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// Reads one length-prefixed text written by `Pairs::from_iter`.
-fn take_text<'a>(rest: &mut &'a str) -> Option<&'a str> {
-    let (digits, _) = rest.as_bytes().split_first_chunk::<4>()?;
-    let len = digits.iter().fold(0usize, |n, d| n << 7 | usize::from(*d));
-    let text = rest.get(4..4 + len)?;
-    *rest = &rest[4 + len..];
-    Some(text)
-}
-
-/// Writes one text (at most `MAX_TEXT` bytes) with its length.
-fn put_text(out: &mut String, text: &str) {
-    for shift in [21, 14, 7, 0] {
-        out.push(char::from(((text.len() >> shift) & 0x7f) as u8));
-    }
-    out.push_str(text);
-}
-
-impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Pairs {
-    /// Sorted by key; for a repeated key the last value wins (as a map would).
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut v: Vec<(K, V)> = iter.into_iter().collect();
-        v.reverse();
-        v.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
-        v.dedup_by(|later, earlier| later.0.as_ref() == earlier.0.as_ref());
-        let size = v.iter().map(|(k, v)| 8 + k.as_ref().len() + v.as_ref().len()).sum();
-        let mut text = String::with_capacity(size);
-        for t in v.iter().flat_map(|(k, v)| [k.as_ref(), v.as_ref()]) {
-            // Longer texts cannot come from the API; they would be cut on
-            // a char boundary below MAX_TEXT rather than misread.
-            let mut t = t;
-            while t.len() > MAX_TEXT {
-                let mut end = MAX_TEXT;
-                while !t.is_char_boundary(end) {
-                    end -= 1;
-                }
-                t = &t[..end];
-            }
-            put_text(&mut text, t);
-        }
-        Self(text.into_boxed_str())
-    }
-}
-
-impl std::fmt::Debug for Pairs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
-    fn pairs_look_up_by_key_and_prefix() {
-        let p: Pairs = [("konghq.com/headers.b", "2"), ("konghq.com/path", "/x"), ("konghq.com/headers.a", "1")]
-            .into_iter()
-            .collect();
-        assert_eq!(p.get("konghq.com/path"), Some("/x"));
-        assert_eq!(p.get("konghq.com/nope"), None);
-        let headers: Vec<_> = p.with_prefix("konghq.com/headers.").collect();
-        assert_eq!(headers, [("konghq.com/headers.a", "1"), ("konghq.com/headers.b", "2")]);
-        assert_eq!(p.keys().collect::<Vec<_>>(), ["konghq.com/headers.a", "konghq.com/headers.b", "konghq.com/path"]);
-        assert!(Pairs::default().is_empty());
-        let long = "é".repeat(300);
-        let p: Pairs = [("k", long.as_str()), ("", "")].into_iter().collect();
-        assert_eq!(p.iter().collect::<Vec<_>>(), [("", ""), ("k", long.as_str())]);
+    fn namespace_annotations_and_labels_read_back_and_are_shared() {
+        let m = ObjectMeta {
+            name: Some("n".into()),
+            namespace: Some("ns".into()),
+            annotations: Some(BTreeMap::from([
+                ("konghq.com/plugins".into(), "a,b".into()),
+                ("kubectl.kubernetes.io/last-applied-configuration".into(), "{}".into()),
+            ])),
+            labels: Some(BTreeMap::from([("konghq.com/credential".into(), "key-auth".into())])),
+            generation: Some(3),
+            ..Default::default()
+        };
+        let a = Meta::shrink(Kind::Secret, &m).unwrap();
+        assert_eq!((a.namespace(), a.name(), a.key()), (Some("ns"), "n", ("ns", "n")));
+        assert_eq!(a.annotations().iter().collect::<Vec<_>>(), [("konghq.com/plugins", "a,b")]);
+        assert_eq!(a.label("konghq.com/credential"), Some("key-auth"));
+        assert_eq!((a.generation(), a.created()), (Some(3), Timestamp::UNIX_EPOCH));
+        let b = Meta::shrink(Kind::Secret, &ObjectMeta { name: Some("other".into()), ..m.clone() }).unwrap();
+        assert_eq!(std::ptr::from_ref::<str>(&a.shared), std::ptr::from_ref::<str>(&b.shared));
+
+        let bare = ObjectMeta { name: Some("c".into()), ..Default::default() };
+        let cluster = Meta::shrink(Kind::IngressClass, &bare).unwrap();
+        assert_eq!((cluster.namespace(), cluster.key()), (None, ("", "c")));
+        assert!(cluster.annotations().is_empty() && cluster.labels().is_empty() && cluster.generation().is_none());
+        assert_eq!(Meta::shrink(Kind::Service, &bare).unwrap().namespace(), Some("default"));
     }
 
     #[test]
-    fn pairs_keep_the_last_value_of_a_repeated_key() {
-        let p: Pairs = [("a", "1"), ("b", "2"), ("a", "3")].into_iter().collect();
-        assert_eq!(p.len(), 2);
-        assert_eq!(p.get("a"), Some("3"));
+    fn created_keeps_its_nanoseconds_and_generation_survives_setting_it() {
+        let m = ObjectMeta { name: Some("n".into()), generation: Some(-1), ..Default::default() };
+        let mut meta = Meta::shrink(Kind::Service, &m).unwrap();
+        for t in [Timestamp::new(1_700_000_000, 123_456_789).unwrap(), Timestamp::new(-5, -7).unwrap(), Timestamp::MAX]
+        {
+            meta.set_created(t);
+            assert_eq!((meta.created(), meta.generation()), (t, Some(-1)));
+        }
     }
-}
 
-/// An `Observed` status, boxed only when there is one: local manifests and
-/// Secrets never carry status, and an inline `Observed` would cost ~150 bytes
-/// in every object. Reads as an `Observed` (empty when absent).
-#[derive(Clone, Default)]
-pub struct ObservedBox(Option<Box<super::Observed>>);
-
-/// Equal to any other, as `Observed` is: status is not a translation input.
-impl PartialEq for ObservedBox {
-    fn eq(&self, _: &Self) -> bool {
-        true
+    #[test]
+    fn a_text_uid_and_a_status_live_in_the_rare_box_and_status_is_not_compared() {
+        let uuid = "c97fd9a1-d1c0-5560-9308-9f19b8f50ae4";
+        let m = |uid: &str| ObjectMeta { name: Some("n".into()), uid: Some(uid.into()), ..Default::default() };
+        let plain = Meta::shrink(Kind::KongConsumer, &m(uuid)).unwrap();
+        assert!(plain.rare.is_none());
+        assert_eq!(plain.uid(), uuid);
+        let mut text = Meta::shrink(Kind::KongConsumer, &m("1234")).unwrap();
+        assert_eq!(text.uid(), "1234");
+        assert_ne!(text, Meta::shrink(Kind::KongConsumer, &m("12345")).unwrap());
+        let before = text.clone();
+        let programmed = super::super::ConditionState { status: "True".into(), ..Default::default() };
+        text.set_observed(Observed { programmed: Some(programmed), load_balancer: None });
+        assert_eq!((text.uid(), text.observed().programmed.is_some()), (Uid::new("1234"), true));
+        assert_eq!(text, before, "status is not a translation input");
+        text.set_observed(Observed::default());
+        assert_eq!((text.uid(), text.observed().programmed.is_none()), (Uid::new("1234"), true));
     }
-}
 
-static NO_STATUS: super::Observed = super::Observed { programmed: None, load_balancer: None };
-
-impl From<super::Observed> for ObservedBox {
-    fn from(o: super::Observed) -> Self {
-        let empty = o.programmed.is_none() && o.load_balancer.is_none();
-        Self((!empty).then(|| Box::new(o)))
-    }
-}
-
-impl std::ops::Deref for ObservedBox {
-    type Target = super::Observed;
-
-    fn deref(&self) -> &super::Observed {
-        self.0.as_deref().unwrap_or(&NO_STATUS)
-    }
-}
-
-impl std::fmt::Debug for ObservedBox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        (**self).fmt(f)
+    #[test]
+    fn every_generation_reads_back_and_only_unusual_ones_are_boxed() {
+        let small = [None, Some(0), Some(1), Some(i64::from(u32::MAX) - 2)];
+        let big = [Some(i64::from(u32::MAX) - 1), Some(-1), Some(i64::MAX), Some(i64::MIN)];
+        for (generation, boxed) in small.map(|g| (g, false)).into_iter().chain(big.map(|g| (g, true))) {
+            let meta = Meta::shrink(
+                Kind::KongConsumer,
+                &ObjectMeta { name: Some("n".into()), generation, ..Default::default() },
+            );
+            let meta = meta.unwrap();
+            assert_eq!((meta.generation(), meta.rare.is_some()), (generation, boxed));
+            let other = Meta::shrink(
+                Kind::KongConsumer,
+                &ObjectMeta { name: Some("n".into()), generation: Some(5), ..Default::default() },
+            );
+            assert_ne!(meta, other.unwrap());
+        }
     }
 }

@@ -3,10 +3,12 @@
 //! `reset`. Only the fields translation reads are kept; credential Secrets are
 //! reduced to a key digest on arrival. No I/O happens here.
 
+mod interned;
 mod meta;
 mod object;
 mod object_ref;
 mod observed;
+mod packed;
 mod shrunk;
 mod shrunk_object;
 mod shrunk_secret;
@@ -20,6 +22,7 @@ pub use meta::{Meta, stable_uid};
 pub use object::{Object, ObjectError};
 pub use object_ref::{Kind, ObjectRef};
 pub use observed::{ConditionState, Observed};
+pub use packed::{Pairs, Texts};
 pub use shrunk::{
     EndpointSliceObj, IngressClassObj, IngressObj, KongConsumerObj, KongPluginObj, ServiceObj, SliceEndpoint, SlicePort,
 };
@@ -125,7 +128,7 @@ impl World {
             Shrunk::Service(o) => insert(&mut self.services, o),
             Shrunk::EndpointSlice(o) => insert(&mut self.endpoint_slices, o),
             Shrunk::Secret(o) => {
-                let key = (o.meta.namespace.as_deref().unwrap_or_default(), o.meta.name.as_str());
+                let key = o.meta.key();
                 let was_config = self.secrets.get(&key).is_some_and(|old| old.credential_type().is_none());
                 let is_config = o.credential_type().is_none();
                 let (changed, ns, name) = insert(&mut self.secrets, o);
@@ -280,17 +283,17 @@ fn insert<T: HasMeta + PartialEq>(store: &mut Store<T>, obj: T) -> (bool, Option
     // status (which equality ignores).
     let changed = store.insert(obj.clone()).is_none_or(|old| *old != *obj);
     let meta = obj.meta();
-    (changed, meta.namespace.clone(), meta.name.clone())
+    (changed, meta.namespace().map(str::to_string), meta.name().to_string())
 }
 
 fn ns_of<T: HasMeta>(o: &Arc<T>) -> &str {
-    o.meta().namespace.as_deref().unwrap_or_default()
+    o.meta().key().0
 }
 
 /// Notes `obj` as changed; true, so it reads as the condition of a removal.
 fn removing<T: HasMeta>(changed: &mut BTreeSet<(String, String)>, obj: &Arc<T>) -> bool {
-    let m = obj.meta();
-    changed.insert((m.namespace.clone().unwrap_or_default(), m.name.clone()));
+    let (ns, name) = obj.meta().key();
+    changed.insert((ns.to_string(), name.to_string()));
     true
 }
 

@@ -71,7 +71,6 @@ impl Shrunk {
     }
 
     pub fn object_ref(&self) -> ObjectRef {
-        let m = self.meta();
-        ObjectRef::new(self.kind(), m.namespace.clone(), m.name.clone())
+        self.meta().object_ref(self.kind())
     }
 }

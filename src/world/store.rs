@@ -50,8 +50,7 @@ struct Entry<T>(Arc<T>);
 
 impl<T: HasMeta> Key for Entry<T> {
     fn key(&self) -> (&str, &str) {
-        let m = self.0.meta();
-        (m.namespace.as_deref().unwrap_or(""), &m.name)
+        self.0.meta().key()
     }
 }
 
@@ -156,12 +155,7 @@ mod tests {
     fn consumer(ns: &str, name: &str, username: &str) -> Arc<KongConsumerObj> {
         let m = ObjectMeta { name: Some(name.into()), namespace: Some(ns.into()), ..Default::default() };
         let meta = Meta::shrink(Kind::KongConsumer, &m).unwrap();
-        Arc::new(KongConsumerObj {
-            meta,
-            username: Some(username.into()),
-            custom_id: None,
-            credentials: Box::default(),
-        })
+        Arc::new(KongConsumerObj::new(meta, Some(username), None, []))
     }
 
     #[test]
@@ -171,13 +165,13 @@ mod tests {
         assert!(store.insert(consumer("a", "y", "2")).is_none());
         assert!(store.insert(consumer("a", "x", "3")).is_none());
         let old = store.insert(consumer("b", "x", "4")).expect("replaced");
-        assert_eq!(old.username.as_deref(), Some("1"));
+        assert_eq!(old.username(), Some("1"));
         assert_eq!(store.keys().collect::<Vec<_>>(), [("a", "x"), ("a", "y"), ("b", "x")]);
-        assert_eq!(store.get(&("b", "x")).unwrap().username.as_deref(), Some("4"));
+        assert_eq!(store.get(&("b", "x")).unwrap().username(), Some("4"));
         assert!(store.contains_key(&("a".to_string(), "y".to_string())));
         assert!(store.get(&("a", "z")).is_none());
-        assert_eq!(store.remove(&("a", "y")).unwrap().username.as_deref(), Some("2"));
-        store.retain(|c| c.meta.name != "x" || c.meta.namespace.as_deref() != Some("a"));
+        assert_eq!(store.remove(&("a", "y")).unwrap().username(), Some("2"));
+        store.retain(|c| c.meta.name() != "x" || c.meta.namespace() != Some("a"));
         assert_eq!(store.keys().collect::<Vec<_>>(), [("b", "x")]);
     }
 }
