@@ -337,7 +337,8 @@ fn references_secrets(kind: Kind) -> bool {
 fn apply(st: &mut State, op: Op, shared: &crate::publish::Shared) -> bool {
     match op {
         Op::Apply(obj) => {
-            let r = st.world.apply_shrunk(*obj);
+            let r = obj.object_ref();
+            st.world.apply_shrunk(*obj);
             st.invalid_changed |= st.world.unreadable.remove(&r).is_some();
             st.references_stale |= references_secrets(r.kind);
             st.touched.note(r);

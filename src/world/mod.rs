@@ -72,10 +72,10 @@ impl KeyChanges {
         self.consumers.is_empty() && self.secrets.is_empty()
     }
 
-    fn note(&mut self, kind: Kind, key: &(String, String)) {
+    fn note(&mut self, kind: Kind, key: (String, String)) {
         match kind {
-            Kind::KongConsumer => self.consumers.insert(key.clone()),
-            Kind::Secret => self.secrets.insert(key.clone()),
+            Kind::KongConsumer => self.consumers.insert(key),
+            Kind::Secret => self.secrets.insert(key),
             _ => false,
         };
     }
@@ -114,15 +114,23 @@ impl World {
 
     /// Stores (or replaces) one object, shrunk. Returns its reference.
     pub fn apply(&mut self, obj: Object) -> Result<ObjectRef, ObjectError> {
-        Ok(self.apply_shrunk(Shrunk::from_object(&obj)?))
+        let shrunk = Shrunk::from_object(&obj)?;
+        let r = shrunk.object_ref();
+        self.apply_shrunk(shrunk);
+        Ok(r)
     }
 
     /// Stores (or replaces) one already-shrunk object. An object equal to the
     /// stored one (a status-only update, say — status is not kept) changes
     /// nothing and triggers no rebuild.
-    pub fn apply_shrunk(&mut self, obj: Shrunk) -> ObjectRef {
+    pub fn apply_shrunk(&mut self, obj: Shrunk) {
         let kind = obj.kind();
-        let (changed, ns, name) = match obj {
+        // Named only when key changes are tracked (not at a first load).
+        let key_change = (!self.skip_keys && matches!(kind, Kind::KongConsumer | Kind::Secret)).then(|| {
+            let (ns, name) = obj.meta().key();
+            (ns.to_string(), name.to_string())
+        });
+        let changed = match obj {
             Shrunk::Ingress(o) => insert(&mut self.ingresses, o),
             Shrunk::IngressClass(o) => insert(&mut self.ingress_classes, o),
             Shrunk::Service(o) => insert(&mut self.services, o),
@@ -131,9 +139,9 @@ impl World {
                 let key = o.meta.key();
                 let was_config = self.secrets.get(&key).is_some_and(|old| old.credential_type().is_none());
                 let is_config = o.credential_type().is_none();
-                let (changed, ns, name) = insert(&mut self.secrets, o);
+                let changed = insert(&mut self.secrets, o);
                 self.config_secrets_changed |= changed && (was_config || is_config);
-                (changed, ns, name)
+                changed
             }
             Shrunk::KongConsumer(o) => insert(&mut self.consumers, o),
             Shrunk::KongPlugin(o) => insert(&mut self.plugins, o),
@@ -141,11 +149,10 @@ impl World {
         };
         if changed {
             self.changed.insert(kind);
-            if !self.skip_keys && matches!(kind, Kind::KongConsumer | Kind::Secret) {
-                self.keys_changed.note(kind, &(ns.clone().unwrap_or_default(), name.clone()));
+            if let Some(key) = key_change {
+                self.keys_changed.note(kind, key);
             }
         }
-        ObjectRef::new(kind, ns, name)
     }
 
     /// Removes one object; returns whether it was present.
@@ -170,7 +177,7 @@ impl World {
         if removed {
             self.changed.insert(r.kind);
             if !self.skip_keys {
-                self.keys_changed.note(r.kind, &key);
+                self.keys_changed.note(r.kind, key);
             }
         }
         removed
@@ -214,8 +221,7 @@ impl World {
             Kind::KongClusterPlugin => self.cluster_plugins.retain(|o| !in_scope(ns_of(o))),
         }
         for obj in objs {
-            let r = obj.object_ref();
-            if obj.kind() == kind && in_scope(r.namespace.as_deref().unwrap_or("")) {
+            if obj.kind() == kind && in_scope(obj.meta().key().0) {
                 self.apply_shrunk(obj);
             }
         }
@@ -236,7 +242,7 @@ impl World {
             self.config_secrets_changed |= side == SecretSide::Referenced;
         }
         for obj in objs {
-            if obj.kind() == Kind::Secret && in_scope(obj.object_ref().namespace.as_deref().unwrap_or("")) {
+            if obj.kind() == Kind::Secret && in_scope(obj.meta().key().0) {
                 self.apply_shrunk(obj);
             }
         }
@@ -277,13 +283,12 @@ impl World {
 
 /// Inserts `obj`; false when an equal object was already stored. One
 /// lookup in the store: the new `Arc` is compared with the one it replaced.
-fn insert<T: HasMeta + PartialEq>(store: &mut Store<T>, obj: T) -> (bool, Option<String>, String) {
-    let obj = Arc::new(obj);
+/// Stores `obj`; returns whether that changed anything.
+fn insert<T: HasMeta + PartialEq>(store: &mut Store<T>, obj: Arc<T>) -> bool {
     // Stored either way: an equal object may still carry a newer observed
     // status (which equality ignores).
-    let changed = store.insert(obj.clone()).is_none_or(|old| *old != *obj);
-    let meta = obj.meta();
-    (changed, meta.namespace().map(str::to_string), meta.name().to_string())
+    let new = obj.clone();
+    store.insert(obj).is_none_or(|old| *old != *new)
 }
 
 fn ns_of<T: HasMeta>(o: &Arc<T>) -> &str {
