@@ -167,9 +167,15 @@ impl Meta {
         (namespace, annotations, rest)
     }
 
+    /// The first text of `shared` alone: stores compare keys with it.
+    fn namespace_or_empty(&self) -> &str {
+        let mut rest: &str = &self.shared;
+        take_text(&mut rest).unwrap_or_default()
+    }
+
     /// None for cluster-scoped kinds.
     pub fn namespace(&self) -> Option<&str> {
-        Some(self.shared_parts().0).filter(|ns| !ns.is_empty())
+        Some(self.namespace_or_empty()).filter(|ns| !ns.is_empty())
     }
 
     pub fn name(&self) -> &str {
@@ -179,7 +185,7 @@ impl Meta {
     /// (namespace, name), namespace "" for cluster-scoped kinds: how stores
     /// find objects.
     pub fn key(&self) -> (&str, &str) {
-        (self.shared_parts().0, &self.name)
+        (self.namespace_or_empty(), &self.name)
     }
 
     /// The reference of this object, of kind `kind`.
