@@ -11,10 +11,11 @@ use super::sharded::{ShardOf, Sharded, ShardedTable};
 use super::{KeyDigest, Uid};
 
 /// An accepted consumer: its identity in two blocks, this record and one
-/// string. The identity headers are built per request from it (a copy of a
-/// few dozen bytes, next to the ~35k instructions of a request) rather
-/// than kept ready-made: three `HeaderValue`s per consumer and one per
-/// credential were ~250 bytes and four allocations each at 100k credentials.
+/// string. The identity headers are built per request from it (~1.1k
+/// instructions, 3 % of a valid request's user-space work) rather than kept
+/// ready-made: three `HeaderValue`s per consumer and one per credential
+/// were ~250 bytes and four allocations each at 100k credentials (see
+/// docs/benchmarks.md, "Compact index").
 #[derive(Clone, PartialEq, Eq)]
 pub struct Consumer {
     /// X-Consumer-ID: `metadata.uid` of the KongConsumer (or its UUIDv5).
