@@ -466,6 +466,8 @@ fn chart_sets_only_flags_the_binary_has() {
     assert_eq!(env["PORTCULLIS_PROXY_LISTEN"], "0.0.0.0:8000");
     assert_eq!(env["PORTCULLIS_PROXY_TLS_LISTEN"], "0.0.0.0:8443");
     assert_eq!(env["PORTCULLIS_ADMIN_LISTEN"], "0.0.0.0:8100");
+    // The allocator without transparent huge pages from its first allocation.
+    assert_eq!(env["MIMALLOC_ALLOW_THP"], "0");
     // publishStatusAddress makes the extra publish-Service Role unnecessary.
     assert!(of_kind(&docs, "Role").iter().all(|r| r["metadata"]["name"] != "portcullis-publish-service"));
 
