@@ -23,6 +23,16 @@ fn key_of(listed: &Slab<ListedSecret>, id: ListedId) -> Option<KeyDigest> {
     }
 }
 
+/// The key a contest is about: the one its first Secret carries.
+fn key_of_list(listed: &Slab<ListedSecret>, list: &Ids) -> Option<KeyDigest> {
+    list.first().and_then(|id| key_of(listed, id))
+}
+
+/// A stored contest's hash, for the table to grow.
+fn rehash(listed: &Slab<ListedSecret>) -> impl Fn(&Ids) -> u64 + '_ {
+    move |list| key_of_list(listed, list).map_or(0, |d| hash(&d))
+}
+
 /// A SHA-256 output is uniform already: its first bytes are the hash.
 fn hash(digest: &KeyDigest) -> u64 {
     let mut word = [0u8; 8];
@@ -37,15 +47,14 @@ impl KeyContests {
 
     /// The Secrets competing for `digest`, oldest first.
     pub fn get(&self, digest: &KeyDigest, listed: &Slab<ListedSecret>) -> Option<&Ids> {
-        self.0.find(hash(digest), |ids| ids.first().and_then(|id| key_of(listed, id)).as_ref() == Some(digest))
+        self.0.find(hash(digest), |list| key_of_list(listed, list).as_ref() == Some(digest))
     }
 
     /// Sets the list for `digest` (forgets it when empty). Every Secret in
     /// `ids` must carry `digest` as settled in `listed`.
     pub fn set(&mut self, digest: &KeyDigest, ids: Ids, listed: &Slab<ListedSecret>) {
-        let same = |list: &Ids| list.first().and_then(|id| key_of(listed, id)).as_ref() == Some(digest);
-        let rehash = |list: &Ids| list.first().and_then(|id| key_of(listed, id)).map_or(0, |d| hash(&d));
-        match self.0.entry(hash(digest), same, rehash) {
+        let same = |list: &Ids| key_of_list(listed, list).as_ref() == Some(digest);
+        match self.0.entry(hash(digest), same, rehash(listed)) {
             hashbrown::hash_table::Entry::Occupied(e) if ids.is_empty() => {
                 e.remove();
             }
@@ -60,7 +69,6 @@ impl KeyContests {
     /// Adds the contest of a key that has none yet (a full translation,
     /// which gathers each key's Secrets first).
     pub fn push_new(&mut self, digest: &KeyDigest, ids: Ids, listed: &Slab<ListedSecret>) {
-        let rehash = |list: &Ids| list.first().and_then(|id| key_of(listed, id)).map_or(0, |d| hash(&d));
-        self.0.insert_unique(hash(digest), ids, rehash);
+        self.0.insert_unique(hash(digest), ids, rehash(listed));
     }
 }
