@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod at_once;
 pub mod check;
 pub mod cli;
 pub mod controller;

@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
+use crate::at_once::at_once;
 use crate::metrics::{Metrics, PartLabel, ReasonLabel};
 use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot, TlsCertificates};
 use crate::translate::{self, CertCache, ConsumerTranslation, Problem};
@@ -103,43 +104,50 @@ impl Publisher {
     pub fn publish(&mut self, world: &mut World, since: Option<Instant>) -> Outcome {
         let changed = world.take_changes();
         let config_secrets = world.take_config_secret_change();
+        let key_changes = world.take_key_changes();
+        let world: &World = world;
         let first = self.routes.is_none();
         let mut rebuilt = false;
-        if first || config_secrets || ROUTE_KINDS.iter().any(|k| changed.contains(k)) {
-            let t = Instant::now();
-            let (table, problems) = translate::routes(world, &self.cfg);
-            self.observe("routes", t);
+        let routes_needed = first || config_secrets || ROUTE_KINDS.iter().any(|k| changed.contains(k));
+        let full_consumers = self.consumer_translation.is_none() || changed.contains(&Kind::IngressClass);
+        let cfg = &self.cfg;
+        let routes = || timed(|| translate::routes(world, cfg));
+        let full = || timed(|| ConsumerTranslation::full(world, cfg));
+        // At startup and on an IngressClass change both are rebuilt from
+        // scratch: on two cores at once.
+        let (routes, full) = match (routes_needed, full_consumers) {
+            (true, true) => {
+                let (r, f) = at_once(routes, full);
+                (Some(r), Some(f))
+            }
+            (r, f) => (r.then(routes), f.then(full)),
+        };
+        if let Some(((table, problems), took)) = routes {
+            self.observe("routes", took);
             self.routes = Some((Arc::new(table), problems));
             rebuilt = true;
         }
-        let key_changes = world.take_key_changes();
         let plugins_changed = changed.contains(&Kind::KongPlugin) || changed.contains(&Kind::KongClusterPlugin);
-        let consumers_changed = match &mut self.consumer_translation {
-            Some(t) if !changed.contains(&Kind::IngressClass) => {
-                if key_changes.is_empty() && !plugins_changed {
-                    false
-                } else {
-                    let started = Instant::now();
-                    t.update(world, &key_changes, plugins_changed);
-                    self.observe("consumers", started);
-                    true
-                }
-            }
-            _ => {
-                let started = Instant::now();
-                self.consumer_translation = Some(ConsumerTranslation::full(world, &self.cfg));
-                self.observe("consumers", started);
+        let consumers_changed = match (full, &mut self.consumer_translation) {
+            (Some((t, took)), _) => {
+                self.observe("consumers", took);
+                self.consumer_translation = Some(t);
                 true
             }
+            (None, Some(t)) if !key_changes.is_empty() || plugins_changed => {
+                let (_, took) = timed(|| t.update(world, &key_changes, plugins_changed));
+                self.observe("consumers", took);
+                true
+            }
+            (None, _) => false,
         };
         if consumers_changed && let Some(t) = &self.consumer_translation {
             self.consumers = Some((Arc::new(t.index().clone()), t.problems()));
             rebuilt = true;
         }
         if first || config_secrets || TLS_KINDS.iter().any(|k| changed.contains(k)) {
-            let t = Instant::now();
-            let (certs, problems) = translate::tls(world, &self.cfg, &mut self.certs);
-            self.observe("tls", t);
+            let ((certs, problems), took) = timed(|| translate::tls(world, &self.cfg, &mut self.certs));
+            self.observe("tls", took);
             self.tls = Some((Arc::new(certs), problems));
             rebuilt = true;
         }
@@ -216,11 +224,14 @@ impl Publisher {
         &self.reported
     }
 
-    fn observe(&self, part: &'static str, started: Instant) {
-        self.shared
-            .metrics
-            .translate_seconds
-            .get_or_create(&PartLabel { part })
-            .observe(started.elapsed().as_secs_f64());
+    fn observe(&self, part: &'static str, took: Duration) {
+        self.shared.metrics.translate_seconds.get_or_create(&PartLabel { part }).observe(took.as_secs_f64());
     }
+}
+
+/// `op`'s result and how long it took.
+fn timed<T>(op: impl FnOnce() -> T) -> (T, Duration) {
+    let started = Instant::now();
+    let result = op();
+    (result, started.elapsed())
 }

@@ -33,6 +33,7 @@ pub use problem::{Problem, Reason};
 pub use references::referenced_secrets;
 pub use tls_secret::{CertCache, TlsSecretError};
 
+use crate::at_once::at_once;
 use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot, TlsCertificates};
 use crate::world::World;
 
@@ -63,8 +64,8 @@ pub struct Translation {
 
 /// Translates the whole World.
 pub fn translate(world: &World, cfg: &Config) -> Translation {
-    let (routes, mut problems) = routes(world, cfg);
-    let (consumers, consumer_problems) = consumers(world, cfg);
+    let ((routes, mut problems), (consumers, consumer_problems)) =
+        at_once(|| routes(world, cfg), || consumers(world, cfg));
     problems.extend(consumer_problems);
     let (certs, tls_problems) = tls(world, cfg, &mut CertCache::new());
     problems.extend(tls_problems);
