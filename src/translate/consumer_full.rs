@@ -5,12 +5,15 @@
 //! after those it depends on, exactly as the incremental path decides them
 //! (a test compares the two).
 
-use crate::world::World;
+use std::sync::Arc;
+
+use crate::at_once::map_halves;
+use crate::world::{KongConsumerObj, SecretObj, World};
 
 use super::Config;
 use super::class::ClassFilter;
-use super::consumer_index::ConsumerTranslation;
-use super::consumer_state::{ConsumerState, Field, Slot, State};
+use super::consumer_index::{ConsumerTranslation, KeyUse};
+use super::consumer_state::{ConsumerState, Field, Slot, State, age};
 use super::consumers;
 use super::ids::Ids;
 
@@ -22,9 +25,12 @@ impl ConsumerTranslation {
         let n = world.consumers.len();
         t.state = State::with_capacity(n);
         t.index.reserve(n);
+        // Each consumer on its own reads nothing else that changes here:
+        // both halves at once.
+        let objs: Vec<&Arc<KongConsumerObj>> = world.consumers.values().collect();
+        let alones = map_halves(&objs, |obj| consumers::alone(world, &class, obj));
         // Numbered in (namespace, name) order.
-        for obj in world.consumers.values() {
-            let alone = consumers::alone(world, &class, obj);
+        for (obj, alone) in objs.into_iter().zip(alones) {
             let state = ConsumerState { obj: obj.clone(), alone: alone.consumer, accepted: false, troubles: None };
             let slot = t.state.add_consumer(state);
             if let Some(c) = t.state.consumers.get_mut(slot) {
@@ -38,7 +44,12 @@ impl ConsumerTranslation {
         let mut order: Vec<Slot> = (0..n as Slot).collect();
         order.sort_by_key(|&s| t.state.consumer(s).map(|c| c.obj.meta.created()));
 
-        // Usernames and custom_ids: each consumer after every older one.
+        // Usernames and custom_ids, then the claims on the Secrets it lists:
+        // a consumer's verdict and its claims depend on older consumers
+        // only, all settled before it, so one pass in age order decides both
+        // (and reads each consumer once).
+        // Every listed Secret is settled below: nothing to queue.
+        let mut settled_below = Vec::new();
         for &slot in &order {
             if t.state.consumer(slot).is_none_or(|c| c.alone.is_none()) {
                 continue;
@@ -49,46 +60,63 @@ impl ConsumerTranslation {
             let verdict = t.verdict(slot);
             let Some(c) = t.state.consumers.get_mut(slot) else { continue };
             c.accepted = verdict.is_none();
-            if let (true, Some(consumer)) = (c.accepted, &c.alone) {
+            let accepted = c.accepted;
+            if let (true, Some(consumer)) = (accepted, &c.alone) {
                 t.index.insert_consumer(consumer.clone());
             }
             c.set_troubles(|tr| tr.conflict = verdict);
-        }
-
-        // Claims, oldest claimant first.
-        // Every listed Secret is settled below: nothing to queue.
-        let mut settled_below = Vec::new();
-        for &slot in &order {
-            if t.state.consumer(slot).is_some_and(|c| c.accepted) {
+            if accepted {
                 t.claim(slot, &mut settled_below);
                 settled_below.clear();
             }
         }
 
-        // The World's Secrets, for those listed, in (namespace, name) order.
-        let mut usable = Vec::new();
-        for secret in world.secrets.values() {
+        // The World's Secrets, for those listed, in (namespace, name) order,
+        // which is close to the order their consumers and listings were
+        // made in: settling them in this order reads memory nearly in
+        // sequence, where the order of their digests read it at random
+        // (most of this pass's time was cache misses). Each is first read
+        // on its own, both halves at once.
+        let secrets: Vec<&Arc<SecretObj>> = world.secrets.values().collect();
+        let state = &t.state;
+        let read = map_halves(&secrets, |secret| {
             let m = &secret.meta;
-            let Some(id) = t.state.find_listed(m.namespace().unwrap_or_default(), m.name()) else { continue };
+            let id = state.find_listed(m.namespace().unwrap_or_default(), m.name())?;
+            Some((id, KeyUse::of(secret)))
+        });
+        let mut usable = Vec::new();
+        let mut contested = Vec::new();
+        for (secret, read) in secrets.into_iter().zip(read) {
+            let Some((id, key)) = read else { continue };
             if let Some(l) = t.state.listed.get_mut(id) {
                 l.secret = Some(secret.clone());
             }
-            if let Some(digest) = t.usable_digest(id) {
-                usable.push((digest, m.created(), id));
+            if let Some(digest) = t.mark_key_use(id, key) {
+                if t.state.digests.append(&digest, id, &t.state.listed) {
+                    contested.push(digest);
+                }
+                usable.push((digest, id));
             }
         }
-        // Each key's Secrets together, the oldest first (stable, as above):
-        // every contest is settled from this list, without looking it up.
-        usable.sort_by_key(|&(digest, created, _)| (digest, created));
+        // A key carried by two Secrets or more: its list, oldest first.
+        contested.sort_unstable();
+        contested.dedup();
+        for digest in &contested {
+            let state = &t.state;
+            let Some(mut list) = state.digests.get(digest, &state.listed).cloned() else { continue };
+            list.sort_by_key(|&id| state.listed.get(id).and_then(|l| l.secret.as_ref()).map(|s| age(&s.meta)));
+            t.state.digests.set(digest, list, &t.state.listed);
+        }
         let mut touched = Vec::new();
-        for group in usable.chunk_by(|a, b| a.0 == b.0) {
-            let digest = group[0].0;
-            let mut holders = Ids::default();
-            for &(_, _, id) in group {
-                holders.push(id);
+        for (digest, id) in usable {
+            if contested.binary_search(&digest).is_err() {
+                t.settle_holders(&digest, &Ids::One(id), &mut touched);
+                touched.clear();
             }
-            t.state.digests.push_new(&digest, holders.clone(), &t.state.listed);
-            t.settle_holders(&digest, &holders, &mut touched);
+        }
+        for digest in &contested {
+            let holders = t.state.digests.get(digest, &t.state.listed).cloned().unwrap_or_default();
+            t.settle_holders(digest, &holders, &mut touched);
         }
 
         for &slot in &order {

@@ -389,15 +389,24 @@ impl ConsumerTranslation {
     /// Puts a claimed Secret in its key's contest when it is a usable
     /// credential; a Secret whose uid cannot be a header gets a problem.
     pub(super) fn usable_digest(&mut self, id: ListedId) -> Option<KeyDigest> {
+        let key = KeyUse::of(self.state.listed.get(id)?.secret.as_ref()?);
+        self.mark_key_use(id, key)
+    }
+
+    /// `usable_digest`, with the Secret's `KeyUse` read already.
+    pub(super) fn mark_key_use(&mut self, id: ListedId, key: KeyUse) -> Option<KeyDigest> {
         let l = self.state.listed.get_mut(id)?;
-        let secret = l.secret.as_ref()?;
-        let digest = credentials::usable(secret).ok()?;
-        if !secret.meta.uid().is_header_safe() {
-            l.problem = Some(Box::new(credentials::invalid_uid(&l.object())));
-            return None;
+        match key {
+            KeyUse::Unusable => None,
+            KeyUse::BadUid => {
+                l.problem = Some(Box::new(credentials::invalid_uid(&l.object())));
+                None
+            }
+            KeyUse::Usable(digest) => {
+                l.in_contest = true;
+                Some(digest)
+            }
         }
-        l.in_contest = true;
-        Some(digest)
     }
 
     /// Enters a Secret, already settled as carrying `digest`, in that key's contest.
@@ -506,6 +515,25 @@ impl ConsumerTranslation {
             if let Some(l) = self.state.listed.get_mut(holder) {
                 l.problem = Some(Box::new(problem));
             }
+        }
+    }
+}
+
+/// What a claimed Secret's key can be, from the Secret alone.
+pub(super) enum KeyUse {
+    /// Not a usable key-auth credential (`list` reports why).
+    Unusable,
+    /// Usable, but its uid cannot be sent as a header.
+    BadUid,
+    Usable(KeyDigest),
+}
+
+impl KeyUse {
+    pub(super) fn of(secret: &SecretObj) -> Self {
+        match credentials::usable(secret) {
+            Err(_) => KeyUse::Unusable,
+            Ok(_) if !secret.meta.uid().is_header_safe() => KeyUse::BadUid,
+            Ok(digest) => KeyUse::Usable(digest),
         }
     }
 }

@@ -52,6 +52,13 @@ impl Ids {
         self.insert(self.len(), id);
     }
 
+    /// Sorts the entries by `key` (stable).
+    pub fn sort_by_key<K: Ord>(&mut self, key: impl FnMut(&u32) -> K) {
+        if let Ids::Many(ids) = self {
+            ids.0.sort_by_key(key);
+        }
+    }
+
     /// Removes `id` (every time it occurs); returns where it was.
     pub fn remove(&mut self, id: u32) -> Option<usize> {
         let at = self.as_slice().iter().position(|&x| x == id)?;
@@ -84,6 +91,9 @@ mod tests {
         ids.push(9);
         ids.insert(2, 7);
         assert_eq!(ids.as_slice(), [3, 5, 7, 9]);
+        let mut sorted = ids.clone();
+        sorted.sort_by_key(|&id| std::cmp::Reverse(id));
+        assert_eq!(sorted.as_slice(), [9, 7, 5, 3]);
         assert_eq!(ids.remove(5), Some(1));
         assert_eq!(ids.remove(5), None);
         assert_eq!(ids.remove(3), Some(0));

@@ -66,9 +66,21 @@ impl KeyContests {
         }
     }
 
-    /// Adds the contest of a key that has none yet (a full translation,
-    /// which gathers each key's Secrets first).
-    pub fn push_new(&mut self, digest: &KeyDigest, ids: Ids, listed: &Slab<ListedSecret>) {
-        self.0.insert_unique(hash(digest), ids, rehash(listed));
+    /// Appends `id`, which carries `digest` as settled in `listed`, to that
+    /// key's list, in whatever order the caller goes (a full translation,
+    /// which sorts the few lists with more than one Secret afterwards).
+    /// Returns whether the key already had a Secret.
+    pub fn append(&mut self, digest: &KeyDigest, id: ListedId, listed: &Slab<ListedSecret>) -> bool {
+        let same = |list: &Ids| key_of_list(listed, list).as_ref() == Some(digest);
+        match self.0.entry(hash(digest), same, rehash(listed)) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => {
+                e.get_mut().push(id);
+                true
+            }
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(Ids::One(id));
+                false
+            }
+        }
     }
 }
