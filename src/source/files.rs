@@ -20,6 +20,7 @@ use jiff::Timestamp;
 
 use super::manifest;
 use super::object_key::{Key, Namespaces};
+use crate::at_once::at_once;
 use crate::world::{Kind, ObjectError, ObjectRef, Shrunk, World};
 
 /// Something wrong with a manifest file or one of its documents.
@@ -138,7 +139,16 @@ impl Read {
     }
 }
 
-fn read(namespaces: &mut Namespaces, chunk: &manifest::Chunk<'_>, hash: u64, doc: manifest::Document) -> Read {
+/// A document as read on a parsing thread: a `Read` but for its `Key`
+/// (numbering namespaces is the folder's, done in file order after).
+struct Parsed {
+    origin: Origin,
+    index: usize,
+    item: Option<usize>,
+    outcome: Result<(ObjectRef, Result<Shrunk, ObjectError>, bool), String>,
+}
+
+fn parsed(chunk: &manifest::Chunk<'_>, hash: u64, doc: manifest::Document) -> Parsed {
     let origin = Origin {
         chunk: hash,
         doc: (doc.index - chunk.first_index) as u32,
@@ -148,13 +158,62 @@ fn read(namespaces: &mut Namespaces, chunk: &manifest::Chunk<'_>, hash: u64, doc
         Ok(obj) => match obj.object_ref() {
             Some(r) => {
                 let stamp = obj.metadata().creation_timestamp.is_none();
-                Ok((namespaces.key(&r), Shrunk::from_object(&obj), stamp))
+                Ok((r, Shrunk::from_object(&obj), stamp))
             }
             None => Err(format!("{} has no metadata.name; set a name", obj.kind())),
         },
         Err(e) => Err(e.to_string()),
     };
-    Read { origin, index: doc.index, item: doc.item, outcome }
+    Parsed { origin, index: doc.index, item: doc.item, outcome }
+}
+
+impl Parsed {
+    fn keyed(self, namespaces: &mut Namespaces) -> Read {
+        let outcome = self.outcome.map(|(r, shrunk, stamp)| (namespaces.key(&r), shrunk, stamp));
+        Read { origin: self.origin, index: self.index, item: self.item, outcome }
+    }
+}
+
+/// Below this many documents to parse, one thread parses them all.
+const SPLIT_FROM: usize = 2048;
+
+/// Parses (and shrinks) the selected chunks of `text`, in file order. A
+/// large file's two halves parse at once (most of a cold start with 100k
+/// credentials is this); the first error in file order is the one
+/// returned, as when one thread reads it all.
+fn parse_selected(
+    text: &str,
+    chunks: &[manifest::Chunk<'_>],
+    hashes: &[u64],
+    selected: &[bool],
+) -> Result<Vec<Parsed>, manifest::ParseError> {
+    let part = |from: usize, to: usize| {
+        let mut out = Vec::new();
+        manifest::parse_chunks(
+            text,
+            &chunks[from..to],
+            |i| selected[from + i],
+            |i, doc| out.push(parsed(&chunks[from + i], hashes[from + i], doc)),
+        )
+        .map(|()| out)
+    };
+    let count = selected.iter().filter(|&&s| s).count();
+    if count < SPLIT_FROM {
+        return part(0, chunks.len());
+    }
+    // After the chunk where half the selected ones have been seen.
+    let mut seen = 0;
+    let middle = selected
+        .iter()
+        .position(|&s| {
+            seen += usize::from(s);
+            seen > count / 2
+        })
+        .unwrap_or(chunks.len());
+    let (second, first) = at_once(|| part(middle, chunks.len()), || part(0, middle));
+    let mut all = first?;
+    all.extend(second?);
+    Ok(all)
 }
 
 /// Whether a path is a manifest we read (`*.yaml`, `*.yml`, `*.json`; not
@@ -282,32 +341,31 @@ impl Folder {
                 parsed.push(hash);
             }
         }
-        let mut reads: Vec<Read> = Vec::with_capacity(parsed.len());
-        let result = manifest::parse_chunks(
-            text,
-            &chunks,
-            |i| to_parse[i],
-            |i, doc| reads.push(read(&mut self.namespaces, &chunks[i], hashes[i], doc)),
-        );
-        if let Err(e) = result {
-            // Keep the previous objects of this file: a half-saved or
-            // mistyped file must not take routes or consumers away.
-            let state = self.state(path);
-            state.clean = old_clean;
-            let kept = if state.defined == 0 {
-                String::new()
-            } else {
-                format!("; its previous {} object(s) stay in effect until it parses", state.defined)
-            };
-            state.issues = vec![FileIssue {
-                file: path.to_path_buf(),
-                position: None,
-                object: None,
-                message: format!("{e}{kept}"),
-            }];
-            tracing::warn!(file = %path.display(), error = %e, "manifest file does not parse");
-            return;
-        }
+        let result = parse_selected(text, &chunks, &hashes, &to_parse);
+        let namespaces = &mut self.namespaces;
+        let result = result.map(|all| all.into_iter().map(|p| p.keyed(namespaces)).collect::<Vec<Read>>());
+        let reads = match result {
+            Ok(reads) => reads,
+            Err(e) => {
+                // Keep the previous objects of this file: a half-saved or
+                // mistyped file must not take routes or consumers away.
+                let state = self.state(path);
+                state.clean = old_clean;
+                let kept = if state.defined == 0 {
+                    String::new()
+                } else {
+                    format!("; its previous {} object(s) stay in effect until it parses", state.defined)
+                };
+                state.issues = vec![FileIssue {
+                    file: path.to_path_buf(),
+                    position: None,
+                    object: None,
+                    message: format!("{e}{kept}"),
+                }];
+                tracing::warn!(file = %path.display(), error = %e, "manifest file does not parse");
+                return;
+            }
+        };
         drop(old_clean);
         self.last_parsed = parsed.len();
         tracing::debug!(file = %path.display(), documents = chunks.len(), parsed = parsed.len(), "manifest file read");
@@ -655,5 +713,37 @@ mod tests {
         rewrite(&mut folder, &mut world, &path, &text);
         assert_eq!(folder.last_parsed(), 1, "only the bad document is read again");
         assert_eq!(folder.issues().len(), 1);
+    }
+
+    /// Files of `SPLIT_FROM` documents or more parse in two halves: the
+    /// same objects, in the same order, and the same first error.
+    #[test]
+    fn a_file_parsed_in_halves_reads_as_one() {
+        let n = SPLIT_FROM * 2 + 7;
+        let (_dir, path, mut folder, mut world) = setup(&big(n, None));
+        assert_eq!((folder.last_parsed(), world.services.len()), (n, n));
+        assert!(folder.issues().is_empty());
+
+        // The same name twice, once in each half: the later one wins.
+        let twice = format!("{}---\n{}", big(n, None).replacen("name: s3\n", "name: dup\n", 1), svc("dup", 99));
+        rewrite(&mut folder, &mut world, &path, &twice);
+        assert_eq!(port(&world, "dup"), Some(99));
+        assert_eq!(folder.issues()[0].position.as_deref(), Some(format!("document {}", n + 1).as_str()));
+
+        let broken_at = |docs: &[usize]| {
+            let mut text = big(n, Some((1, 81)));
+            for &d in docs.iter().rev() {
+                let at = text.match_indices("---\n").nth(d - 1).map(|(i, _)| i).unwrap();
+                text.insert_str(at, "---\nmetadata: [unclosed\n");
+            }
+            text
+        };
+        for (docs, reported) in [(vec![n - 10], n - 9), (vec![5, n - 10], 6)] {
+            rewrite(&mut folder, &mut world, &path, &broken_at(&docs));
+            assert_eq!(port(&world, "s1"), Some(80), "nothing applies from a file that does not parse");
+            let issues = folder.issues();
+            assert_eq!(issues.len(), 1, "{issues:?}");
+            assert!(issues[0].message.contains(&format!("document {reported} ")), "{}", issues[0].message);
+        }
     }
 }
