@@ -435,6 +435,8 @@ impl Folder {
             self.disown(&r, id, world);
         }
         let mut defined = kept;
+        let mut stamps = Stamps::new();
+        self.objects.reserve(reads.len());
         for (read, win) in reads.into_iter().zip(winners) {
             let Ok((r, shrunk, stamp)) = read.outcome else { continue };
             if !win {
@@ -457,7 +459,7 @@ impl Folder {
                 && is_winner
                 && !unchanged
             {
-                apply(obj, stamp && stored, stamp, world);
+                apply(obj, stamp && stored, stamp.then_some(&mut stamps), world);
             }
         }
         let clean = unchanged.into_keys().chain(parsed).filter(|h| !dirty.contains(h)).collect();
@@ -547,7 +549,7 @@ impl Folder {
         };
         let stamp = obj.metadata().creation_timestamp.is_none();
         match Shrunk::from_object(&obj) {
-            Ok(shrunk) => apply(shrunk, stamp, stamp, world),
+            Ok(shrunk) => apply(shrunk, stamp, stamp.then_some(&mut Stamps::new()), world),
             Err(e) => self.state(&path).issues.push(FileIssue {
                 file: path.clone(),
                 position: None,
@@ -571,12 +573,33 @@ fn twice(path: &Path, position: Option<String>, r: &ObjectRef) -> FileIssue {
 /// object keeps the time it was first seen (the stored object's) while it
 /// exists, so "oldest wins" rules are stable across edits.
 /// `look_up` is false for an object no file defined before (not stored yet).
-fn apply(mut obj: Shrunk, look_up: bool, stamp: bool, world: &mut World) {
-    if stamp {
+fn apply(mut obj: Shrunk, look_up: bool, stamp: Option<&mut Stamps>, world: &mut World) {
+    if let Some(stamps) = stamp {
         let stored = if look_up { created(world, &obj.object_ref()) } else { None };
-        obj.meta_mut().set_created(stored.unwrap_or_else(Timestamp::now));
+        obj.meta_mut().set_created(stored.unwrap_or_else(|| stamps.next()));
     }
     world.apply_shrunk(obj);
+}
+
+/// Creation times for the objects of one file read that have none: the
+/// time of the read, one nanosecond apart in file order, so that "older"
+/// still means "earlier in the file" (the clock is read once, not 200,000
+/// times at startup).
+struct Stamps {
+    read_at: Timestamp,
+    given: i64,
+}
+
+impl Stamps {
+    fn new() -> Self {
+        Self { read_at: Timestamp::now(), given: 0 }
+    }
+
+    fn next(&mut self) -> Timestamp {
+        let at = self.read_at.checked_add(jiff::SignedDuration::from_nanos(self.given)).unwrap_or(self.read_at);
+        self.given += 1;
+        at
+    }
 }
 
 /// The creation time of the stored object `r`, if any.
@@ -745,5 +768,23 @@ mod tests {
             assert_eq!(issues.len(), 1, "{issues:?}");
             assert!(issues[0].message.contains(&format!("document {reported} ")), "{}", issues[0].message);
         }
+    }
+
+    /// Objects without a creationTimestamp are as old as their read, in
+    /// file order (contests between them go to the earlier one), and keep
+    /// that time when their file is read again.
+    #[test]
+    fn unstamped_objects_age_in_file_order_and_keep_their_time() {
+        let created = |world: &World, name: &str| {
+            world.services.get(&("default".to_string(), name.to_string())).map(|s| s.meta.created())
+        };
+        let text = [svc("z", 80), svc("a", 80), svc("m", 80)].join("---\n");
+        let (_dir, path, mut folder, mut world) = setup(&text);
+        let times: Vec<_> = ["z", "a", "m"].iter().map(|n| created(&world, n).unwrap()).collect();
+        assert!(times[0] < times[1] && times[1] < times[2], "{times:?}");
+
+        rewrite(&mut folder, &mut world, &path, &[svc("z", 80), svc("a", 81), svc("m", 80)].join("---\n"));
+        assert_eq!(port(&world, "a"), Some(81));
+        assert_eq!(created(&world, "a"), Some(times[1]), "a changed object keeps its creation time");
     }
 }

@@ -136,10 +136,12 @@ impl World {
             Shrunk::Service(o) => insert(&mut self.services, o),
             Shrunk::EndpointSlice(o) => insert(&mut self.endpoint_slices, o),
             Shrunk::Secret(o) => {
-                let key = o.meta.key();
-                let was_config = self.secrets.get(&key).is_some_and(|old| old.credential_type().is_none());
+                // One walk down the tree: the replaced Secret tells both.
                 let is_config = o.credential_type().is_none();
-                let changed = insert(&mut self.secrets, o);
+                let new = o.clone();
+                let old = self.secrets.insert(o);
+                let was_config = old.as_ref().is_some_and(|old| old.credential_type().is_none());
+                let changed = old.is_none_or(|old| *old != *new);
                 self.config_secrets_changed |= changed && (was_config || is_config);
                 changed
             }
