@@ -30,9 +30,11 @@ impl ConsumerTranslation {
         let objs: Vec<&Arc<KongConsumerObj>> = world.consumers.values().collect();
         let alones = map_halves(&objs, |obj| consumers::alone(world, &class, obj));
         // Numbered in (namespace, name) order.
+        let mut ages = Vec::with_capacity(n);
         for (obj, alone) in objs.into_iter().zip(alones) {
             let state = ConsumerState { obj: obj.clone(), alone: alone.consumer, accepted: false, troubles: None };
             let slot = t.state.add_consumer(state);
+            ages.push((obj.meta.created(), slot));
             if let Some(c) = t.state.consumers.get_mut(slot) {
                 c.set_troubles(|tr| tr.alone = alone.problems);
             }
@@ -40,9 +42,11 @@ impl ConsumerTranslation {
                 t.naming_plugins.insert(slot);
             }
         }
-        // Stable: equal creation times stay in (namespace, name) order.
-        let mut order: Vec<Slot> = (0..n as Slot).collect();
-        order.sort_by_key(|&s| t.state.consumer(s).map(|c| c.obj.meta.created()));
+        // Equal creation times stay in (namespace, name) order, the slots'.
+        // The times are read once, here, not at each of the sort's ~17
+        // comparisons per consumer (each a cache miss on its object).
+        ages.sort_unstable();
+        let order: Vec<Slot> = ages.into_iter().map(|(_, slot)| slot).collect();
 
         // Usernames and custom_ids, then the claims on the Secrets it lists:
         // a consumer's verdict and its claims depend on older consumers

@@ -83,7 +83,7 @@ pub fn routes(world: &World, cfg: &Config) -> (RouteTable, Vec<Problem>) {
     let plugins = plugins::Plugins::new(world, &class, &mut problems);
     let mut backends = backend::Backends::new(world);
     let mut ingresses: Vec<_> = world.ingresses.values().collect();
-    ingresses.sort_by(|a, b| a.meta.age_key().cmp(&b.meta.age_key()));
+    ingresses.sort_by_cached_key(|i| i.meta.age_key());
     let mut accepted = conflicts::Accepted::with_capacity(ingresses.len());
     for ing in ingresses {
         match class.ingress(ing) {
