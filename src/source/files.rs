@@ -139,16 +139,12 @@ impl Read {
     }
 }
 
-/// A document as read on a parsing thread: a `Read` but for its `Key`
-/// (numbering namespaces is the folder's, done in file order after).
-struct Parsed {
-    origin: Origin,
-    index: usize,
-    item: Option<usize>,
-    outcome: Result<(ObjectRef, Result<Shrunk, ObjectError>, bool), String>,
-}
-
-fn parsed(chunk: &manifest::Chunk<'_>, hash: u64, doc: manifest::Document) -> Parsed {
+/// A document as read on a parsing thread: a `Read` whose `Key` numbers
+/// namespaces by that thread's `Namespaces` (`Key::renumbered` moves it to
+/// the folder's). No per-object text outlives the parse but the name the
+/// key keeps: short-lived strings between long-lived objects would leave
+/// the heap's pages full of holes.
+fn parsed(namespaces: &mut Namespaces, chunk: &manifest::Chunk<'_>, hash: u64, doc: manifest::Document) -> Read {
     let origin = Origin {
         chunk: hash,
         doc: (doc.index - chunk.first_index) as u32,
@@ -158,19 +154,19 @@ fn parsed(chunk: &manifest::Chunk<'_>, hash: u64, doc: manifest::Document) -> Pa
         Ok(obj) => match obj.object_ref() {
             Some(r) => {
                 let stamp = obj.metadata().creation_timestamp.is_none();
-                Ok((r, Shrunk::from_object(&obj), stamp))
+                Ok((namespaces.key(&r), Shrunk::from_object(&obj), stamp))
             }
             None => Err(format!("{} has no metadata.name; set a name", obj.kind())),
         },
         Err(e) => Err(e.to_string()),
     };
-    Parsed { origin, index: doc.index, item: doc.item, outcome }
+    Read { origin, index: doc.index, item: doc.item, outcome }
 }
 
-impl Parsed {
-    fn keyed(self, namespaces: &mut Namespaces) -> Read {
-        let outcome = self.outcome.map(|(r, shrunk, stamp)| (namespaces.key(&r), shrunk, stamp));
-        Read { origin: self.origin, index: self.index, item: self.item, outcome }
+impl Read {
+    fn renumbered(self, numbers: &[u32]) -> Read {
+        let outcome = self.outcome.map(|(key, shrunk, stamp)| (key.renumbered(numbers), shrunk, stamp));
+        Read { outcome, ..self }
     }
 }
 
@@ -182,37 +178,47 @@ const SPLIT_FROM: usize = 2048;
 /// credentials is this); the first error in file order is the one
 /// returned, as when one thread reads it all.
 fn parse_selected(
+    namespaces: &mut Namespaces,
     text: &str,
     chunks: &[manifest::Chunk<'_>],
     hashes: &[u64],
     selected: &[bool],
-) -> Result<Vec<Parsed>, manifest::ParseError> {
+) -> Result<Vec<Read>, manifest::ParseError> {
     let part = |from: usize, to: usize| {
-        let mut out = Vec::new();
+        let (mut out, mut numbering) = (Vec::new(), Namespaces::default());
         manifest::parse_chunks(
             text,
             &chunks[from..to],
             |i| selected[from + i],
-            |i, doc| out.push(parsed(&chunks[from + i], hashes[from + i], doc)),
+            |i, doc| out.push(parsed(&mut numbering, &chunks[from + i], hashes[from + i], doc)),
         )
-        .map(|()| out)
+        .map(|()| (out, numbering))
     };
     let count = selected.iter().filter(|&&s| s).count();
-    if count < SPLIT_FROM {
-        return part(0, chunks.len());
+    let middle = if count < SPLIT_FROM {
+        chunks.len()
+    } else {
+        // After the chunk where half the selected ones have been seen.
+        let mut seen = 0;
+        selected
+            .iter()
+            .position(|&s| {
+                seen += usize::from(s);
+                seen > count / 2
+            })
+            .unwrap_or(chunks.len())
+    };
+    let (second, first) = if middle == chunks.len() {
+        (Ok((Vec::new(), Namespaces::default())), part(0, chunks.len()))
+    } else {
+        at_once(|| part(middle, chunks.len()), || part(0, middle))
+    };
+    let mut all = Vec::new();
+    for half in [first, second] {
+        let (reads, numbering) = half?;
+        let numbers = namespaces.adopt(&numbering);
+        all.extend(reads.into_iter().map(|r| r.renumbered(&numbers)));
     }
-    // After the chunk where half the selected ones have been seen.
-    let mut seen = 0;
-    let middle = selected
-        .iter()
-        .position(|&s| {
-            seen += usize::from(s);
-            seen > count / 2
-        })
-        .unwrap_or(chunks.len());
-    let (second, first) = at_once(|| part(middle, chunks.len()), || part(0, middle));
-    let mut all = first?;
-    all.extend(second?);
     Ok(all)
 }
 
@@ -341,10 +347,7 @@ impl Folder {
                 parsed.push(hash);
             }
         }
-        let result = parse_selected(text, &chunks, &hashes, &to_parse);
-        let namespaces = &mut self.namespaces;
-        let result = result.map(|all| all.into_iter().map(|p| p.keyed(namespaces)).collect::<Vec<Read>>());
-        let reads = match result {
+        let reads = match parse_selected(&mut self.namespaces, text, &chunks, &hashes, &to_parse) {
             Ok(reads) => reads,
             Err(e) => {
                 // Keep the previous objects of this file: a half-saved or

@@ -16,6 +16,15 @@ pub struct Key {
 
 const NO_NAMESPACE: u32 = u32::MAX;
 
+impl Key {
+    /// This key with its namespace numbered by `numbers` (from
+    /// `Namespaces::adopt` of the `Namespaces` that made it).
+    pub fn renumbered(self, numbers: &[u32]) -> Key {
+        let namespace = numbers.get(self.namespace as usize).copied().unwrap_or(NO_NAMESPACE);
+        Key { namespace, ..self }
+    }
+}
+
 /// The namespaces seen, numbered in order of appearance (never removed: a
 /// folder names few).
 #[derive(Default)]
@@ -26,19 +35,25 @@ pub struct Namespaces {
 
 impl Namespaces {
     pub fn key(&mut self, r: &ObjectRef) -> Key {
-        let namespace = match &r.namespace {
-            None => NO_NAMESPACE,
-            Some(ns) => match self.numbers.get(ns.as_str()) {
-                Some(&n) => n,
-                None => {
-                    let n = self.names.len() as u32;
-                    self.names.push(ns.as_str().into());
-                    self.numbers.insert(ns.as_str().into(), n);
-                    n
-                }
-            },
-        };
+        let namespace = r.namespace.as_deref().map_or(NO_NAMESPACE, |ns| self.number(ns));
         Key { kind: r.kind, namespace, name: r.name.as_str().into() }
+    }
+
+    fn number(&mut self, ns: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(ns) {
+            return n;
+        }
+        let n = self.names.len() as u32;
+        self.names.push(ns.into());
+        self.numbers.insert(ns.into(), n);
+        n
+    }
+
+    /// Numbers here for the namespaces `other` numbered, by `other`'s
+    /// number: what `Key::renumbered` takes to move `other`'s keys here
+    /// (keys made on a parsing thread).
+    pub fn adopt(&mut self, other: &Namespaces) -> Vec<u32> {
+        other.names.iter().map(|ns| self.number(ns)).collect()
     }
 
     pub fn object_ref(&self, key: &Key) -> ObjectRef {
@@ -60,8 +75,17 @@ mod tests {
         let (ka, kb, kc) = (ns.key(&a), ns.key(&b), ns.key(&c));
         assert_ne!(ka, kb, "kind is part of the identity");
         assert_eq!(ka, ns.key(&a.clone()));
-        assert_eq!([ns.object_ref(&ka), ns.object_ref(&kb), ns.object_ref(&kc)], [a, b, c]);
+        assert_eq!([ns.object_ref(&ka), ns.object_ref(&kb), ns.object_ref(&kc)], [a.clone(), b, c]);
         assert_eq!(ns.names.len(), 1);
+
+        // Keys made with another thread's numbering, moved here.
+        let mut theirs = Namespaces::default();
+        let d = ObjectRef::namespaced(Kind::Secret, "team-b", "k");
+        let (kd, ka2) = (theirs.key(&d), theirs.key(&a));
+        let numbers = ns.adopt(&theirs);
+        assert_eq!(ns.object_ref(&kd.renumbered(&numbers)), d);
+        assert_eq!(ka2.renumbered(&numbers), ka);
+        assert_eq!(kc.clone().renumbered(&numbers), kc, "no namespace stays none");
         assert_eq!(std::mem::size_of::<Key>(), 24);
     }
 }
