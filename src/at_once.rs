@@ -58,6 +58,7 @@ pub fn map_halves<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> 
     let (mut second, first) =
         at_once(|| second.iter().map(f).collect::<Vec<R>>(), || first.iter().map(f).collect::<Vec<R>>());
     let mut all = first;
+    all.reserve_exact(second.len());
     all.append(&mut second);
     all
 }

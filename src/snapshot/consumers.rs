@@ -10,46 +10,78 @@ use super::digest::DigestState;
 use super::sharded::{ShardOf, Sharded, ShardedTable};
 use super::{KeyDigest, Uid};
 
-/// An accepted consumer: its identity in two blocks, this record and one
-/// string. The identity headers are built per request from it (~1.1k
-/// instructions, 3 % of a valid request's user-space work) rather than kept
-/// ready-made: three `HeaderValue`s per consumer and one per credential
-/// were ~250 bytes and four allocations each at 100k credentials (see
+/// The names of a consumer, read where they are already kept (the World's
+/// KongConsumer) instead of copied into the snapshot: a copy was ~64 bytes
+/// and a block per consumer at 100k credentials. The values never change
+/// (a changed KongConsumer is a new object, and a new `Consumer`).
+pub trait ConsumerNames: Send + Sync {
+    /// The KongConsumer's namespace (its credential Secrets' too).
+    fn namespace(&self) -> &str;
+    fn name(&self) -> &str;
+    /// None when absent or empty.
+    fn username(&self) -> Option<&str>;
+    /// None when absent or empty.
+    fn custom_id(&self) -> Option<&str>;
+}
+
+/// A consumer's names held by the consumer itself (tests, tools).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedNames {
+    pub namespace: String,
+    pub name: String,
+    pub username: Option<String>,
+    pub custom_id: Option<String>,
+}
+
+impl ConsumerNames for OwnedNames {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn username(&self) -> Option<&str> {
+        self.username.as_deref().filter(|u| !u.is_empty())
+    }
+    fn custom_id(&self) -> Option<&str> {
+        self.custom_id.as_deref().filter(|c| !c.is_empty())
+    }
+}
+
+/// An accepted consumer: its uid and where its names are. The identity
+/// headers are built per request from it (~1.1k instructions, 3 % of a
+/// valid request's user-space work) rather than kept ready-made (see
 /// docs/benchmarks.md, "Compact index").
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Consumer {
     /// X-Consumer-ID: `metadata.uid` of the KongConsumer (or its UUIDv5).
     uid: Uid,
-    /// `namespace/name`, then the username, then the custom_id.
-    text: Box<str>,
-    /// Where the namespace, the source and the username end in `text`.
-    ends: [u32; 3],
+    names: Arc<dyn ConsumerNames>,
 }
 
 impl Consumer {
     /// None when a field cannot be sent as a header value (translation
-    /// reports it as a Problem) or is too long to number. An empty username
-    /// or custom_id is no username or custom_id (as in the World).
-    pub fn new(uid: Uid, username: Option<&str>, custom_id: Option<&str>, namespace: &str, name: &str) -> Option<Self> {
-        let (username, custom_id) = (username.unwrap_or_default(), custom_id.unwrap_or_default());
-        if !uid.is_header_safe() || !header_safe(username) || !header_safe(custom_id) {
-            return None;
-        }
-        let mut text = String::with_capacity(namespace.len() + 1 + name.len() + username.len() + custom_id.len());
-        let end = |text: &mut String, part: &str| {
-            text.push_str(part);
-            u32::try_from(text.len()).ok()
-        };
-        let namespace_end = end(&mut text, namespace)?;
-        text.push('/');
-        let source_end = end(&mut text, name)?;
-        let username_end = end(&mut text, username)?;
-        end(&mut text, custom_id)?;
-        Some(Self { uid, text: text.into_boxed_str(), ends: [namespace_end, source_end, username_end] })
+    /// reports it as a Problem).
+    pub fn new(uid: Uid, names: Arc<dyn ConsumerNames>) -> Option<Self> {
+        let safe = |v: Option<&str>| v.is_none_or(header_safe);
+        (uid.is_header_safe() && safe(names.username()) && safe(names.custom_id())).then_some(Self { uid, names })
     }
 
-    fn part(&self, from: u32, to: u32) -> &str {
-        self.text.get(from as usize..to as usize).unwrap_or_default()
+    /// A consumer holding its own names (tests, tools).
+    pub fn owned(
+        uid: Uid,
+        username: Option<&str>,
+        custom_id: Option<&str>,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Self> {
+        let names = OwnedNames {
+            namespace: namespace.into(),
+            name: name.into(),
+            username: username.map(Into::into),
+            custom_id: custom_id.map(Into::into),
+        };
+        Self::new(uid, Arc::new(names))
     }
 
     /// `metadata.uid` of the KongConsumer (or its UUIDv5).
@@ -58,21 +90,21 @@ impl Consumer {
     }
 
     /// `namespace/name` of the KongConsumer.
-    pub fn source(&self) -> &str {
-        self.part(0, self.ends[1])
+    pub fn source(&self) -> String {
+        format!("{}/{}", self.names.namespace(), self.names.name())
     }
 
     /// The KongConsumer's namespace (its credential Secrets' too).
     pub fn namespace(&self) -> &str {
-        self.part(0, self.ends[0])
+        self.names.namespace()
     }
 
     pub fn username(&self) -> Option<&str> {
-        Some(self.part(self.ends[1], self.ends[2])).filter(|u| !u.is_empty())
+        self.names.username()
     }
 
     pub fn custom_id(&self) -> Option<&str> {
-        Some(self.part(self.ends[2], self.text.len() as u32)).filter(|c| !c.is_empty())
+        self.names.custom_id()
     }
 
     /// X-Consumer-ID.
@@ -88,6 +120,16 @@ impl Consumer {
         self.custom_id().map(header)
     }
 }
+
+impl PartialEq for Consumer {
+    fn eq(&self, other: &Self) -> bool {
+        fn parts(c: &Consumer) -> (&str, &str, Option<&str>, Option<&str>) {
+            (c.names.namespace(), c.names.name(), c.username(), c.custom_id())
+        }
+        self.uid == other.uid && parts(self) == parts(other)
+    }
+}
+impl Eq for Consumer {}
 
 impl fmt::Debug for Consumer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,7 +148,8 @@ pub fn header_safe(s: &str) -> bool {
     s.bytes().all(|b| (b >= 32 && b != 127) || b == b'\t')
 }
 
-/// A header value from text `Consumer::new` or `Credential::new` checked.
+/// A header value from text `Consumer::new` or `Credential::new` checked
+/// (the names behind a consumer never change).
 fn header(text: &str) -> HeaderValue {
     // Not reached with an Err: the text was checked when the record was made.
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -279,27 +322,27 @@ mod tests {
 
     #[test]
     fn a_consumer_reads_back_every_part_and_builds_its_headers() {
-        let c = Consumer::new(Uid::new(UUID), Some("alice"), Some("c-1"), "team-a", "alice").unwrap();
-        assert_eq!((c.source(), c.namespace()), ("team-a/alice", "team-a"));
+        let c = Consumer::owned(Uid::new(UUID), Some("alice"), Some("c-1"), "team-a", "alice").unwrap();
+        assert_eq!((c.source().as_str(), c.namespace()), ("team-a/alice", "team-a"));
         assert_eq!((c.username(), c.custom_id()), (Some("alice"), Some("c-1")));
         assert_eq!(c.id_header(), UUID);
         assert_eq!(c.username_header().unwrap(), "alice");
         assert_eq!(c.custom_id_header().unwrap(), "c-1");
 
-        let only_custom = Consumer::new(Uid::new("id-1"), None, Some("c-2"), "ns", "x").unwrap();
+        let only_custom = Consumer::owned(Uid::new("id-1"), None, Some("c-2"), "ns", "x").unwrap();
         assert_eq!((only_custom.username(), only_custom.custom_id()), (None, Some("c-2")));
         assert_eq!(only_custom.username_header(), None);
-        let only_username = Consumer::new(Uid::new("id-1"), Some("u"), Some(""), "ns", "x").unwrap();
+        let only_username = Consumer::owned(Uid::new("id-1"), Some("u"), Some(""), "ns", "x").unwrap();
         assert_eq!((only_username.username(), only_username.custom_id()), (Some("u"), None));
     }
 
     #[test]
     fn fields_that_cannot_be_headers_make_no_consumer_or_credential() {
-        assert!(Consumer::new(Uid::new("id"), Some("bad\nname"), None, "ns", "x").is_none());
-        assert!(Consumer::new(Uid::new("id"), None, Some("bad\u{7f}"), "ns", "x").is_none());
-        assert!(Consumer::new(Uid::new("bad\ruid"), Some("u"), None, "ns", "x").is_none());
+        assert!(Consumer::owned(Uid::new("id"), Some("bad\nname"), None, "ns", "x").is_none());
+        assert!(Consumer::owned(Uid::new("id"), None, Some("bad\u{7f}"), "ns", "x").is_none());
+        assert!(Consumer::owned(Uid::new("bad\ruid"), Some("u"), None, "ns", "x").is_none());
         // Tabs and non-ASCII text are valid header bytes, as in `http`.
-        let c = Arc::new(Consumer::new(Uid::new("id"), Some("tab\there"), Some("ünï"), "ns", "x").unwrap());
+        let c = Arc::new(Consumer::owned(Uid::new("id"), Some("tab\there"), Some("ünï"), "ns", "x").unwrap());
         assert_eq!(c.username_header().unwrap().as_bytes(), "tab\there".as_bytes());
         assert_eq!(c.custom_id_header().unwrap().as_bytes(), "ünï".as_bytes());
         assert!(Credential::new(c.clone(), Uid::new("bad\nuid"), "s".into(), None).is_none());
@@ -310,7 +353,7 @@ mod tests {
     #[test]
     fn the_anonymous_consumer_is_found_by_id_or_username() {
         let mut index = ConsumerIndex::new();
-        let c = Arc::new(Consumer::new(Uid::new(UUID), Some("anon"), None, "ns", "anon").unwrap());
+        let c = Arc::new(Consumer::owned(Uid::new(UUID), Some("anon"), None, "ns", "anon").unwrap());
         index.insert_consumer(c.clone());
         assert!(Arc::ptr_eq(index.consumer(UUID).unwrap(), &c));
         assert!(Arc::ptr_eq(index.consumer("anon").unwrap(), &c));

@@ -80,7 +80,7 @@ impl Summary {
             .consumers
             .consumers()
             .map(|c| ConsumerSummary {
-                source: c.source().to_string(),
+                source: c.source(),
                 id: c.uid().to_string(),
                 username: c.username().map(str::to_string),
                 custom_id: c.custom_id().map(str::to_string),
@@ -89,7 +89,8 @@ impl Summary {
             .collect();
         consumers.sort_by(|a, b| a.source.cmp(&b.source));
         for cred in s.consumers.credentials() {
-            if let Ok(i) = consumers.binary_search_by(|c| c.source.as_str().cmp(cred.consumer.source())) {
+            let owner = cred.consumer.source();
+            if let Ok(i) = consumers.binary_search_by(|c| c.source.cmp(&owner)) {
                 let label = match cred.expires_at {
                     Some(t) => format!("{} (expires {})", cred.source(), httpdate::fmt_http_date(t)),
                     None => cred.source(),

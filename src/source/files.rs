@@ -213,12 +213,14 @@ fn parse_selected(
     } else {
         at_once(|| part(middle, chunks.len()), || part(0, middle))
     };
-    let mut all = Vec::new();
-    for half in [first, second] {
-        let (reads, numbering) = half?;
-        let numbers = namespaces.adopt(&numbering);
-        all.extend(reads.into_iter().map(|r| r.renumbered(&numbers)));
-    }
+    // Renumbered in place (same type: `collect` keeps the buffer), then the
+    // second half appended to a buffer grown once.
+    let ((first, first_numbering), (second, second_numbering)) = (first?, second?);
+    let numbers = namespaces.adopt(&first_numbering);
+    let mut all: Vec<Read> = first.into_iter().map(|r| r.renumbered(&numbers)).collect();
+    let numbers = namespaces.adopt(&second_numbering);
+    all.reserve_exact(second.len());
+    all.extend(second.into_iter().map(|r| r.renumbered(&numbers)));
     Ok(all)
 }
 

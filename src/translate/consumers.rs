@@ -27,7 +27,7 @@ pub struct Alone {
 }
 
 /// Reads one KongConsumer: class, plugins, identity fields.
-pub fn alone(world: &World, class: &ClassFilter<'_>, c: &KongConsumerObj) -> Alone {
+pub fn alone(world: &World, class: &ClassFilter<'_>, c: &Arc<KongConsumerObj>) -> Alone {
     let mut problems = Vec::new();
     let names_plugins = c.meta.annotation(ANN_PLUGINS).is_some();
     if let Err(p) = class.annotated(Kind::KongConsumer, &c.meta) {
@@ -57,7 +57,7 @@ pub fn taken(object: &ObjectRef, field: &str, value: &str, owner: &ObjectRef) ->
     )
 }
 
-fn consumer(c: &KongConsumerObj, object: impl Fn() -> ObjectRef, problems: &mut Vec<Problem>) -> Option<Consumer> {
+fn consumer(c: &Arc<KongConsumerObj>, object: impl Fn() -> ObjectRef, problems: &mut Vec<Problem>) -> Option<Consumer> {
     let mut reject = |field: &str, reason: Reason, why: String| {
         problems.push(Problem::new(object(), field, reason, format!("{why}; this consumer is ignored")));
     };
@@ -65,10 +65,8 @@ fn consumer(c: &KongConsumerObj, object: impl Fn() -> ObjectRef, problems: &mut 
         reject("username", Reason::InvalidField, "needs username or custom_id (or both)".into());
         return None;
     }
-    let m = &c.meta;
-    let ns = m.namespace().unwrap_or_default();
-    let consumer = Consumer::new(m.uid(), c.username(), c.custom_id(), ns, m.name());
-    let Some(consumer) = consumer else {
+    // The snapshot reads the names from this object: nothing is copied.
+    let Some(consumer) = Consumer::new(c.meta.uid(), c.clone()) else {
         let uid = c.meta.uid().to_string();
         let fields = [("username", c.username()), ("custom_id", c.custom_id()), ("metadata.uid", Some(&*uid))];
         let (field, value) = fields

@@ -131,6 +131,22 @@ pub struct KongConsumerObj {
     texts: Box<str>,
 }
 
+/// The snapshot's consumers read their names from the World's object.
+impl crate::snapshot::ConsumerNames for KongConsumerObj {
+    fn namespace(&self) -> &str {
+        self.meta.namespace().unwrap_or_default()
+    }
+    fn name(&self) -> &str {
+        self.meta.name()
+    }
+    fn username(&self) -> Option<&str> {
+        KongConsumerObj::username(self)
+    }
+    fn custom_id(&self) -> Option<&str> {
+        KongConsumerObj::custom_id(self)
+    }
+}
+
 impl KongConsumerObj {
     pub fn new<'a>(
         meta: Meta,
@@ -242,6 +258,24 @@ impl KongPluginObj {
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    /// The snapshot's consumer built on the World's object reads the same
+    /// names, without a copy.
+    #[test]
+    fn a_snapshot_consumer_reads_its_names_from_the_object() {
+        let meta = ObjectMeta { name: Some("c".into()), namespace: Some("team-a".into()), ..Default::default() };
+        let meta = Meta::shrink(Kind::KongConsumer, &meta).unwrap();
+        let obj = std::sync::Arc::new(KongConsumerObj::new(meta, Some(""), Some("id-1"), ["k"]));
+        let uid = crate::snapshot::Uid::new("u-1");
+        let c = crate::snapshot::Consumer::new(uid.clone(), obj.clone()).unwrap();
+        assert_eq!((c.source(), c.namespace()), ("team-a/c".to_string(), "team-a"));
+        assert_eq!((c.username(), c.custom_id()), (None, Some("id-1")), "an empty username is none");
+        let owned = crate::snapshot::Consumer::owned(uid, None, Some("id-1"), "team-a", "c").unwrap();
+        assert_eq!(c, owned, "equal by value, wherever the names are kept");
+        let bad = KongConsumerObj::new(obj.meta.clone(), Some("a\nb"), None, []);
+        let bad = crate::snapshot::Consumer::new(crate::snapshot::Uid::new("u-1"), std::sync::Arc::new(bad));
+        assert!(bad.is_none(), "a name that cannot be a header value makes no consumer");
+    }
 
     #[test]
     fn consumer_fields_read_back_from_their_packed_texts() {

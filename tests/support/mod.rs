@@ -91,7 +91,7 @@ pub fn with_auth(mut route: Route, config: KeyAuthConfig) -> Route {
 }
 
 pub fn mk_consumer(id: &str, username: Option<&str>, custom_id: Option<&str>) -> Arc<Consumer> {
-    Arc::new(Consumer::new(Uid::new(id), username, custom_id, "default", id).expect("valid consumer"))
+    Arc::new(Consumer::owned(Uid::new(id), username, custom_id, "default", id).expect("valid consumer"))
 }
 
 pub fn mk_credential(consumer: &Arc<Consumer>, id: &str, expires_at: Option<SystemTime>) -> Credential {
