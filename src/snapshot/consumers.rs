@@ -6,8 +6,7 @@ use std::time::SystemTime;
 use hashbrown::DefaultHashBuilder as RandomState;
 use http::HeaderValue;
 
-use super::digest::DigestState;
-use super::sharded::{ShardOf, Sharded, ShardedTable};
+use super::sharded::ShardedTable;
 use super::{KeyDigest, Uid};
 
 /// The names of a consumer, read where they are already kept (the World's
@@ -155,43 +154,98 @@ fn header(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// One key-auth credential, kept inline in the index: no block of its own,
-/// and cheap to copy when a change copies its shard.
-#[derive(Clone)]
-pub struct Credential {
-    pub consumer: Arc<Consumer>,
+/// What a credential reads from its Secret, where it is already kept (the
+/// World's Secret) instead of copied into the index: the copy (uid, name,
+/// expiry) and the digest as a map key were 96 bytes per entry at 100k
+/// credentials, now 24. The values never change (a changed Secret is a new
+/// object, and a new `Credential`).
+pub trait CredentialSecret: Send + Sync {
+    /// The key's digest: the index finds the credential by it.
+    fn digest(&self) -> Option<&KeyDigest>;
+    /// The Secret's name; it is in its consumer's namespace.
+    fn name(&self) -> &str;
     /// X-Credential-Identifier: `metadata.uid` of the Secret (or its UUIDv5).
-    uid: Uid,
-    /// The Secret's name (shared with translation's state); it is in the
-    /// consumer's namespace.
-    secret: Arc<str>,
+    fn uid(&self) -> Uid;
     /// creationTimestamp + ttl; the key is rejected from then on.
+    fn expires_at(&self) -> Option<SystemTime>;
+}
+
+/// A credential's Secret held by the credential itself (tests, tools).
+#[derive(Clone, Debug)]
+pub struct OwnedSecret {
+    pub digest: KeyDigest,
+    pub name: String,
+    pub uid: Uid,
     pub expires_at: Option<SystemTime>,
 }
 
+impl CredentialSecret for OwnedSecret {
+    fn digest(&self) -> Option<&KeyDigest> {
+        Some(&self.digest)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn uid(&self) -> Uid {
+        self.uid.clone()
+    }
+    fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+}
+
+/// One key-auth credential, kept inline in the index (two pointers: cheap to
+/// copy when a change copies its shard).
+#[derive(Clone)]
+pub struct Credential {
+    pub consumer: Arc<Consumer>,
+    secret: Arc<dyn CredentialSecret>,
+}
+
 impl Credential {
-    /// None when the uid cannot be sent as a header value.
-    pub fn new(consumer: Arc<Consumer>, uid: Uid, secret: Arc<str>, expires_at: Option<SystemTime>) -> Option<Self> {
-        uid.is_header_safe().then_some(Self { consumer, uid, secret, expires_at })
+    /// None when the Secret has no key digest or its uid cannot be sent as
+    /// a header value.
+    pub fn new(consumer: Arc<Consumer>, secret: Arc<dyn CredentialSecret>) -> Option<Self> {
+        (secret.digest().is_some() && secret.uid().is_header_safe()).then_some(Self { consumer, secret })
+    }
+
+    /// A credential holding its own Secret's fields (tests, tools).
+    pub fn owned(
+        consumer: Arc<Consumer>,
+        digest: KeyDigest,
+        uid: Uid,
+        name: &str,
+        expires_at: Option<SystemTime>,
+    ) -> Option<Self> {
+        Self::new(consumer, Arc::new(OwnedSecret { digest, name: name.into(), uid, expires_at }))
+    }
+
+    /// The key's digest (checked present when the credential was made).
+    fn digest(&self) -> Option<&KeyDigest> {
+        self.secret.digest()
+    }
+
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.secret.expires_at()
     }
 
     pub fn is_valid_at(&self, now: SystemTime) -> bool {
-        self.expires_at.is_none_or(|t| now < t)
+        self.expires_at().is_none_or(|t| now < t)
     }
 
     /// `metadata.uid` of the Secret (or its UUIDv5).
-    pub fn uid(&self) -> &Uid {
-        &self.uid
+    pub fn uid(&self) -> Uid {
+        self.secret.uid()
     }
 
     /// X-Credential-Identifier.
     pub fn id_header(&self) -> HeaderValue {
-        self.uid.with_str(header)
+        self.secret.uid().with_str(header)
     }
 
     /// `namespace/name` of the Secret.
     pub fn source(&self) -> String {
-        format!("{}/{}", self.consumer.namespace(), self.secret)
+        format!("{}/{}", self.consumer.namespace(), self.secret.name())
     }
 }
 
@@ -200,31 +254,29 @@ impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credential")
             .field("source", &self.source())
-            .field("id", &self.uid)
+            .field("id", &self.uid())
             .field("consumer", &self.consumer.source())
-            .field("expires_at", &self.expires_at)
+            .field("expires_at", &self.expires_at())
             .finish()
     }
 }
 
 /// Credentials by key digest, consumers by id and by username. Sharded
-/// (see `Sharded`), so translation can update it in place one object at a
+/// (see `ShardedTable`), so translation can update it in place one object at a
 /// time and publish a copy for the cost of a few hundred pointers. The
 /// consumer tables hold only the consumers: the id and username are read
 /// from the consumer itself.
 #[derive(Clone, Debug, Default)]
 pub struct ConsumerIndex {
-    credentials: Sharded<KeyDigest, Credential, DigestState>,
+    /// Found by the digest their Secret holds.
+    credentials: ShardedTable<Credential>,
     by_id: ShardedTable<Arc<Consumer>>,
     by_username: ShardedTable<Arc<Consumer>>,
     hasher: RandomState,
 }
 
-impl ShardOf<KeyDigest> for KeyDigest {
-    fn shard_of(d: &KeyDigest) -> usize {
-        // Not the bytes the in-shard hash uses.
-        usize::from(d.0[31])
-    }
+fn credential_hash(c: &Credential) -> u64 {
+    c.digest().map_or(0, KeyDigest::table_hash)
 }
 
 impl ConsumerIndex {
@@ -235,7 +287,7 @@ impl ConsumerIndex {
     /// Room for `n` consumers and credentials (a full translation).
     pub fn reserve(&mut self, n: usize) {
         let hasher = &self.hasher;
-        self.credentials.reserve(n);
+        self.credentials.reserve(n, credential_hash);
         self.by_id.reserve(n, |c| hasher.hash_one(c.uid()));
         self.by_username.reserve(n, |c| hasher.hash_one(c.username().unwrap_or_default()));
     }
@@ -264,28 +316,40 @@ impl ConsumerIndex {
     }
 
     /// Returns false (and keeps the existing one) when the digest is taken.
-    pub fn insert_credential(&mut self, digest: KeyDigest, credential: Credential) -> bool {
-        if self.credentials.get(&digest).is_some() {
-            return false;
+    pub fn insert_credential(&mut self, credential: Credential) -> bool {
+        match credential.digest() {
+            Some(digest) if self.credential(digest).is_none() => {
+                self.put(credential);
+                true
+            }
+            _ => false,
         }
-        self.credentials.insert(digest, credential);
-        true
     }
 
     /// Sets (or, with None, removes) the credential holding `digest`.
     pub fn set_credential(&mut self, digest: KeyDigest, credential: Option<Credential>) {
         match credential {
-            Some(c) => {
-                self.credentials.insert(digest, c);
-            }
-            None => {
-                self.credentials.remove(&digest);
+            // Replaced in place.
+            Some(c) if c.digest() == Some(&digest) => self.put(c),
+            other => {
+                self.credentials.remove(digest.table_hash(), |c| c.digest() == Some(&digest));
+                if let Some(c) = other {
+                    self.put(c);
+                }
             }
         }
     }
 
+    /// Adds a credential under the digest its Secret holds, replacing the
+    /// one there.
+    fn put(&mut self, credential: Credential) {
+        let Some(digest) = credential.digest().copied() else { return };
+        let holds = |c: &Credential| c.digest() == Some(&digest);
+        self.credentials.insert(digest.table_hash(), credential, holds, credential_hash);
+    }
+
     pub fn credential(&self, digest: &KeyDigest) -> Option<&Credential> {
-        self.credentials.get(digest)
+        self.credentials.find(digest.table_hash(), |c| c.digest() == Some(digest))
     }
 
     /// The consumer `anonymous` names: by id, else by username.
@@ -345,9 +409,44 @@ mod tests {
         let c = Arc::new(Consumer::owned(Uid::new("id"), Some("tab\there"), Some("ünï"), "ns", "x").unwrap());
         assert_eq!(c.username_header().unwrap().as_bytes(), "tab\there".as_bytes());
         assert_eq!(c.custom_id_header().unwrap().as_bytes(), "ünï".as_bytes());
-        assert!(Credential::new(c.clone(), Uid::new("bad\nuid"), "s".into(), None).is_none());
-        let cred = Credential::new(c, Uid::new(UUID), "key-1".into(), None).unwrap();
+        let digest = KeyDigest::of(b"k");
+        assert!(Credential::owned(c.clone(), digest, Uid::new("bad\nuid"), "s", None).is_none());
+        let cred = Credential::owned(c, digest, Uid::new(UUID), "key-1", None).unwrap();
         assert_eq!((cred.source(), cred.id_header()), ("ns/key-1".to_string(), HeaderValue::from_static(UUID)));
+    }
+
+    /// The index keeps no digest of its own: each credential is found by
+    /// the digest its Secret holds.
+    #[test]
+    fn credentials_are_found_by_the_digest_their_secret_holds() {
+        let c = Arc::new(Consumer::owned(Uid::new(UUID), Some("alice"), None, "ns", "alice").unwrap());
+        let cred = |key: &str, name: &str| {
+            Credential::owned(c.clone(), KeyDigest::of(key.as_bytes()), Uid::new(name), name, None).unwrap()
+        };
+        let source =
+            |index: &ConsumerIndex, key: &str| index.credential(&KeyDigest::of(key.as_bytes())).map(Credential::source);
+        let mut index = ConsumerIndex::new();
+        for i in 0..1000 {
+            assert!(index.insert_credential(cred(&format!("key-{i}"), &format!("s-{i}"))));
+        }
+        assert!(!index.insert_credential(cred("key-7", "other")), "the digest is taken");
+        assert_eq!(source(&index, "key-7").as_deref(), Some("ns/s-7"));
+        let published = index.clone();
+
+        // Rotated: the old digest's entry goes, the new one holds the Secret.
+        index.set_credential(KeyDigest::of(b"key-8"), Some(cred("key-8b", "s-8")));
+        index.set_credential(KeyDigest::of(b"key-9"), None);
+        index.set_credential(KeyDigest::of(b"key-10"), Some(cred("key-10", "s-10b")));
+        assert_eq!((source(&index, "key-8"), source(&index, "key-8b").as_deref()), (None, Some("ns/s-8")));
+        assert_eq!(source(&index, "key-9"), None);
+        assert_eq!(source(&index, "key-10").as_deref(), Some("ns/s-10b"));
+        assert_eq!((index.credential_count(), index.credentials().count()), (999, 999));
+        assert_eq!(source(&index, "absent"), None);
+
+        // The published copy is untouched.
+        assert_eq!(source(&published, "key-8").as_deref(), Some("ns/s-8"));
+        assert_eq!(source(&published, "key-10").as_deref(), Some("ns/s-10"));
+        assert_eq!(published.credential_count(), 1000);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use sha2::{Digest, Sha256};
 
@@ -22,37 +22,21 @@ impl fmt::Debug for KeyDigest {
     }
 }
 
-impl Hash for KeyDigest {
-    /// A SHA-256 output is already uniformly spread: eight of its bytes are
-    /// a good hash. Lookups of absent keys cannot be steered into long probe
-    /// sequences either, since the stored digests are the operator's.
-    fn hash<H: Hasher>(&self, state: &mut H) {
+impl KeyDigest {
+    /// A hash of the digest for tables: a SHA-256 output is already
+    /// uniformly spread, so eight of its bytes are a good hash and the
+    /// request path hashes nothing twice. Lookups of absent keys cannot be
+    /// steered into long probe sequences either, since the stored digests
+    /// are the operator's.
+    pub fn table_hash(&self) -> u64 {
         let mut word = [0u8; 8];
         word.copy_from_slice(&self.0[..8]);
-        state.write_u64(u64::from_le_bytes(word));
+        u64::from_le_bytes(word)
     }
 }
 
-/// Hashes a `KeyDigest` by taking its bytes as they are (no second hash on
-/// the request path).
-#[derive(Default)]
-pub struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = word;
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached by KeyDigest; folds anything else correctly anyway.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
+impl Hash for KeyDigest {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.table_hash());
     }
 }
-
-pub type DigestState = BuildHasherDefault<DigestHasher>;

@@ -22,8 +22,8 @@ mod uid;
 use std::sync::Arc;
 
 pub use backend::{Backend, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Target, Timeouts};
-pub use consumers::{Consumer, ConsumerIndex, ConsumerNames, Credential, OwnedNames};
-pub use digest::{DigestState, KeyDigest};
+pub use consumers::{Consumer, ConsumerIndex, ConsumerNames, Credential, CredentialSecret, OwnedNames, OwnedSecret};
+pub use digest::KeyDigest;
 pub use key_auth::{KeyAuthConfig, KeyName};
 pub use route::{HeaderMatch, HostMatch, PathMatch, Protocols, Route, RouteAuth, Scheme};
 pub use router::RouteTable;

@@ -91,7 +91,7 @@ impl Summary {
         for cred in s.consumers.credentials() {
             let owner = cred.consumer.source();
             if let Ok(i) = consumers.binary_search_by(|c| c.source.cmp(&owner)) {
-                let label = match cred.expires_at {
+                let label = match cred.expires_at() {
                     Some(t) => format!("{} (expires {})", cred.source(), httpdate::fmt_http_date(t)),
                     None => cred.source(),
                 };

@@ -489,8 +489,8 @@ impl ConsumerTranslation {
                 let c = self.state.consumer(o)?;
                 c.alone.clone().filter(|_| c.accepted)
             })
-            .zip(self.state.listed.get(winner).and_then(|l| Some((l.secret.as_ref()?, &l.name))))
-            .and_then(|(consumer, (secret, name))| credentials::credential(secret, name.clone(), consumer));
+            .zip(self.state.listed.get(winner).and_then(|l| l.secret.as_ref()))
+            .and_then(|(consumer, secret)| credentials::credential(secret, consumer));
         self.index.set_credential(*digest, credential);
         touched.push(winner);
         if let Some(l) = self.state.listed.get_mut(winner) {
@@ -629,7 +629,7 @@ mod tests {
             .iter()
             .filter_map(|k| {
                 let c = index.credential(&KeyDigest::of(k.as_bytes()))?;
-                Some(format!("{k} -> {} of {} ({:?}, {})", c.source(), c.consumer.source(), c.expires_at, c.uid()))
+                Some(format!("{k} -> {} of {} ({:?}, {})", c.source(), c.consumer.source(), c.expires_at(), c.uid()))
             })
             .collect();
         credentials.sort();

@@ -90,8 +90,7 @@ impl ConsumerState {
 /// A Secret that accepted consumers list, by (namespace, name).
 pub struct ListedSecret {
     pub ns: Arc<str>,
-    /// Shared with the snapshot's credential, which names its Secret.
-    pub name: Arc<str>,
+    pub name: Box<str>,
     /// Accepted consumers listing it, oldest first; the first owns it.
     pub claimants: Ids,
     /// The Secret as translated, when it exists and is claimed.

@@ -2,7 +2,6 @@
 //! Credential, and the Problems about it. Problems name Secrets, never keys.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use crate::snapshot::{Consumer, Credential, KeyDigest};
 use crate::world::{CredentialKey, ObjectRef, SecretObj};
@@ -92,13 +91,8 @@ pub fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
     }
 }
 
-/// The snapshot's credential; None when the uid cannot be a header value.
-/// `name` is the Secret's name, shared.
-pub fn credential(secret: &SecretObj, name: Arc<str>, consumer: Arc<Consumer>) -> Option<Credential> {
-    let expires_at = match secret.ttl() {
-        // ttl 0 means no expiry, as in Kong.
-        Some(Ok(ttl)) if ttl > 0 => SystemTime::from(secret.meta.created()).checked_add(Duration::from_secs(ttl)),
-        _ => None,
-    };
-    Credential::new(consumer, secret.meta.uid(), name, expires_at)
+/// The snapshot's credential: it reads its Secret's fields from the World's
+/// object. None when the uid cannot be a header value.
+pub fn credential(secret: &Arc<SecretObj>, consumer: Arc<Consumer>) -> Option<Credential> {
+    Credential::new(consumer, secret.clone())
 }

@@ -33,11 +33,8 @@ fn rehash(listed: &Slab<ListedSecret>) -> impl Fn(&Ids) -> u64 + '_ {
     move |list| key_of_list(listed, list).map_or(0, |d| hash(&d))
 }
 
-/// A SHA-256 output is uniform already: its first bytes are the hash.
 fn hash(digest: &KeyDigest) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&digest.0[..8]);
-    u64::from_le_bytes(word)
+    digest.table_hash()
 }
 
 impl KeyContests {

@@ -224,7 +224,7 @@ stringData: {key: hello_world}
         assert_eq!(cred.id_header(), "secret-uid");
         assert_eq!(cred.consumer.id_header(), "consumer-uid");
         let created = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200);
-        assert_eq!(cred.expires_at, Some(created + std::time::Duration::from_secs(60)));
+        assert_eq!(cred.expires_at(), Some(created + std::time::Duration::from_secs(60)));
         assert_eq!(index.credential_count(), 1);
         assert!(index.consumer("sam").is_some(), "the consumer losing a key still exists");
         assert_eq!(problems.len(), 1);

@@ -7,12 +7,13 @@
 //! debug-prints key names only).
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Secret;
 
 use super::{HasMeta, Kind, Meta, ObjectError};
 use crate::api;
-use crate::snapshot::KeyDigest;
+use crate::snapshot::{CredentialSecret, KeyDigest, Uid};
 
 /// 112 bytes for a credential Secret (100k of them at 100k credentials),
 /// 248 with `ttl`, `type` and data inline: what only other Secrets have
@@ -107,6 +108,26 @@ pub enum CredentialKey {
 /// Longest accepted ttl, as Kong's schema (0..=100 000 000 s).
 const MAX_TTL: u64 = 100_000_000;
 
+/// The snapshot's credentials read their Secret's fields from the World's
+/// object.
+impl CredentialSecret for SecretObj {
+    fn digest(&self) -> Option<&KeyDigest> {
+        match &self.key {
+            CredentialKey::Digest(d) => Some(d),
+            CredentialKey::Missing | CredentialKey::Empty => None,
+        }
+    }
+    fn name(&self) -> &str {
+        self.meta.name()
+    }
+    fn uid(&self) -> Uid {
+        self.meta.uid()
+    }
+    fn expires_at(&self) -> Option<SystemTime> {
+        SecretObj::expires_at(self)
+    }
+}
+
 impl SecretObj {
     /// Value of the `konghq.com/credential` label, if labelled.
     pub fn credential_type(&self) -> Option<&str> {
@@ -116,6 +137,15 @@ impl SecretObj {
     /// `ttl` in seconds, or why it could not be read.
     pub fn ttl(&self) -> Option<Result<u64, InvalidTtl>> {
         self.ttl.get()
+    }
+
+    /// creationTimestamp + ttl, when the ttl is valid and not 0 (no expiry,
+    /// as in Kong).
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        match self.ttl() {
+            Some(Ok(ttl)) if ttl > 0 => SystemTime::from(self.meta.created()).checked_add(Duration::from_secs(ttl)),
+            _ => None,
+        }
     }
 
     /// `type` (`Opaque`, `kubernetes.io/tls`, ...).
@@ -173,6 +203,7 @@ impl SecretObj {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
     #[test]
     fn ttl_reads_back_as_written() {
@@ -180,5 +211,46 @@ mod tests {
             assert_eq!(Ttl::new(ttl).get(), ttl);
         }
         assert_eq!(Ttl::new(Some(Ok(MAX_TTL + 1))).get(), Some(Err(InvalidTtl)));
+    }
+
+    fn credential_secret(key: Option<&str>, ttl: Option<&str>) -> SecretObj {
+        let mut string_data: BTreeMap<String, String> = key.map(|k| ("key".into(), k.into())).into_iter().collect();
+        string_data.extend(ttl.map(|t| ("ttl".to_string(), t.to_string())));
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some("alice-key".into()),
+                namespace: Some("team-a".into()),
+                uid: Some("c97fd9a1-d1c0-5560-9308-9f19b8f50ae4".into()),
+                labels: Some([(api::LABEL_CREDENTIAL.to_string(), "key-auth".to_string())].into()),
+                creation_timestamp: Some(Time("2026-01-01T00:00:00Z".parse().unwrap())),
+                ..Default::default()
+            },
+            string_data: Some(string_data),
+            ..Default::default()
+        };
+        SecretObj::shrink(&secret).unwrap()
+    }
+
+    /// The snapshot's credential reads the Secret's digest, name, uid and
+    /// expiry from the World's object, without a copy.
+    #[test]
+    fn a_snapshot_credential_reads_its_secret_from_the_object() {
+        let s = credential_secret(Some("k1"), Some("60"));
+        let read: &dyn CredentialSecret = &s;
+        assert_eq!(read.digest(), Some(&KeyDigest::of(b"k1")));
+        assert_eq!(
+            (read.name(), read.uid().to_string().as_str()),
+            ("alice-key", "c97fd9a1-d1c0-5560-9308-9f19b8f50ae4")
+        );
+        let created = SystemTime::from(s.meta.created());
+        assert_eq!(read.expires_at(), Some(created + Duration::from_secs(60)));
+        // ttl 0 is no expiry (Kong); an invalid ttl makes no credential
+        // (translation), and no expiry here.
+        assert_eq!(credential_secret(Some("k1"), Some("0")).expires_at(), None);
+        assert_eq!(credential_secret(Some("k1"), Some("soon")).expires_at(), None);
+        assert_eq!(credential_secret(Some("k1"), None).expires_at(), None);
+        // No key, no digest: no credential can be made from it.
+        assert_eq!(CredentialSecret::digest(&credential_secret(None, None)), None);
+        assert_eq!(CredentialSecret::digest(&credential_secret(Some(""), None)), None);
     }
 }

@@ -94,8 +94,9 @@ pub fn mk_consumer(id: &str, username: Option<&str>, custom_id: Option<&str>) ->
     Arc::new(Consumer::owned(Uid::new(id), username, custom_id, "default", id).expect("valid consumer"))
 }
 
-pub fn mk_credential(consumer: &Arc<Consumer>, id: &str, expires_at: Option<SystemTime>) -> Credential {
-    Credential::new(consumer.clone(), Uid::new(id), id.into(), expires_at).expect("valid credential")
+pub fn mk_credential(consumer: &Arc<Consumer>, key: &str, id: &str, expires_at: Option<SystemTime>) -> Credential {
+    let digest = KeyDigest::of(key.as_bytes());
+    Credential::owned(consumer.clone(), digest, Uid::new(id), id, expires_at).expect("valid credential")
 }
 
 /// Consumers used across the key-auth tests:
@@ -112,10 +113,10 @@ pub fn mk_consumers() -> ConsumerIndex {
     for c in [&alice, &bob, &carol, &anon] {
         index.insert_consumer(c.clone());
     }
-    index.insert_credential(KeyDigest::of(b"alice-key"), mk_credential(&alice, "cred-alice", None));
-    index.insert_credential(KeyDigest::of(b"bob-key"), mk_credential(&bob, "cred-bob", None));
+    index.insert_credential(mk_credential(&alice, "alice-key", "cred-alice", None));
+    index.insert_credential(mk_credential(&bob, "bob-key", "cred-bob", None));
     let past = SystemTime::now() - Duration::from_secs(60);
-    index.insert_credential(KeyDigest::of(b"old-key"), mk_credential(&carol, "cred-carol", Some(past)));
+    index.insert_credential(mk_credential(&carol, "old-key", "cred-carol", Some(past)));
     index
 }
 
