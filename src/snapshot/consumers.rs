@@ -9,11 +9,14 @@ use http::HeaderValue;
 use super::sharded::ShardedTable;
 use super::{KeyDigest, Uid};
 
-/// The names of a consumer, read where they are already kept (the World's
-/// KongConsumer) instead of copied into the snapshot: a copy was ~64 bytes
-/// and a block per consumer at 100k credentials. The values never change
-/// (a changed KongConsumer is a new object, and a new `Consumer`).
+/// The names of a consumer (its uid among them), read where they are
+/// already kept (the World's KongConsumer) instead of copied into the
+/// snapshot: a copy was ~100 bytes and a block per consumer at 100k
+/// credentials. The values never change (a changed KongConsumer is a new
+/// object, and a new `Consumer`).
 pub trait ConsumerNames: Send + Sync {
+    /// X-Consumer-ID: `metadata.uid` of the KongConsumer (or its UUIDv5).
+    fn uid(&self) -> Uid;
     /// The KongConsumer's namespace (its credential Secrets' too).
     fn namespace(&self) -> &str;
     fn name(&self) -> &str;
@@ -24,8 +27,9 @@ pub trait ConsumerNames: Send + Sync {
 }
 
 /// A consumer's names held by the consumer itself (tests, tools).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct OwnedNames {
+    pub uid: Uid,
     pub namespace: String,
     pub name: String,
     pub username: Option<String>,
@@ -33,6 +37,9 @@ pub struct OwnedNames {
 }
 
 impl ConsumerNames for OwnedNames {
+    fn uid(&self) -> Uid {
+        self.uid.clone()
+    }
     fn namespace(&self) -> &str {
         &self.namespace
     }
@@ -47,23 +54,21 @@ impl ConsumerNames for OwnedNames {
     }
 }
 
-/// An accepted consumer: its uid and where its names are. The identity
+/// An accepted consumer: where its names are. The identity
 /// headers are built per request from it (~1.1k instructions, 3 % of a
 /// valid request's user-space work) rather than kept ready-made (see
 /// docs/benchmarks.md, "Compact index").
 #[derive(Clone)]
 pub struct Consumer {
-    /// X-Consumer-ID: `metadata.uid` of the KongConsumer (or its UUIDv5).
-    uid: Uid,
     names: Arc<dyn ConsumerNames>,
 }
 
 impl Consumer {
     /// None when a field cannot be sent as a header value (translation
     /// reports it as a Problem).
-    pub fn new(uid: Uid, names: Arc<dyn ConsumerNames>) -> Option<Self> {
+    pub fn new(names: Arc<dyn ConsumerNames>) -> Option<Self> {
         let safe = |v: Option<&str>| v.is_none_or(header_safe);
-        (uid.is_header_safe() && safe(names.username()) && safe(names.custom_id())).then_some(Self { uid, names })
+        (names.uid().is_header_safe() && safe(names.username()) && safe(names.custom_id())).then_some(Self { names })
     }
 
     /// A consumer holding its own names (tests, tools).
@@ -75,17 +80,18 @@ impl Consumer {
         name: &str,
     ) -> Option<Self> {
         let names = OwnedNames {
+            uid,
             namespace: namespace.into(),
             name: name.into(),
             username: username.map(Into::into),
             custom_id: custom_id.map(Into::into),
         };
-        Self::new(uid, Arc::new(names))
+        Self::new(Arc::new(names))
     }
 
     /// `metadata.uid` of the KongConsumer (or its UUIDv5).
-    pub fn uid(&self) -> &Uid {
-        &self.uid
+    pub fn uid(&self) -> Uid {
+        self.names.uid()
     }
 
     /// `namespace/name` of the KongConsumer.
@@ -108,7 +114,7 @@ impl Consumer {
 
     /// X-Consumer-ID.
     pub fn id_header(&self) -> HeaderValue {
-        self.uid.with_str(header)
+        self.uid().with_str(header)
     }
 
     pub fn username_header(&self) -> Option<HeaderValue> {
@@ -125,7 +131,7 @@ impl PartialEq for Consumer {
         fn parts(c: &Consumer) -> (&str, &str, Option<&str>, Option<&str>) {
             (c.names.namespace(), c.names.name(), c.username(), c.custom_id())
         }
-        self.uid == other.uid && parts(self) == parts(other)
+        self.uid() == other.uid() && parts(self) == parts(other)
     }
 }
 impl Eq for Consumer {}
@@ -134,7 +140,7 @@ impl fmt::Debug for Consumer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Consumer")
             .field("source", &self.source())
-            .field("id", &self.uid)
+            .field("id", &self.uid())
             .field("username", &self.username())
             .field("custom_id", &self.custom_id())
             .finish()
@@ -302,7 +308,7 @@ impl ConsumerIndex {
             self.by_username.insert(hasher.hash_one(u), consumer.clone(), same, rehash);
         }
         let id = new.uid();
-        self.by_id.insert(hasher.hash_one(id), consumer, |c| c.uid() == id, |c| hasher.hash_one(c.uid()));
+        self.by_id.insert(hasher.hash_one(&id), consumer, |c| c.uid() == id, |c| hasher.hash_one(c.uid()));
     }
 
     /// Removes this consumer (matched by pointer: a newer consumer holding
@@ -356,7 +362,7 @@ impl ConsumerIndex {
     pub fn consumer(&self, name_or_id: &str) -> Option<&Arc<Consumer>> {
         let uid = Uid::new(name_or_id);
         self.by_id
-            .find(self.hasher.hash_one(&uid), |c| c.uid() == &uid)
+            .find(self.hasher.hash_one(&uid), |c| c.uid() == uid)
             .or_else(|| self.by_username.find(self.hasher.hash_one(name_or_id), |c| c.username() == Some(name_or_id)))
     }
 

@@ -66,7 +66,7 @@ fn consumer(c: &Arc<KongConsumerObj>, object: impl Fn() -> ObjectRef, problems: 
         return None;
     }
     // The snapshot reads the names from this object: nothing is copied.
-    let Some(consumer) = Consumer::new(c.meta.uid(), c.clone()) else {
+    let Some(consumer) = Consumer::new(c.clone()) else {
         let uid = c.meta.uid().to_string();
         let fields = [("username", c.username()), ("custom_id", c.custom_id()), ("metadata.uid", Some(&*uid))];
         let (field, value) = fields

@@ -133,6 +133,9 @@ pub struct KongConsumerObj {
 
 /// The snapshot's consumers read their names from the World's object.
 impl crate::snapshot::ConsumerNames for KongConsumerObj {
+    fn uid(&self) -> crate::snapshot::Uid {
+        self.meta.uid()
+    }
     fn namespace(&self) -> &str {
         self.meta.namespace().unwrap_or_default()
     }
@@ -266,14 +269,14 @@ mod tests {
         let meta = ObjectMeta { name: Some("c".into()), namespace: Some("team-a".into()), ..Default::default() };
         let meta = Meta::shrink(Kind::KongConsumer, &meta).unwrap();
         let obj = std::sync::Arc::new(KongConsumerObj::new(meta, Some(""), Some("id-1"), ["k"]));
-        let uid = crate::snapshot::Uid::new("u-1");
-        let c = crate::snapshot::Consumer::new(uid.clone(), obj.clone()).unwrap();
+        let c = crate::snapshot::Consumer::new(obj.clone()).unwrap();
         assert_eq!((c.source(), c.namespace()), ("team-a/c".to_string(), "team-a"));
         assert_eq!((c.username(), c.custom_id()), (None, Some("id-1")), "an empty username is none");
-        let owned = crate::snapshot::Consumer::owned(uid, None, Some("id-1"), "team-a", "c").unwrap();
+        assert_eq!(c.uid(), obj.meta.uid(), "the object's uid (here its UUIDv5)");
+        let owned = crate::snapshot::Consumer::owned(obj.meta.uid(), None, Some("id-1"), "team-a", "c").unwrap();
         assert_eq!(c, owned, "equal by value, wherever the names are kept");
         let bad = KongConsumerObj::new(obj.meta.clone(), Some("a\nb"), None, []);
-        let bad = crate::snapshot::Consumer::new(crate::snapshot::Uid::new("u-1"), std::sync::Arc::new(bad));
+        let bad = crate::snapshot::Consumer::new(std::sync::Arc::new(bad));
         assert!(bad.is_none(), "a name that cannot be a header value makes no consumer");
     }
 
