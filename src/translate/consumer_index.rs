@@ -138,7 +138,7 @@ impl ConsumerTranslation {
         let secrets = std::mem::take(&mut work.secrets);
         let mut secrets_touched: HashSet<ListedId> = HashSet::with_capacity(secrets.len());
         for id in secrets {
-            let found = self.state.listed.get(id).and_then(|l| world_secret(world, &l.ns, &l.name));
+            let found = self.state.listed.get(id).and_then(|l| world_secret(world, l.ns(), l.name()));
             if self.settle_secret(id, found, &mut work) {
                 secrets_touched.insert(id);
             }

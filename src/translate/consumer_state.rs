@@ -89,8 +89,10 @@ impl ConsumerState {
 
 /// A Secret that accepted consumers list, by (namespace, name).
 pub struct ListedSecret {
-    pub ns: Arc<str>,
-    pub name: Box<str>,
+    /// The namespace, then the name: one block, and 16 bytes less than two
+    /// (there is one of these per credential).
+    names: Box<str>,
+    ns_len: u32,
     /// Accepted consumers listing it, oldest first; the first owns it.
     pub claimants: Ids,
     /// The Secret as translated, when it exists and is claimed.
@@ -101,8 +103,30 @@ pub struct ListedSecret {
 }
 
 impl ListedSecret {
+    /// Listed by no one yet. The namespace is a World object's, which is
+    /// at most 128 MiB (`packed`), so its length fits; were it longer, the
+    /// names would read back empty rather than panic.
+    fn new(ns: &str, name: &str) -> Self {
+        Self {
+            names: [ns, name].concat().into(),
+            ns_len: u32::try_from(ns.len()).unwrap_or(u32::MAX),
+            claimants: Ids::default(),
+            secret: None,
+            in_contest: false,
+            problem: None,
+        }
+    }
+
+    pub fn ns(&self) -> &str {
+        self.names.get(..self.ns_len as usize).unwrap_or_default()
+    }
+
+    pub fn name(&self) -> &str {
+        self.names.get(self.ns_len as usize..).unwrap_or_default()
+    }
+
     pub fn object(&self) -> ObjectRef {
-        ObjectRef::new(Kind::Secret, Some(self.ns.to_string()), &*self.name)
+        ObjectRef::new(Kind::Secret, Some(self.ns().to_string()), self.name())
     }
 
     pub fn owner(&self) -> Option<Slot> {
@@ -192,8 +216,6 @@ pub struct State {
     pub listed_by_name: HashTable<ListedId>,
     /// Key digest -> listed Secrets in its contest, oldest Secret first.
     pub digests: KeyContests,
-    /// Each namespace's name once, for listed Secrets.
-    pub namespaces: hashbrown::HashSet<Arc<str>, RandomState>,
 }
 
 /// Which of the two unique consumer fields a contest is about.
@@ -240,7 +262,6 @@ impl State {
             listed: Slab::with_capacity(n),
             listed_by_name: HashTable::with_capacity(n),
             digests: KeyContests::with_capacity(n),
-            namespaces: hashbrown::HashSet::with_hasher(hasher.clone()),
             hasher,
         }
     }
@@ -342,7 +363,7 @@ impl State {
     pub fn find_listed(&self, ns: &str, name: &str) -> Option<ListedId> {
         let listed = &self.listed;
         self.listed_by_name
-            .find(self.name_hash(ns, name), |&id| listed.get(id).is_some_and(|l| (&*l.ns, &*l.name) == (ns, name)))
+            .find(self.name_hash(ns, name), |&id| listed.get(id).is_some_and(|l| (l.ns(), l.name()) == (ns, name)))
             .copied()
     }
 
@@ -351,33 +372,18 @@ impl State {
         if let Some(id) = self.find_listed(ns, name) {
             return id;
         }
-        let ns = match self.namespaces.get(ns) {
-            Some(ns) => ns.clone(),
-            None => {
-                let ns: Arc<str> = ns.into();
-                self.namespaces.insert(ns.clone());
-                ns
-            }
-        };
-        let hash = self.name_hash(&ns, name);
-        let id = self.listed.add(ListedSecret {
-            ns,
-            name: name.into(),
-            claimants: Ids::default(),
-            secret: None,
-            in_contest: false,
-            problem: None,
-        });
+        let hash = self.name_hash(ns, name);
+        let id = self.listed.add(ListedSecret::new(ns, name));
         let (listed, hasher) = (&self.listed, &self.hasher);
         self.listed_by_name.insert_unique(hash, id, |&i| {
-            listed.get(i).map(|l| hasher.hash_one((&*l.ns, &*l.name))).unwrap_or_default()
+            listed.get(i).map(|l| hasher.hash_one((l.ns(), l.name()))).unwrap_or_default()
         });
         id
     }
 
     pub fn remove_listed(&mut self, id: ListedId) {
         let Some(l) = self.listed.get(id) else { return };
-        let hash = self.name_hash(&l.ns, &l.name);
+        let hash = self.name_hash(l.ns(), l.name());
         if let Ok(e) = self.listed_by_name.find_entry(hash, |&i| i == id) {
             e.remove();
         }
@@ -411,4 +417,18 @@ pub fn older(consumers: &Slab<ConsumerState>, a: Slot, b: Slot) -> bool {
 pub fn compare(consumers: &Slab<ConsumerState>, a: Slot, b: Slot) -> Ordering {
     let age_of = |s| consumers.get(s).map(|c| age(&c.obj.meta));
     age_of(a).cmp(&age_of(b)).then(a.cmp(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listed_secret_reads_back_its_namespace_and_name_from_one_block() {
+        for (ns, name) in [("team-a", "alice-key"), ("", "k"), ("é", "ü-key"), ("ns", "")] {
+            let l = ListedSecret::new(ns, name);
+            assert_eq!((l.ns(), l.name()), (ns, name));
+            assert_eq!(l.object(), ObjectRef::new(Kind::Secret, Some(ns.to_string()), name));
+        }
+    }
 }
