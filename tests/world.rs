@@ -128,3 +128,53 @@ fn key_changes_are_skipped_until_taken_then_tracked_again() {
     let changes = world.take_key_changes();
     assert_eq!(changes.consumers.into_iter().collect::<Vec<_>>(), [("a".to_string(), "c".to_string())]);
 }
+
+/// A large batch is stored at once; the World reads exactly as if each
+/// object had been applied in turn, and every object counts as changed.
+#[test]
+fn a_large_batch_stores_what_applying_each_would() {
+    let mut yaml = String::new();
+    for i in (0..1500).rev() {
+        yaml += &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: key-{i}, namespace: ns-{}, labels: {{konghq.com/credential: key-auth}}}}\nstringData: {{key: k-{i}}}\n---\n",
+            i % 3
+        );
+        yaml += &format!(
+            "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {{name: c-{i}, namespace: ns-{}}}\nusername: u-{i}\ncredentials: [key-{i}]\n---\n",
+            i % 3
+        );
+    }
+    yaml += "apiVersion: v1\nkind: Secret\nmetadata: {name: plugin-conf, namespace: ns-0}\nstringData: {a: b}\n---\n";
+    yaml += &svc("ns-0", "echo");
+    let objs = shrunk(&yaml);
+
+    let (mut batched, mut each) = (World::new(), World::new());
+    batched.apply_all(objs.clone());
+    for o in objs {
+        each.apply_shrunk(o);
+    }
+    let secrets = |w: &World| w.secrets.values().map(|s| format!("{:?}", s)).collect::<Vec<_>>();
+    let consumers = |w: &World| w.consumers.values().map(|c| format!("{:?}", c)).collect::<Vec<_>>();
+    assert_eq!(batched.secrets.len(), 1501);
+    assert_eq!(secrets(&batched), secrets(&each));
+    assert_eq!(consumers(&batched), consumers(&each));
+    assert_eq!(names(&batched), names(&each));
+    assert_eq!(batched.take_changes(), each.take_changes());
+    assert_eq!(batched.take_config_secret_change(), each.take_config_secret_change());
+    let (b, e) = (batched.take_key_changes(), each.take_key_changes());
+    assert_eq!((b.consumers.len(), b.secrets.len()), (1500, 1501));
+    assert_eq!((b.consumers, b.secrets), (e.consumers, e.secrets));
+
+    // A second large batch replaces what it names and keeps the rest.
+    let again = shrunk(
+        &(0..1200)
+            .map(|i| format!("apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {{name: c-{i}, namespace: ns-{}}}\nusername: new-{i}\n---\n", i % 3))
+            .collect::<String>(),
+    );
+    batched.apply_all(again.clone());
+    for o in again {
+        each.apply_shrunk(o);
+    }
+    assert_eq!(consumers(&batched), consumers(&each));
+    assert_eq!(batched.consumers.len(), 1500);
+}

@@ -7,6 +7,7 @@
 #   bench/proxy/instructions.sh                    scenarios valid invalid open, N = 10
 #   SCENARIOS=valid BIN=/path/to/portcullis bench/proxy/instructions.sh
 #   N=100000 CONTESTANTS=portcullis bench/proxy/instructions.sh   N credentials (default 10)
+#   KEEP=/tmp/dumps bench/proxy/instructions.sh    keeps the callgrind dumps for callgrind_annotate
 #
 # Caveat: valgrind does not run SHA-NI instructions, so sha2 falls back to
 # its portable code under callgrind (~3.5k instructions per digest instead
@@ -73,6 +74,7 @@ for name in "${CONTESTANTS[@]}"; do
     dump=$(ls -t "$out".* | head -1)
     total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
     echo "$name $scenario: $((total / requests)) instructions/request ($requests requests)"
+    if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$dump" "$KEEP/$name-$scenario.callgrind"; fi
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done

@@ -442,6 +442,9 @@ impl Folder {
         let mut defined = kept;
         let mut stamps = Stamps::new();
         self.objects.reserve(reads.len());
+        // Stored after the loop, all at once (each object once: one winner
+        // per name; the loop reads only objects stored before this read).
+        let mut store = Vec::with_capacity(reads.len());
         for (read, win) in reads.into_iter().zip(winners) {
             let Ok((r, shrunk, stamp)) = read.outcome else { continue };
             if !win {
@@ -464,9 +467,10 @@ impl Folder {
                 && is_winner
                 && !unchanged
             {
-                apply(obj, stamp && stored, stamp.then_some(&mut stamps), world);
+                store.push(stamped(obj, stamp && stored, stamp.then_some(&mut stamps), world));
             }
         }
+        world.apply_all(store);
         let clean = unchanged.into_keys().chain(parsed).filter(|h| !dirty.contains(h)).collect();
         let state = self.state(path);
         *state = FileState { id, clean, defined, issues };
@@ -574,16 +578,23 @@ fn twice(path: &Path, position: Option<String>, r: &ObjectRef) -> FileIssue {
     }
 }
 
-/// Stores a shrunk object. Without a creationTimestamp in the manifest, the
-/// object keeps the time it was first seen (the stored object's) while it
-/// exists, so "oldest wins" rules are stable across edits.
-/// `look_up` is false for an object no file defined before (not stored yet).
-fn apply(mut obj: Shrunk, look_up: bool, stamp: Option<&mut Stamps>, world: &mut World) {
+/// Stores a shrunk object (see `stamped`).
+fn apply(obj: Shrunk, look_up: bool, stamp: Option<&mut Stamps>, world: &mut World) {
+    let obj = stamped(obj, look_up, stamp, world);
+    world.apply_shrunk(obj);
+}
+
+/// A shrunk object ready to store. Without a creationTimestamp in the
+/// manifest, the object keeps the time it was first seen (the stored
+/// object's) while it exists, so "oldest wins" rules are stable across
+/// edits. `look_up` is false for an object no file defined before (not
+/// stored yet).
+fn stamped(mut obj: Shrunk, look_up: bool, stamp: Option<&mut Stamps>, world: &World) -> Shrunk {
     if let Some(stamps) = stamp {
         let stored = if look_up { created(world, &obj.object_ref()) } else { None };
         obj.meta_mut().set_created(stored.unwrap_or_else(|| stamps.next()));
     }
-    world.apply_shrunk(obj);
+    obj
 }
 
 /// Creation times for the objects of one file read that have none: the

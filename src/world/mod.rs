@@ -107,6 +107,9 @@ pub struct Unreadable {
     pub reason: String,
 }
 
+/// Smallest batch of one kind `World::apply_all` stores at once.
+const FILL_FROM: usize = 1024;
+
 impl World {
     pub fn new() -> Self {
         Self::default()
@@ -153,6 +156,48 @@ impl World {
             self.changed.insert(kind);
             if let Some(key) = key_change {
                 self.keys_changed.note(kind, key);
+            }
+        }
+    }
+
+    /// Stores many shrunk objects, each name at most once, as
+    /// `apply_shrunk` of each would. Thousands of Secrets or KongConsumers,
+    /// at least half as many as are stored (a first load: 100,000s), are
+    /// stored at once (`Store::fill`) rather than one tree insert each, and
+    /// all count as changed (they nearly all are; a few extra objects for
+    /// the incremental translation to look at cost far less than telling).
+    pub fn apply_all(&mut self, objs: impl IntoIterator<Item = Shrunk>) {
+        let (mut secrets, mut consumers) = (Vec::new(), Vec::new());
+        for obj in objs {
+            match obj {
+                Shrunk::Secret(o) => secrets.push(o),
+                Shrunk::KongConsumer(o) => consumers.push(o),
+                other => self.apply_shrunk(other),
+            }
+        }
+        let at_once = |batch: usize, stored: usize| batch >= FILL_FROM && batch * 2 >= stored;
+        if at_once(secrets.len(), self.secrets.len()) {
+            self.config_secrets_changed |= secrets.iter().any(|s| s.credential_type().is_none());
+            self.note_all(Kind::Secret, &secrets);
+            self.secrets.fill(secrets);
+        } else {
+            secrets.into_iter().for_each(|o| self.apply_shrunk(Shrunk::Secret(o)));
+        }
+        if at_once(consumers.len(), self.consumers.len()) {
+            self.note_all(Kind::KongConsumer, &consumers);
+            self.consumers.fill(consumers);
+        } else {
+            consumers.into_iter().for_each(|o| self.apply_shrunk(Shrunk::KongConsumer(o)));
+        }
+    }
+
+    /// Notes `objs` (all new) as changed.
+    fn note_all<T: HasMeta>(&mut self, kind: Kind, objs: &[Arc<T>]) {
+        self.changed.insert(kind);
+        if !self.skip_keys {
+            for o in objs {
+                let (ns, name) = o.meta().key();
+                self.keys_changed.note(kind, (ns.to_string(), name.to_string()));
             }
         }
     }

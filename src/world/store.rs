@@ -118,6 +118,20 @@ impl<T: HasMeta> Store<T> {
         self.0.replace(Entry(obj)).map(|e| e.0)
     }
 
+    /// Stores many objects, as inserts of each in order would, by sorting
+    /// them with the stored objects and building the tree bottom up: for a
+    /// large batch (a first load: 100,000s of objects) cheaper than one
+    /// insert each, and the tree's nodes are packed full (inserts leave them
+    /// ~2/3 full). It costs a pass over the whole store, so small batches
+    /// are better inserted.
+    pub fn fill(&mut self, objs: Vec<Arc<T>>) {
+        // The sort is stable and of equal names the last stays, so a
+        // batch's object replaces the stored one, and the batch's last of a
+        // name wins.
+        let stored = std::mem::take(&mut self.0);
+        self.0 = stored.into_iter().chain(objs.into_iter().map(Entry)).collect();
+    }
+
     pub fn remove<K: Key>(&mut self, key: &K) -> Option<Arc<T>> {
         self.0.take(key as &dyn Key).map(|e| e.0)
     }
@@ -173,5 +187,40 @@ mod tests {
         assert_eq!(store.remove(&("a", "y")).unwrap().username(), Some("2"));
         store.retain(|c| c.meta.name() != "x" || c.meta.namespace() != Some("a"));
         assert_eq!(store.keys().collect::<Vec<_>>(), [("b", "x")]);
+    }
+
+    #[test]
+    fn a_fill_stores_like_inserts_in_order() {
+        let batch = || {
+            let mut objs = Vec::new();
+            for i in (0..500).rev() {
+                objs.push(consumer(&format!("ns-{}", i % 7), &format!("c-{i}"), "first"));
+            }
+            // The same names again: the last of each stays.
+            objs.push(consumer("ns-3", "c-10", "second"));
+            objs.push(consumer("ns-0", "c-0", "second"));
+            objs
+        };
+        let (mut filled, mut inserted) = (Store::default(), Store::default());
+        filled.fill(batch());
+        for obj in batch() {
+            inserted.insert(obj);
+        }
+        assert_eq!(filled.keys().collect::<Vec<_>>(), inserted.keys().collect::<Vec<_>>());
+        assert_eq!(filled.len(), 500);
+        assert_eq!(filled.get(&("ns-3", "c-10")).unwrap().username(), Some("second"));
+        assert_eq!(filled.get(&("ns-0", "c-0")).unwrap().username(), Some("second"));
+        assert_eq!(filled.get(&("ns-1", "c-1")).unwrap().username(), Some("first"));
+
+        // Into a store that holds objects: merged, the batch replacing what
+        // it names.
+        let mut small = Store::default();
+        small.insert(consumer("ns-2", "c-2", "stored"));
+        small.insert(consumer("aa", "only-stored", "stored"));
+        small.fill(batch());
+        assert_eq!(small.len(), 501);
+        assert_eq!(small.get(&("ns-2", "c-2")).unwrap().username(), Some("first"));
+        assert_eq!(small.get(&("aa", "only-stored")).unwrap().username(), Some("stored"));
+        assert_eq!(small.get(&("ns-0", "c-0")).unwrap().username(), Some("second"));
     }
 }
