@@ -16,6 +16,10 @@ use portcullis::source::files::Folder;
 use portcullis::source::manifest;
 use portcullis::world::{Shrunk, World};
 
+#[path = "support/process.rs"]
+mod process;
+use process::rss_mb;
+
 // The binary's allocator, so the numbers are the binary's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -38,16 +42,6 @@ fn consumers_yaml() -> String {
 fn cpu_ms() -> f64 {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
     stat.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()).unwrap_or(0.0) / 1e6
-}
-
-fn rss_mb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        / 1024
 }
 
 /// Runs `f` `runs` times; prints the fastest and median CPU and wall time.

@@ -39,6 +39,9 @@ use portcullis::status::{LeaderConfig, StatusConfig};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "support/process.rs"]
+mod process;
+
 // The binary's allocator, so the numbers are the binary's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -532,8 +535,10 @@ async fn cluster_mode(k: &Knobs) {
             }
         }
         println!(
-            "- status write-back settled ({writes} status writes by the controller) {:.2?} after the controller started",
-            quiet_since - started
+            "- status write-back settled ({writes} status writes by the controller) {:.2?} after the controller started; \
+             process RSS (controller + test API server) {} MB",
+            quiet_since - started,
+            process::rss_mb()
         );
     }
     server.clear_requests();

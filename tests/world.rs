@@ -178,3 +178,35 @@ fn a_large_batch_stores_what_applying_each_would() {
     assert_eq!(consumers(&batched), consumers(&each));
     assert_eq!(batched.consumers.len(), 1500);
 }
+
+/// A status update (the object otherwise equal) changes nothing and keeps
+/// the stored object, which translation and the snapshot hold, taking the
+/// new status in place: storing the new object would keep two of each.
+#[test]
+fn a_status_update_keeps_the_stored_object_and_takes_its_status() {
+    let consumer = |status: &str| {
+        format!(
+            "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {{name: c, namespace: a, uid: 0f1c2a8e-93d4-4b7e-a1f0-5c2d8e4b7a90, generation: 3}}\nusername: u\n{status}"
+        )
+    };
+    let programmed = "status:\n  conditions:\n  - {type: Programmed, status: 'True', reason: Programmed, message: ok, observedGeneration: 3, lastTransitionTime: '2026-12-05T00:00:00Z'}\n";
+    let mut world = World::new();
+    world.apply_all(shrunk(&consumer("")));
+    world.take_changes();
+    let held = world.consumers.get(&("a", "c")).unwrap().clone();
+    assert!(held.meta.observed().programmed.is_none());
+
+    world.apply_all(shrunk(&consumer(programmed)));
+    assert!(world.take_changes().is_empty(), "a status is not an input");
+    let stored = world.consumers.get(&("a", "c")).unwrap();
+    assert!(std::sync::Arc::ptr_eq(stored, &held), "the held object stays stored");
+    let seen = held.meta.observed().programmed.clone().expect("the new status");
+    assert_eq!((seen.status.as_str(), seen.observed_generation), ("True", Some(3)));
+    assert_eq!(held.meta.generation(), Some(3));
+
+    // A real change replaces the object.
+    world.apply_all(shrunk(&consumer(programmed).replace("username: u", "username: v")));
+    assert!(world.take_changes().contains(&Kind::KongConsumer));
+    assert!(!std::sync::Arc::ptr_eq(world.consumers.get(&("a", "c")).unwrap(), &held));
+    assert_eq!(held.username(), Some("u"), "what others hold never changes but for its status");
+}

@@ -1,3 +1,7 @@
+use std::ops::Deref;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwapOption, Guard};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use uuid::Uuid;
@@ -44,8 +48,28 @@ pub struct Meta {
     /// generations are: they count spec changes from 1), `NO_GENERATION`
     /// when absent, `BIG_GENERATION` when `rare` holds it.
     generation: u32,
-    /// None for nearly every object (see `Rare`).
-    rare: Option<Box<Rare>>,
+    /// None for nearly every object (see `Rare`). Swappable in place:
+    /// when only an object's status changes, the World keeps the object
+    /// that translation and the snapshot hold and swaps in the new status
+    /// (`take_status`), instead of storing a second copy of the object.
+    rare: RareCell,
+}
+
+/// `Meta::rare`: a clone holds the same `Rare`.
+#[derive(Default)]
+struct RareCell(ArcSwapOption<Rare>);
+
+impl Clone for RareCell {
+    fn clone(&self) -> Self {
+        Self(ArcSwapOption::new(self.0.load_full()))
+    }
+}
+
+impl Deref for RareCell {
+    type Target = ArcSwapOption<Rare>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 const NO_GENERATION: u32 = 0;
@@ -73,13 +97,25 @@ impl Rare {
 
 static NO_STATUS: Observed = Observed { programmed: None, load_balancer: None };
 
+/// An object's status as last seen, read from its `Meta` (see `observed`).
+pub struct ObservedRef(Guard<Option<Arc<Rare>>>);
+
+impl Deref for ObservedRef {
+    type Target = Observed;
+    fn deref(&self) -> &Observed {
+        self.0.as_deref().map_or(&NO_STATUS, |r| &r.observed)
+    }
+}
+
 /// Equal when translation would read the same: status is not an input.
 impl PartialEq for Meta {
     fn eq(&self, other: &Self) -> bool {
         self.shared == other.shared
             && self.name == other.name
             && self.uuid == other.uuid
-            && self.uid_text() == other.uid_text()
+            && self.with_rare(|a| {
+                other.with_rare(|b| a.and_then(|a| a.uid_text.as_deref()) == b.and_then(|b| b.uid_text.as_deref()))
+            })
             && (self.created_second, self.created_nanosecond) == (other.created_second, other.created_nanosecond)
             && self.generation() == other.generation()
     }
@@ -114,7 +150,7 @@ impl Meta {
             created_second: 0,
             created_nanosecond: 0,
             generation: NO_GENERATION,
-            rare: None,
+            rare: RareCell::default(),
         };
         meta.set_created(m.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH));
         let small = m.generation.and_then(|g| u32::try_from(g).ok()).filter(|g| *g < BIG_GENERATION - 1);
@@ -133,30 +169,41 @@ impl Meta {
     /// Changes `rare`, boxed only while it holds anything (changed on the
     /// stack: shrinking 200,000 objects allocates no box for nothing).
     fn change_rare(&mut self, change: impl FnOnce(&mut Rare)) {
-        let mut rare = self.rare.take().map_or_else(Rare::default, |r| *r);
+        let mut rare = self.with_rare(|r| r.cloned()).unwrap_or_default();
         change(&mut rare);
-        self.rare = (!rare.is_empty()).then(|| Box::new(rare));
+        self.rare.store((!rare.is_empty()).then(|| Arc::new(rare)));
+    }
+
+    fn with_rare<R>(&self, read: impl FnOnce(Option<&Rare>) -> R) -> R {
+        read(self.rare.load().as_deref())
     }
 
     /// `metadata.uid`, or a UUIDv5 of kind/namespace/name when absent.
     pub fn uid(&self) -> Uid {
-        match self.uid_text() {
-            Some(text) => Uid::Text(text.into()),
+        // A text uid leaves `uuid` zero: a UUID (the request path's case)
+        // is answered without reading `rare`.
+        if self.uuid != [0; 16] {
+            return Uid::Uuid(self.uuid);
+        }
+        match self.with_rare(|r| r.and_then(|r| r.uid_text.clone())) {
+            Some(text) => Uid::Text(text),
             None => Uid::Uuid(self.uuid),
         }
     }
 
-    fn uid_text(&self) -> Option<&str> {
-        self.rare.as_ref().and_then(|r| r.uid_text.as_deref())
-    }
-
     /// Status as last seen (empty when none).
-    pub fn observed(&self) -> &Observed {
-        self.rare.as_ref().map_or(&NO_STATUS, |r| &r.observed)
+    pub fn observed(&self) -> ObservedRef {
+        ObservedRef(self.rare.load())
     }
 
     pub fn set_observed(&mut self, observed: Observed) {
         self.change_rare(|r| r.observed = observed);
+    }
+
+    /// Takes the status of `newer`, an equal object seen later (equality
+    /// ignores status), in place: everything else `rare` holds is equal.
+    pub fn take_status(&self, newer: &Meta) {
+        self.rare.store(newer.rare.load_full());
     }
 
     /// (namespace, annotations, labels) as packed in `shared`.
@@ -208,7 +255,7 @@ impl Meta {
     pub fn generation(&self) -> Option<i64> {
         match self.generation {
             NO_GENERATION => None,
-            BIG_GENERATION => self.rare.as_ref().and_then(|r| r.generation),
+            BIG_GENERATION => self.with_rare(|r| r.and_then(|r| r.generation)),
             small => Some(i64::from(small - 1)),
         }
     }
@@ -248,7 +295,7 @@ impl std::fmt::Debug for Meta {
             .field("generation", &self.generation())
             .field("annotations", &self.annotations())
             .field("labels", &self.labels())
-            .field("observed", self.observed())
+            .field("observed", &*self.observed())
             .finish()
     }
 }
@@ -308,7 +355,7 @@ mod tests {
         let uuid = "c97fd9a1-d1c0-5560-9308-9f19b8f50ae4";
         let m = |uid: &str| ObjectMeta { name: Some("n".into()), uid: Some(uid.into()), ..Default::default() };
         let plain = Meta::shrink(Kind::KongConsumer, &m(uuid)).unwrap();
-        assert!(plain.rare.is_none());
+        assert!(plain.rare.load().is_none());
         assert_eq!(plain.uid(), uuid);
         let mut text = Meta::shrink(Kind::KongConsumer, &m("1234")).unwrap();
         assert_eq!(text.uid(), "1234");
@@ -332,7 +379,7 @@ mod tests {
                 &ObjectMeta { name: Some("n".into()), generation, ..Default::default() },
             );
             let meta = meta.unwrap();
-            assert_eq!((meta.generation(), meta.rare.is_some()), (generation, boxed));
+            assert_eq!((meta.generation(), meta.rare.load().is_some()), (generation, boxed));
             let other = Meta::shrink(
                 Kind::KongConsumer,
                 &ObjectMeta { name: Some("n".into()), generation: Some(5), ..Default::default() },

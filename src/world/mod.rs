@@ -141,10 +141,9 @@ impl World {
             Shrunk::Secret(o) => {
                 // One walk down the tree: the replaced Secret tells both.
                 let is_config = o.credential_type().is_none();
-                let new = o.clone();
-                let old = self.secrets.insert(o);
-                let was_config = old.as_ref().is_some_and(|old| old.credential_type().is_none());
-                let changed = old.is_none_or(|old| *old != *new);
+                let old = replace(&mut self.secrets, o);
+                let was_config = old.as_ref().is_some_and(|r| r.old.credential_type().is_none());
+                let changed = old.is_none_or(|r| !r.equal);
                 self.config_secrets_changed |= changed && (was_config || is_config);
                 changed
             }
@@ -332,10 +331,31 @@ impl World {
 /// lookup in the store: the new `Arc` is compared with the one it replaced.
 /// Stores `obj`; returns whether that changed anything.
 fn insert<T: HasMeta + PartialEq>(store: &mut Store<T>, obj: Arc<T>) -> bool {
-    // Stored either way: an equal object may still carry a newer observed
-    // status (which equality ignores).
+    replace(store, obj).is_none_or(|old| !old.equal)
+}
+
+/// What `replace` replaced.
+struct Replaced<T> {
+    old: Arc<T>,
+    /// The new object was equal to it (only its status differed, if
+    /// anything): the old object was kept.
+    equal: bool,
+}
+
+/// Stores `obj` in one walk down the tree. When the object it replaces is
+/// equal (a status update, or a relist), the old object goes back with the
+/// new status instead: translation's state and the snapshot hold the old
+/// one, and storing the new one would keep both alive (~140 bytes per
+/// KongConsumer once the controller has written its status).
+fn replace<T: HasMeta + PartialEq>(store: &mut Store<T>, obj: Arc<T>) -> Option<Replaced<T>> {
     let new = obj.clone();
-    store.insert(obj).is_none_or(|old| *old != *new)
+    let old = store.insert(obj)?;
+    let equal = *old == *new;
+    if equal && !Arc::ptr_eq(&old, &new) {
+        old.meta().take_status(new.meta());
+        store.insert(old.clone());
+    }
+    Some(Replaced { old, equal })
 }
 
 fn ns_of<T: HasMeta>(o: &Arc<T>) -> &str {
