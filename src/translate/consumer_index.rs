@@ -21,7 +21,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use crate::snapshot::{ConsumerIndex, KeyDigest};
+use crate::snapshot::{ConsumerIndex, Credential, KeyDigest};
 use crate::world::{KeyChanges, KongConsumerObj, SecretObj, World};
 
 use super::class::ClassFilter;
@@ -490,7 +490,9 @@ impl ConsumerTranslation {
                 c.alone.clone().filter(|_| c.accepted)
             })
             .zip(self.state.listed.get(winner).and_then(|l| l.secret.as_ref()))
-            .and_then(|(consumer, secret)| credentials::credential(secret, consumer));
+            // It reads its Secret's fields from the World's object; None when
+            // the uid cannot be a header value.
+            .and_then(|(consumer, secret)| Credential::new(consumer, secret.clone()));
         self.index.set_credential(*digest, credential);
         touched.push(winner);
         if let Some(l) = self.state.listed.get_mut(winner) {

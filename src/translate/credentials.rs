@@ -1,9 +1,7 @@
-//! The rules of one credential Secret: whether it is usable, the snapshot's
-//! Credential, and the Problems about it. Problems name Secrets, never keys.
+//! The rules of one credential Secret: whether it is usable, and the
+//! Problems about it. Problems name Secrets, never keys.
 
-use std::sync::Arc;
-
-use crate::snapshot::{Consumer, Credential, KeyDigest};
+use crate::snapshot::KeyDigest;
 use crate::world::{CredentialKey, ObjectRef, SecretObj};
 
 use super::annotations::printable;
@@ -89,10 +87,4 @@ pub fn usable(secret: &SecretObj) -> Result<KeyDigest, (Reason, String)> {
         CredentialKey::Empty => invalid("has an empty key; set a non-empty key"),
         CredentialKey::Digest(d) => Ok(d),
     }
-}
-
-/// The snapshot's credential: it reads its Secret's fields from the World's
-/// object. None when the uid cannot be a header value.
-pub fn credential(secret: &Arc<SecretObj>, consumer: Arc<Consumer>) -> Option<Credential> {
-    Credential::new(consumer, secret.clone())
 }

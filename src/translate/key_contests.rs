@@ -30,11 +30,7 @@ fn key_of_list(listed: &Slab<ListedSecret>, list: &Ids) -> Option<KeyDigest> {
 
 /// A stored contest's hash, for the table to grow.
 fn rehash(listed: &Slab<ListedSecret>) -> impl Fn(&Ids) -> u64 + '_ {
-    move |list| key_of_list(listed, list).map_or(0, |d| hash(&d))
-}
-
-fn hash(digest: &KeyDigest) -> u64 {
-    digest.table_hash()
+    move |list| key_of_list(listed, list).map_or(0, |d| d.table_hash())
 }
 
 impl KeyContests {
@@ -44,14 +40,14 @@ impl KeyContests {
 
     /// The Secrets competing for `digest`, oldest first.
     pub fn get(&self, digest: &KeyDigest, listed: &Slab<ListedSecret>) -> Option<&Ids> {
-        self.0.find(hash(digest), |list| key_of_list(listed, list).as_ref() == Some(digest))
+        self.0.find(digest.table_hash(), |list| key_of_list(listed, list).as_ref() == Some(digest))
     }
 
     /// Sets the list for `digest` (forgets it when empty). Every Secret in
     /// `ids` must carry `digest` as settled in `listed`.
     pub fn set(&mut self, digest: &KeyDigest, ids: Ids, listed: &Slab<ListedSecret>) {
         let same = |list: &Ids| key_of_list(listed, list).as_ref() == Some(digest);
-        match self.0.entry(hash(digest), same, rehash(listed)) {
+        match self.0.entry(digest.table_hash(), same, rehash(listed)) {
             hashbrown::hash_table::Entry::Occupied(e) if ids.is_empty() => {
                 e.remove();
             }
@@ -69,7 +65,7 @@ impl KeyContests {
     /// Returns whether the key already had a Secret.
     pub fn append(&mut self, digest: &KeyDigest, id: ListedId, listed: &Slab<ListedSecret>) -> bool {
         let same = |list: &Ids| key_of_list(listed, list).as_ref() == Some(digest);
-        match self.0.entry(hash(digest), same, rehash(listed)) {
+        match self.0.entry(digest.table_hash(), same, rehash(listed)) {
             hashbrown::hash_table::Entry::Occupied(mut e) => {
                 e.get_mut().push(id);
                 true

@@ -190,7 +190,7 @@ impl World {
         }
     }
 
-    /// Notes `objs` (all new) as changed.
+    /// Notes every one of `objs` as changed.
     fn note_all<T: HasMeta>(&mut self, kind: Kind, objs: &[Arc<T>]) {
         self.changed.insert(kind);
         if !self.skip_keys {
