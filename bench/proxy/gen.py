@@ -6,12 +6,26 @@
 OUT_DIR/manifests/  Portcullis (local mode): upstream Service + EndpointSlice,
                     Ingress `/` with key-auth and `/open` without, N Secrets +
                     KongConsumers in one multi-document file.
-OUT_DIR/nginx.map   nginx `map` lines: key -> username.
-OUT_DIR/haproxy.map HAProxy map file: key -> username.
+OUT_DIR/nginx*.map  nginx `map` lines: key -> consumer username, consumer id
+                    (X-Consumer-ID), credential id (X-Credential-Identifier).
+OUT_DIR/haproxy*.map the same as HAProxy map files.
 OUT_DIR/keys.txt    one valid key per line (the first is used by wrk).
+OUT_DIR/identity.txt what the upstream echoes for the first key's consumer.
+
+The ids are Portcullis' own for objects without metadata.uid (UUIDv5 of
+"Kind/namespace/name"), so every contestant sends the upstream the same
+identity headers Kong would.
 """
 import os
 import sys
+import uuid
+
+# src/world/meta.rs: UID_NAMESPACE
+UID_NAMESPACE = uuid.UUID(int=0x6F1C2A8E93D44B7EA1F05C2D8E4B7A90)
+
+
+def uid(kind, name, namespace="default"):
+    return str(uuid.uuid5(UID_NAMESPACE, f"{kind}/{namespace}/{name}"))
 
 
 def main():
@@ -85,10 +99,18 @@ username: consumer-{i}
 credentials: [key-{i}]
 """)
 
-    with open(os.path.join(out, "nginx.map"), "w") as f:
-        f.writelines(f"{key} consumer-{i};\n" for i, key in enumerate(keys))
-    with open(os.path.join(out, "haproxy.map"), "w") as f:
-        f.writelines(f"{key} consumer-{i}\n" for i, key in enumerate(keys))
+    columns = {
+        "": lambda i: f"consumer-{i}",
+        "-consumer-id": lambda i: uid("KongConsumer", f"consumer-{i}"),
+        "-credential-id": lambda i: uid("Secret", f"key-{i}"),
+    }
+    for suffix, value in columns.items():
+        with open(os.path.join(out, f"nginx{suffix}.map"), "w") as f:
+            f.writelines(f"{key} {value(i)};\n" for i, key in enumerate(keys))
+        with open(os.path.join(out, f"haproxy{suffix}.map"), "w") as f:
+            f.writelines(f"{key} {value(i)}\n" for i, key in enumerate(keys))
+    with open(os.path.join(out, "identity.txt"), "w") as f:
+        f.write(" ".join(f"{h}={columns[s](0)}" for h, s in (("user", ""), ("id", "-consumer-id"), ("cred", "-credential-id"))))
     with open(os.path.join(out, "keys.txt"), "w") as f:
         f.writelines(k + "\n" for k in keys)
 

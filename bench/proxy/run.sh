@@ -96,11 +96,17 @@ check() { # name: same answers as Kong
   "message":"No API key found in request"
 }'
   expect "$name" "$url/" "apikey: not-a-key" 401 '"message":"Invalid authentication credentials"'
-  expect "$name" "$url/" "apikey: $key" 200 "user=consumer-0"
-  expect "$name" "$url/?apikey=$key" "" 200 "user=consumer-0"
-  expect "$name" "$url/open" "" 200 "user="
+  # The upstream echoes the identity headers it got: the same for everyone.
+  expect "$name" "$url/" "apikey: $key" 200 "$(cat "$work/identity.txt")"
+  expect "$name" "$url/?apikey=$key" "" 200 "$(cat "$work/identity.txt")"
+  expect "$name" "$url/open" "X-Consumer-ID: forged" 200 "user= id= cred="
   curl -s -D - -o /dev/null "$url/" | grep -qi '^www-authenticate: Key realm="kong"' \
     || { echo "FUNCTIONAL MISMATCH ($name): no WWW-Authenticate" >&2; exit 1; }
+  # Headers every proxied response carries.
+  local head; head=$(curl -s -D - -o /dev/null -H "apikey: $key" "$url/")
+  for field in via x-kong-upstream-latency x-kong-proxy-latency; do
+    grep -qi "^$field:" <<<"$head" || { echo "FUNCTIONAL MISMATCH ($name): no $field" >&2; exit 1; }
+  done
 }
 
 load() { # name scenario -> prints "rps p50_ms p99_ms cpu_us_per_req non2xx user_us_per_req"
