@@ -36,6 +36,29 @@ async fn forwarding_headers_are_set() {
 }
 
 #[tokio::test]
+async fn client_forwarding_fields_are_replaced_and_its_chain_extended() {
+    let proxy = open_proxy().await;
+    let req = get("/p")
+        .header("x-forwarded-for", "10.0.0.1")
+        .header("x-forwarded-for", "10.0.0.2, 10.0.0.3")
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-port", "1")
+        .header("x-forwarded-path", "/admin")
+        .header("x-real-ip", "6.6.6.6")
+        .header("x-other", "kept")
+        .body(empty())
+        .expect("req");
+    let up = send(proxy.addr, req).await.echo();
+    assert_eq!(up.headers("x-forwarded-for"), ["10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1"]);
+    assert_eq!(up.headers("x-forwarded-host"), [HOST]);
+    assert_eq!(up.headers("x-forwarded-port"), [proxy.addr.port().to_string()]);
+    assert_eq!(up.headers("x-forwarded-path"), ["/p"]);
+    assert_eq!(up.headers("x-real-ip"), ["127.0.0.1"]);
+    assert_eq!(up.headers("x-forwarded-proto"), ["http"]);
+    assert_eq!(up.headers("x-other"), ["kept"]);
+}
+
+#[tokio::test]
 async fn x_forwarded_for_without_client_value_is_the_client_ip() {
     let proxy = open_proxy().await;
     let up = get_path(proxy.addr, "/").await.echo();

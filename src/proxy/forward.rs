@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::header::{CONTENT_LENGTH, Entry, HOST, VIA};
 use http::uri::{Authority, PathAndQuery};
-use http::{HeaderMap, HeaderValue, Response, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, Uri, Version};
 
 use super::error::ProxyError;
 use super::headers::{
@@ -13,9 +13,10 @@ use super::headers::{
     X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY, X_REAL_IP, millis,
     remove_hop_by_hop,
 };
+use super::key_auth::Identity;
 use super::response::ProxyBody;
-use super::upstream::UpstreamBody;
-use crate::snapshot::{Route, Scheme};
+use super::upstream::{AddedFields, UpstreamBody, put_field};
+use crate::snapshot::{Route, Scheme, header_safe};
 
 /// The upstream path-and-query and the prefix strip_path removed (for
 /// X-Forwarded-Prefix).
@@ -70,12 +71,7 @@ pub fn upstream_uri<'p>(
     Ok(UpstreamTarget { uri: Uri::from(pq), stripped })
 }
 
-/// Fields a forwarded request may gain: four identity fields (key-auth),
-/// X-Forwarded-For/-Proto/-Host/-Port/-Path/-Prefix, X-Real-IP, Host and
-/// Content-Length.
-pub const REQUEST_FIELDS_ADDED: usize = 13;
-
-/// What the forwarding headers are made of.
+/// What the forwarding fields are made of.
 pub struct Forwarding<'a> {
     pub client_ip: &'a HeaderValue,
     pub port: &'a HeaderValue,
@@ -92,43 +88,134 @@ pub struct Forwarding<'a> {
     pub buffered_len: Option<usize>,
 }
 
-/// Rewrites the client's headers into the upstream request's. Returns true
-/// when Host must be set per target (preserve_host off, no host_header).
-pub fn upstream_headers(headers: &mut HeaderMap, route: &Route, fwd: Forwarding<'_>) -> bool {
-    remove_hop_by_hop(headers);
+/// The forwarding fields of one request, written into the upstream head by
+/// `encode`: X-Forwarded-For/-Proto/-Host/-Port/-Path/-Prefix and X-Real-IP.
+pub struct Forwarded<'a> {
+    /// The X-Forwarded-For values the client sent, joined; the client's
+    /// address is appended (as nginx's `$proxy_add_x_forwarded_for`).
+    chain: Option<Vec<u8>>,
+    client_ip: &'a HeaderValue,
+    proto: HeaderValue,
+    host: HeaderValue,
+    port: &'a HeaderValue,
+    path: &'a str,
+    prefix: Option<&'a str>,
+    /// Host must be set per target (preserve_host off, no host_header).
+    pub host_from_target: bool,
+}
 
-    // Appended to whatever the client sent (as nginx's $proxy_add_x_forwarded_for).
-    match headers.entry(X_FORWARDED_FOR) {
-        Entry::Vacant(entry) => {
-            entry.insert(fwd.client_ip.clone());
-        }
-        Entry::Occupied(mut entry) => {
-            let mut joined = Vec::new();
-            for value in entry.iter() {
-                joined.extend_from_slice(value.as_bytes());
-                joined.extend_from_slice(b", ");
+impl Forwarded<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match &self.chain {
+            Some(chain) => {
+                out.extend_from_slice(X_FORWARDED_FOR.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(chain);
+                out.extend_from_slice(b", ");
+                out.extend_from_slice(self.client_ip.as_bytes());
+                out.extend_from_slice(b"\r\n");
             }
-            joined.extend_from_slice(fwd.client_ip.as_bytes());
-            entry.insert(HeaderValue::from_bytes(&joined).unwrap_or_else(|_| fwd.client_ip.clone()));
+            None => put_field(out, &X_FORWARDED_FOR, self.client_ip.as_bytes()),
         }
+        put_field(out, &X_FORWARDED_PROTO, self.proto.as_bytes());
+        put_field(out, &X_FORWARDED_HOST, self.host.as_bytes());
+        put_field(out, &X_FORWARDED_PORT, self.port.as_bytes());
+        // The raw path is URI text, always a valid value; a prefix comes
+        // from the normalized (decoded) path, so it is checked.
+        put_field(out, &X_FORWARDED_PATH, self.path.as_bytes());
+        if let Some(prefix) = self.prefix.filter(|p| header_safe(p)) {
+            put_field(out, &X_FORWARDED_PREFIX, prefix.as_bytes());
+        }
+        put_field(out, &X_REAL_IP, self.client_ip.as_bytes());
     }
+}
+
+/// The proxy's fields on a forwarded request: who it authenticated as (if
+/// key-auth ran), then the forwarding fields.
+pub struct Added<'a> {
+    pub identity: Option<Identity>,
+    pub forwarded: Forwarded<'a>,
+}
+
+impl AddedFields for Added<'_> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        if let Some(identity) = &self.identity {
+            identity.encode(out);
+        }
+        self.forwarded.encode(out);
+    }
+}
+
+/// Whether a client-sent field is one of the forwarding fields: those are
+/// ours alone (X-Forwarded-For is kept as the start of the chain). Most
+/// names fail the prefix test, so the common request costs one compare per
+/// field.
+fn is_forwarding(name: &HeaderName) -> bool {
+    name.as_str().starts_with("x-") && FORWARDING.contains(name)
+}
+
+const FORWARDING: [HeaderName; 7] = [
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PORT,
+    X_FORWARDED_PATH,
+    X_FORWARDED_PREFIX,
+    X_REAL_IP,
+];
+
+/// Removes the client's forwarding fields; returns its X-Forwarded-For
+/// values joined with ", ", if it sent any.
+fn take_forwarding(headers: &mut HeaderMap) -> Option<Vec<u8>> {
+    if !headers.keys().any(is_forwarding) {
+        return None;
+    }
+    let chain = match headers.entry(X_FORWARDED_FOR) {
+        Entry::Occupied(entry) => {
+            let (_, values) = entry.remove_entry_mult();
+            let mut joined = Vec::new();
+            for value in values {
+                if !joined.is_empty() {
+                    joined.extend_from_slice(b", ");
+                }
+                joined.extend_from_slice(value.as_bytes());
+            }
+            Some(joined)
+        }
+        Entry::Vacant(_) => None,
+    };
+    for name in &FORWARDING[1..] {
+        headers.remove(name);
+    }
+    chain
+}
+
+/// Rewrites the client's headers into the upstream request's (hop-by-hop
+/// and forwarding fields out, Content-Length and Host fixed) and returns
+/// the forwarding fields to add.
+pub fn upstream_headers<'a>(headers: &mut HeaderMap, route: &Route, fwd: Forwarding<'a>) -> Forwarded<'a> {
+    remove_hop_by_hop(headers);
+    let chain = take_forwarding(headers);
     let proto = match fwd.scheme {
         Scheme::Http => HTTP_VALUE,
         Scheme::Https => HTTPS_VALUE,
     };
-    headers.insert(X_FORWARDED_PROTO, proto);
-    headers.insert(X_FORWARDED_HOST, fwd.host);
-    headers.insert(X_FORWARDED_PORT, fwd.port.clone());
-    if let Ok(path) = HeaderValue::from_str(fwd.path) {
-        headers.insert(X_FORWARDED_PATH, path);
+    let host_from_target = fix_host_and_length(headers, route, &fwd);
+    Forwarded {
+        chain,
+        client_ip: fwd.client_ip,
+        proto,
+        host: fwd.host,
+        port: fwd.port,
+        path: fwd.path,
+        prefix: fwd.stripped,
+        host_from_target,
     }
-    // Only ours: a client-sent prefix is not trusted.
-    match fwd.stripped.and_then(|p| HeaderValue::from_str(p).ok()) {
-        Some(prefix) => headers.insert(X_FORWARDED_PREFIX, prefix),
-        None => headers.remove(X_FORWARDED_PREFIX),
-    };
-    headers.insert(X_REAL_IP, fwd.client_ip.clone());
+}
 
+/// Content-Length of a rewritten body, and Host. Returns true when Host
+/// must be set per target (preserve_host off, no host_header).
+fn fix_host_and_length(headers: &mut HeaderMap, route: &Route, fwd: &Forwarding<'_>) -> bool {
     if let Some(len) = fwd.buffered_len {
         // A bodiless request that was read for a key stays bodiless.
         if len > 0 || headers.contains_key(CONTENT_LENGTH) {

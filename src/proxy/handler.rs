@@ -10,7 +10,7 @@ use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
 use super::error::ProxyError;
-use super::forward::{self, Forwarding};
+use super::forward::{self, Added, Forwarding};
 use super::headers::remove_identity;
 use super::key_auth::{self, AuthRequest};
 use super::request::{normalize_path, routing_host};
@@ -86,6 +86,7 @@ async fn proxy(
     remove_identity(&mut headers);
     let mut body = RequestBody::Stream(body);
     let mut query = uri.query().map(Cow::Borrowed);
+    let mut identity = None;
     match &route.auth {
         RouteAuth::Open => {}
         RouteAuth::Unavailable => return Err(ProxyError::PluginUnavailable),
@@ -98,14 +99,14 @@ async fn proxy(
                     body: &mut body,
                     max_body_bytes: shared.config.max_body_bytes,
                 };
-                log.consumer = Some(key_auth::authenticate(config, consumers, request).await?);
+                let found = key_auth::authenticate(config, consumers, request).await?;
+                log.consumer = Some(found.consumer().clone());
+                identity = Some(found);
             }
         }
     }
 
-    // Forward. Room for the forwarding fields first: one reallocation of
-    // the map instead of several (key-auth made room for its own).
-    headers.reserve(forward::REQUEST_FIELDS_ADDED);
+    // Forward.
     let forwarded_host = forwarded_host(&host, host_header.as_ref());
     let query_changed = matches!(query, Some(Cow::Owned(_))) || (query.is_none() && uri.query().is_some());
     let target = forward::upstream_uri(&route, &uri, &path, query.as_deref(), query_changed)?;
@@ -122,8 +123,10 @@ async fn proxy(
             RequestBody::Stream(_) => None,
         },
     };
-    let host_from_target = forward::upstream_headers(&mut headers, &route, forwarding);
-    let upstream_req = UpstreamRequest { method, uri: target.uri, headers, body };
+    let forwarded = forward::upstream_headers(&mut headers, &route, forwarding);
+    let host_from_target = forwarded.host_from_target;
+    let added = Added { identity, forwarded };
+    let upstream_req = UpstreamRequest { method, uri: target.uri, headers, added: &added, body };
 
     let proxy_latency = start.elapsed();
     let sent_at = Instant::now();

@@ -28,7 +28,6 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 
 pub const VIA_VALUE: HeaderValue = HeaderValue::from_static("1.1 portcullis");
 pub const SERVER_VALUE: HeaderValue = HeaderValue::from_static(concat!("portcullis/", env!("CARGO_PKG_VERSION")));
-pub const TRUE_VALUE: HeaderValue = HeaderValue::from_static("true");
 pub const HTTP_VALUE: HeaderValue = HeaderValue::from_static("http");
 pub const HTTPS_VALUE: HeaderValue = HeaderValue::from_static("https");
 pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");

@@ -1,6 +1,7 @@
 //! key-auth at request time (KONG_COMPAT §6): find the key (per name:
 //! header, then query, then body), optionally hide it, look its digest up,
-//! and set the identity headers — or fall back to the anonymous consumer.
+//! and name the identity the upstream is told — or fall back to the
+//! anonymous consumer.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -12,9 +13,10 @@ use super::args::{self, Lookup};
 use super::body::{BodyKind, ParsedBody};
 use super::error::{AuthFailure, ProxyError};
 use super::headers::{
-    TRUE_VALUE, X_ANONYMOUS_CONSUMER, X_CONSUMER_CUSTOM_ID, X_CONSUMER_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER,
+    X_ANONYMOUS_CONSUMER, X_CONSUMER_CUSTOM_ID, X_CONSUMER_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER,
 };
 use super::request_body::RequestBody;
+use super::upstream::put_field;
 use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyAuthConfig, KeyDigest, KeyName, Scheme};
 
 /// The part of the request key-auth reads and may rewrite.
@@ -37,20 +39,56 @@ pub fn applies(config: &KeyAuthConfig, scheme: Scheme, method: &Method) -> bool 
     config.run_on_preflight || method != Method::OPTIONS
 }
 
-/// Authenticates the request. On success (or as the anonymous consumer) the
-/// identity headers are set and the consumer is returned, for logs.
+/// Who the request authenticated as.
+pub enum Identity {
+    Credential(Credential),
+    /// No valid key, and the plugin names an anonymous consumer.
+    Anonymous(Arc<Consumer>),
+}
+
+impl Identity {
+    pub fn consumer(&self) -> &Arc<Consumer> {
+        match self {
+            Identity::Credential(credential) => &credential.consumer,
+            Identity::Anonymous(consumer) => consumer,
+        }
+    }
+
+    /// Kong's identity fields for the upstream: X-Consumer-ID,
+    /// -Custom-ID, -Username, then X-Credential-Identifier, or
+    /// X-Anonymous-Consumer. Every value was checked to be a valid field
+    /// value when its record was made; the client's own identity fields were
+    /// removed before any plugin ran.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let consumer = self.consumer();
+        consumer.uid().with_str(|id| put_field(out, &X_CONSUMER_ID, id.as_bytes()));
+        if let Some(custom_id) = consumer.custom_id() {
+            put_field(out, &X_CONSUMER_CUSTOM_ID, custom_id.as_bytes());
+        }
+        if let Some(username) = consumer.username() {
+            put_field(out, &X_CONSUMER_USERNAME, username.as_bytes());
+        }
+        match self {
+            Identity::Credential(credential) => {
+                credential.uid().with_str(|id| put_field(out, &X_CREDENTIAL_IDENTIFIER, id.as_bytes()));
+            }
+            Identity::Anonymous(_) => put_field(out, &X_ANONYMOUS_CONSUMER, b"true"),
+        }
+    }
+}
+
+/// Authenticates the request: who it is, or why it is refused.
 pub async fn authenticate(
     config: &KeyAuthConfig,
     consumers: &ConsumerIndex,
     mut req: AuthRequest<'_, '_>,
-) -> Result<Arc<Consumer>, ProxyError> {
+) -> Result<Identity, ProxyError> {
     let failure = match find_key(config, &mut req).await? {
         Hit::Duplicate => AuthFailure::Duplicate,
         Hit::Missing | Hit::Skip | Hit::Key(None) => AuthFailure::NoKey,
         Hit::Key(Some(digest)) => match consumers.credential(&digest) {
             Some(credential) if credential.is_valid_at(SystemTime::now()) => {
-                set_identity(req.headers, &credential.consumer, Some(credential));
-                return Ok(credential.consumer.clone());
+                return Ok(Identity::Credential(credential.clone()));
             }
             _ => AuthFailure::Invalid,
         },
@@ -59,10 +97,7 @@ pub async fn authenticate(
         return Err(ProxyError::Unauthorized { failure, www_authenticate: config.www_authenticate.clone() });
     };
     match consumers.consumer(anonymous) {
-        Some(consumer) => {
-            set_identity(req.headers, consumer, None);
-            Ok(consumer.clone())
-        }
+        Some(consumer) => Ok(Identity::Anonymous(consumer.clone())),
         None => {
             tracing::error!(plugin = %config.source, "key-auth anonymous consumer does not exist");
             Err(ProxyError::AnonymousNotFound)
@@ -185,24 +220,4 @@ async fn hide(
         *req.body = RequestBody::Buffered(rest);
     }
     Ok(())
-}
-
-/// Sets the identity headers. `headers` carries none of them at this point
-/// (the handler removed client-sent ones before any plugin ran), so nothing
-/// needs removing.
-fn set_identity(headers: &mut HeaderMap, consumer: &Consumer, credential: Option<&Credential>) {
-    // Room for these and the forwarding fields (see handler): the map is
-    // reallocated once, and only for requests that go upstream.
-    headers.reserve(super::forward::REQUEST_FIELDS_ADDED);
-    headers.insert(X_CONSUMER_ID, consumer.id_header());
-    if let Some(custom_id) = consumer.custom_id_header() {
-        headers.insert(X_CONSUMER_CUSTOM_ID, custom_id);
-    }
-    if let Some(username) = consumer.username_header() {
-        headers.insert(X_CONSUMER_USERNAME, username);
-    }
-    match credential {
-        Some(credential) => headers.insert(X_CREDENTIAL_IDENTIFIER, credential.id_header()),
-        None => headers.insert(X_ANONYMOUS_CONSUMER, TRUE_VALUE),
-    };
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use hashbrown::DefaultHashBuilder as RandomState;
-use http::HeaderValue;
 
 use super::sharded::ShardedTable;
 use super::{KeyDigest, Uid};
@@ -111,19 +110,6 @@ impl Consumer {
     pub fn custom_id(&self) -> Option<&str> {
         self.names.custom_id()
     }
-
-    /// X-Consumer-ID.
-    pub fn id_header(&self) -> HeaderValue {
-        self.uid().with_str(header)
-    }
-
-    pub fn username_header(&self) -> Option<HeaderValue> {
-        self.username().map(header)
-    }
-
-    pub fn custom_id_header(&self) -> Option<HeaderValue> {
-        self.custom_id().map(header)
-    }
 }
 
 impl PartialEq for Consumer {
@@ -151,13 +137,6 @@ impl fmt::Debug for Consumer {
 /// and bytes >= 0x80), checked without building one.
 pub fn header_safe(s: &str) -> bool {
     s.bytes().all(|b| (b >= 32 && b != 127) || b == b'\t')
-}
-
-/// A header value from text `Consumer::new` or `Credential::new` checked
-/// (the names behind a consumer never change).
-fn header(text: &str) -> HeaderValue {
-    // Not reached with an Err: the text was checked when the record was made.
-    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// What a credential reads from its Secret, where it is already kept (the
@@ -242,11 +221,6 @@ impl Credential {
     /// `metadata.uid` of the Secret (or its UUIDv5).
     pub fn uid(&self) -> Uid {
         self.secret.uid()
-    }
-
-    /// X-Credential-Identifier.
-    pub fn id_header(&self) -> HeaderValue {
-        self.secret.uid().with_str(header)
     }
 
     /// `namespace/name` of the Secret.
@@ -391,17 +365,14 @@ mod tests {
     const UUID: &str = "c97fd9a1-d1c0-5560-9308-9f19b8f50ae4";
 
     #[test]
-    fn a_consumer_reads_back_every_part_and_builds_its_headers() {
+    fn a_consumer_reads_back_every_part() {
         let c = Consumer::owned(Uid::new(UUID), Some("alice"), Some("c-1"), "team-a", "alice").unwrap();
         assert_eq!((c.source().as_str(), c.namespace()), ("team-a/alice", "team-a"));
         assert_eq!((c.username(), c.custom_id()), (Some("alice"), Some("c-1")));
-        assert_eq!(c.id_header(), UUID);
-        assert_eq!(c.username_header().unwrap(), "alice");
-        assert_eq!(c.custom_id_header().unwrap(), "c-1");
+        assert_eq!(c.uid().to_string(), UUID);
 
         let only_custom = Consumer::owned(Uid::new("id-1"), None, Some("c-2"), "ns", "x").unwrap();
         assert_eq!((only_custom.username(), only_custom.custom_id()), (None, Some("c-2")));
-        assert_eq!(only_custom.username_header(), None);
         let only_username = Consumer::owned(Uid::new("id-1"), Some("u"), Some(""), "ns", "x").unwrap();
         assert_eq!((only_username.username(), only_username.custom_id()), (Some("u"), None));
     }
@@ -413,12 +384,12 @@ mod tests {
         assert!(Consumer::owned(Uid::new("bad\ruid"), Some("u"), None, "ns", "x").is_none());
         // Tabs and non-ASCII text are valid header bytes, as in `http`.
         let c = Arc::new(Consumer::owned(Uid::new("id"), Some("tab\there"), Some("ünï"), "ns", "x").unwrap());
-        assert_eq!(c.username_header().unwrap().as_bytes(), "tab\there".as_bytes());
-        assert_eq!(c.custom_id_header().unwrap().as_bytes(), "ünï".as_bytes());
+        assert_eq!((c.username(), c.custom_id()), (Some("tab\there"), Some("ünï")));
+        assert!(http::HeaderValue::from_str("tab\there").is_ok() && http::HeaderValue::from_str("ünï").is_ok());
         let digest = KeyDigest::of(b"k");
         assert!(Credential::owned(c.clone(), digest, Uid::new("bad\nuid"), "s", None).is_none());
         let cred = Credential::owned(c, digest, Uid::new(UUID), "key-1", None).unwrap();
-        assert_eq!((cred.source(), cred.id_header()), ("ns/key-1".to_string(), HeaderValue::from_static(UUID)));
+        assert_eq!((cred.source(), cred.uid().to_string()), ("ns/key-1".to_string(), UUID.to_string()));
     }
 
     /// The index keeps no digest of its own: each credential is found by

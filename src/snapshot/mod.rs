@@ -22,7 +22,9 @@ mod uid;
 use std::sync::Arc;
 
 pub use backend::{Backend, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Target, Timeouts};
-pub use consumers::{Consumer, ConsumerIndex, ConsumerNames, Credential, CredentialSecret, OwnedNames, OwnedSecret};
+pub use consumers::{
+    Consumer, ConsumerIndex, ConsumerNames, Credential, CredentialSecret, OwnedNames, OwnedSecret, header_safe,
+};
 pub use digest::KeyDigest;
 pub use key_auth::{KeyAuthConfig, KeyName};
 pub use route::{HeaderMatch, HostMatch, PathMatch, Protocols, Route, RouteAuth, Scheme};

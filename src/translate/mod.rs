@@ -221,8 +221,8 @@ stringData: {key: hello_world}
         let (index, problems) = consumers(&world(CONSUMERS), &Config::default());
         let cred = index.credential(&KeyDigest::of(b"hello_world")).expect("credential for hello_world");
         assert_eq!(cred.source(), "default/alex-key");
-        assert_eq!(cred.id_header(), "secret-uid");
-        assert_eq!(cred.consumer.id_header(), "consumer-uid");
+        assert_eq!(cred.uid().to_string(), "secret-uid");
+        assert_eq!(cred.consumer.uid().to_string(), "consumer-uid");
         let created = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200);
         assert_eq!(cred.expires_at(), Some(created + std::time::Duration::from_secs(60)));
         assert_eq!(index.credential_count(), 1);

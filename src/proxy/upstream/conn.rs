@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::WriteHalf;
 
-use super::head::{self, HeadError, Parsed, RequestFraming, ResponseHead};
+use super::head::{self, AddedFields, HeadError, Parsed, RequestFraming, ResponseHead};
 use crate::snapshot::Target;
 
 /// Read buffer space made available before each read: this to start with,
@@ -47,6 +47,7 @@ pub struct Outgoing<'a> {
     /// Origin-form request target (path and query).
     pub target: &'a str,
     pub headers: &'a HeaderMap,
+    pub added: &'a dyn AddedFields,
     pub framing: RequestFraming,
 }
 
@@ -131,7 +132,7 @@ impl UpstreamConn {
         write_timeout: Duration,
     ) -> Result<Upload, ExchangeError> {
         self.out.clear();
-        head::encode_request(&mut self.out, req.method, req.target, req.headers, req.framing);
+        head::encode_request(&mut self.out, req.method, req.target, req.headers, req.added, req.framing);
         let UpstreamConn { stream, buf, out, .. } = self;
         match body {
             Body::Empty => {

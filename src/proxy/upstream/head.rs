@@ -41,9 +41,38 @@ impl RequestFraming {
     }
 }
 
-/// Writes `METHOD target HTTP/1.1`, the headers (minus any framing header)
-/// and our framing header into `out`.
-pub fn encode_request(out: &mut Vec<u8>, method: &Method, target: &str, headers: &HeaderMap, framing: RequestFraming) {
+/// Header fields the caller writes into the head itself, after the map's:
+/// the proxy's own (identity, forwarding) go from the values they are made
+/// of straight into the head, never through a `HeaderMap` (each insert
+/// there is a hash, a probe and often a copy of the value).
+pub trait AddedFields: Sync {
+    /// Appends `name: value\r\n` lines; values must be valid field values.
+    fn encode(&self, out: &mut Vec<u8>);
+}
+
+/// Nothing added.
+impl AddedFields for () {
+    fn encode(&self, _: &mut Vec<u8>) {}
+}
+
+/// Appends one `name: value\r\n` line.
+pub fn put_field(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes `METHOD target HTTP/1.1`, the headers (minus any framing header),
+/// the `added` fields and our framing header into `out`.
+pub fn encode_request(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    added: &dyn AddedFields,
+    framing: RequestFraming,
+) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
@@ -52,11 +81,9 @@ pub fn encode_request(out: &mut Vec<u8>, method: &Method, target: &str, headers:
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        put_field(out, name, value.as_bytes());
     }
+    added.encode(out);
     match framing {
         RequestFraming::None => {}
         RequestFraming::Length(n) => {
@@ -295,19 +322,25 @@ mod tests {
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("99"));
         headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         let mut out = Vec::new();
-        encode_request(&mut out, &Method::POST, "/p?q=1", &headers, RequestFraming::Length(1234567890));
+        struct Ours;
+        impl AddedFields for Ours {
+            fn encode(&self, out: &mut Vec<u8>) {
+                put_field(out, &HeaderName::from_static("x-ours"), b"v");
+            }
+        }
+        encode_request(&mut out, &Method::POST, "/p?q=1", &headers, &Ours, RequestFraming::Length(1234567890));
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "POST /p?q=1 HTTP/1.1\r\nhost: example.com\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 1234567890\r\n\r\n"
+            "POST /p?q=1 HTTP/1.1\r\nhost: example.com\r\nx-a: 1\r\nx-a: 2\r\nx-ours: v\r\ncontent-length: 1234567890\r\n\r\n"
         );
         let mut out = Vec::new();
-        encode_request(&mut out, &Method::GET, "/", &HeaderMap::new(), RequestFraming::None);
+        encode_request(&mut out, &Method::GET, "/", &HeaderMap::new(), &(), RequestFraming::None);
         assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
         let mut out = Vec::new();
-        encode_request(&mut out, &Method::PUT, "/", &HeaderMap::new(), RequestFraming::Chunked);
+        encode_request(&mut out, &Method::PUT, "/", &HeaderMap::new(), &(), RequestFraming::Chunked);
         assert_eq!(out, b"PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
         let mut out = Vec::new();
-        encode_request(&mut out, &Method::POST, "/", &HeaderMap::new(), RequestFraming::Length(0));
+        encode_request(&mut out, &Method::POST, "/", &HeaderMap::new(), &(), RequestFraming::Length(0));
         assert_eq!(out, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
     }
 

@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, Uri};
 use http_body::Body as _;
 
 pub use body::{BoxError, UpstreamBody};
+pub use head::{AddedFields, put_field};
 pub use pool::Pool;
 
 use self::conn::{Body, ExchangeError, Outgoing, Upload, UpstreamConn};
@@ -32,11 +33,14 @@ use super::request_body::RequestBody;
 use crate::snapshot::{Backend, Target};
 
 /// What goes upstream: the rewritten request.
-pub struct UpstreamRequest {
+pub struct UpstreamRequest<'a> {
     pub method: Method,
     /// Origin-form: path and query.
     pub uri: Uri,
+    /// The client's fields, rewritten.
     pub headers: HeaderMap,
+    /// The proxy's own fields, written after `headers`.
+    pub added: &'a dyn AddedFields,
     pub body: RequestBody,
 }
 
@@ -48,7 +52,7 @@ pub struct UpstreamRequest {
 pub async fn send(
     pool: &Arc<Pool>,
     backend: &Backend,
-    mut req: UpstreamRequest,
+    mut req: UpstreamRequest<'_>,
     host_from_target: bool,
 ) -> Result<Response<UpstreamBody>, ProxyError> {
     let known = match &req.body {
@@ -117,7 +121,7 @@ async fn exchange(
     pool: &Arc<Pool>,
     target: &Target,
     mut conn: UpstreamConn,
-    req: &mut UpstreamRequest,
+    req: &mut UpstreamRequest<'_>,
     framing: RequestFraming,
     backend: &Backend,
 ) -> Result<Response<UpstreamBody>, ExchangeError> {
@@ -125,6 +129,7 @@ async fn exchange(
         method: &req.method,
         target: req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
         headers: &req.headers,
+        added: req.added,
         framing,
     };
     let body = match (&mut req.body, framing) {
