@@ -127,7 +127,12 @@ import re, sys
 out, reqs, tck = sys.argv[1], int(sys.argv[4] or 0), int(sys.argv[5])
 (u0, s0), (u1, s1) = (map(int, sys.argv[i].split()) for i in (2, 3))
 def ms(s):
-    v = float(re.match(r"[\d.]+", s).group())
+    # wrk prints e.g. "812.00us", "1.02ms", "1.20s"; anything else (it has
+    # printed "-nan") is not a number and the round is left out.
+    m = re.match(r"[\d.]+", s)
+    if not m:
+        return float("nan")
+    v = float(m.group())
     return v / 1000 if s.endswith("us") else v * 1000 if s.endswith("s") and not s.endswith("ms") else v
 try:
     re.search(r"50%\s+(\S+)", out).group(1) and re.search(r"Requests/sec:", out).group()
