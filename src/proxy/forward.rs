@@ -120,9 +120,11 @@ impl Forwarded<'_> {
         put_field(out, &X_FORWARDED_PROTO, self.proto.as_bytes());
         put_field(out, &X_FORWARDED_HOST, self.host.as_bytes());
         put_field(out, &X_FORWARDED_PORT, self.port.as_bytes());
-        // The raw path is URI text, always a valid value; a prefix comes
-        // from the normalized (decoded) path, so it is checked.
-        put_field(out, &X_FORWARDED_PATH, self.path.as_bytes());
+        // Checked, as a HeaderValue would be: the prefix comes from the
+        // normalized (decoded) path.
+        if header_safe(self.path) {
+            put_field(out, &X_FORWARDED_PATH, self.path.as_bytes());
+        }
         if let Some(prefix) = self.prefix.filter(|p| header_safe(p)) {
             put_field(out, &X_FORWARDED_PREFIX, prefix.as_bytes());
         }

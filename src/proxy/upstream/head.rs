@@ -219,11 +219,11 @@ impl Pending {
         };
         let framing = framing(self.status, head_request, values(TRANSFER_ENCODING), values(CONTENT_LENGTH))?;
         let keep_alive = framing != BodyFraming::UntilClose && keeps_alive(self.version, values(CONNECTION));
-        let listed = |name: &HeaderName| {
-            values(CONNECTION)
-                .flat_map(|v| v.split(|&b| b == b','))
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(name.as_ref()))
-        };
+        let tokens = || values(CONNECTION).flat_map(|v| v.split(|&b| b == b',')).map(<[u8]>::trim_ascii);
+        // Nearly always `Connection: keep-alive` (itself hop-by-hop) or
+        // none: then no other field needs looking up in it.
+        let lists_fields = tokens().any(|t| !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive"));
+        let listed = |name: &HeaderName| lists_fields && tokens().any(|t| t.eq_ignore_ascii_case(name.as_ref()));
         let mut headers = HeaderMap::with_capacity(self.fields.len() + spare);
         for (name, range) in &self.fields {
             if is_hop_by_hop(name) || listed(name) {
