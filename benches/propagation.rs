@@ -11,7 +11,8 @@
 //! Each change is timed from the write returning to the first response that
 //! shows it, polling the proxy back to back over one keep-alive HTTP/1
 //! connection. Run: `cargo bench --bench propagation` (N=100000 CHANGES=100
-//! by default; MODE=cluster|local|both, STATUS=0 turns status reporting
+//! by default; MODE=cluster|local|both, or MODE=process for the memory of
+//! the `portcullis` binary itself in cluster mode, STATUS=0 turns status reporting
 //! off, SETTLE=0 starts the changes as soon as the proxy is ready instead of
 //! after the status write-back of all N consumers has settled, PAUSE_MS is
 //! the pause between changes, POLL_GAP_US a pause between polls, BENCH_LOG a
@@ -99,6 +100,9 @@ fn main() {
     }
     if k.mode == "both" || k.mode == "local" {
         rt.block_on(local_mode(&k));
+    }
+    if k.mode == "process" {
+        rt.block_on(process_mode(&k));
     }
 }
 
@@ -477,10 +481,10 @@ fn consumer_json(i: usize) -> Value {
     })
 }
 
-async fn cluster_mode(k: &Knobs) {
-    println!("## Cluster mode (test API server, {} credentials)\n", k.n);
+/// The test API server with the quick start's routes to `echo` and N
+/// credentials.
+async fn seeded_server(k: &Knobs, echo: SocketAddr) -> ApiServer {
     let server = api_server_runtime().spawn(ApiServer::start()).await.expect("test API server starts");
-    let echo = echo().await;
     let seeding = Instant::now();
     for doc in serde_yaml_ng::Deserializer::from_str(&routes_yaml(echo)) {
         let mut v: Value = serde::Deserialize::deserialize(doc).expect("quick start YAML");
@@ -495,6 +499,13 @@ async fn cluster_mode(k: &Knobs) {
         server.create(consumer_json(i)).expect("seed KongConsumer");
     }
     println!("- seeded {} objects through the server handle in {:.2?}", 2 * k.n + 4, seeding.elapsed());
+    server
+}
+
+async fn cluster_mode(k: &Knobs) {
+    println!("## Cluster mode (test API server, {} credentials)\n", k.n);
+    let echo = echo().await;
+    let server = seeded_server(k, echo).await;
 
     let shared = Shared::new();
     let name = "bench";
@@ -608,6 +619,120 @@ async fn cluster_mode(k: &Knobs) {
         status_writes(&server)
     );
     ThreadCpu::read().since(&cpu).print();
+}
+
+// ---------- the binary, cluster mode ----------
+
+/// A port free right now on 127.0.0.1 (for the child process to bind).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// The process's user + system CPU time, in ms.
+fn cpu_ms_of(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces), 1-based from
+    // `state` (field 3): utime is field 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest.split_whitespace().skip(11).take(2).filter_map(|t| t.parse::<u64>().ok()).sum();
+    // Linux reports these in USER_HZ, 100 on every supported architecture.
+    ticks * 10
+}
+
+/// `portcullis run` as deployed: a process of its own, reading the test
+/// API server through a kubeconfig. What it holds with N credentials
+/// loaded (and, with status on, their status written) is its own memory,
+/// without the test server's.
+async fn process_mode(k: &Knobs) {
+    println!("## The binary in cluster mode (its own process, {} credentials)\n", k.n);
+    let echo = echo().await;
+    let server = seeded_server(k, echo).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: test, cluster: {{server: '{}'}}}}]\n\
+             users: [{{name: test, user: {{}}}}]\n\
+             contexts: [{{name: test, context: {{cluster: test, user: test, namespace: default}}}}]\n\
+             current-context: test\n",
+            server.url()
+        ),
+    )
+    .expect("write kubeconfig");
+    let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let local = |port: u16| format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--proxy-listen", &proxy.to_string()])
+        .args(["--proxy-tls-listen", &local(free_port())])
+        .args(["--admin-listen", &local(free_port())])
+        .args(["--publish-status-address", "203.0.113.10"])
+        .args(["--update-status", if k.status { "true" } else { "false" }])
+        .env("RUST_LOG", std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start portcullis");
+    let pid = child.id();
+    // Ready: the last seeded key passes key-auth through the proxy.
+    let last = key_of(k.n - 1);
+    loop {
+        assert!(started.elapsed() < STARTUP, "not ready within {STARTUP:?}");
+        assert!(child.try_wait().ok().flatten().is_none(), "portcullis exited");
+        if TcpStream::connect(proxy).await.is_ok() {
+            let mut poller = Poller::connect(proxy).await;
+            if poller.get(Some(&last)).await.0 == 200 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ready = started.elapsed();
+    let (rss, anon, file) = process::rss_of(pid);
+    println!(
+        "- ready (the last key passes) {ready:.2?} after start; CPU {} ms; RSS {rss} MB (anonymous {anon}, file {file})",
+        cpu_ms_of(pid)
+    );
+    if k.status {
+        let (mut writes, mut quiet_since) = (0, Instant::now());
+        while writes == 0 || quiet_since.elapsed() < SETTLED {
+            assert!(started.elapsed() < STARTUP, "status writes did not settle within {STARTUP:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let new = status_writes(&server);
+            if new > 0 {
+                (writes, quiet_since) = (writes + new, Instant::now());
+            }
+        }
+        let (rss, anon, file) = process::rss_of(pid);
+        println!(
+            "- status write-back settled ({writes} status writes) {:.2?} after start; CPU {} ms; RSS {rss} MB (anonymous {anon}, file {file})",
+            quiet_since - started,
+            cpu_ms_of(pid)
+        );
+    }
+    // A quiet while later: what stays (the allocator returns freed pages
+    // after a delay).
+    tokio::time::sleep(Duration::from_secs(knob("QUIET_S", 5))).await;
+    let (rss, anon, file) = process::rss_of(pid);
+    println!("- {:.2?} after start, quiet: RSS {rss} MB (anonymous {anon}, file {file})", started.elapsed());
+    // SIGTERM: a clean shutdown (MIMALLOC_SHOW_STATS=1 prints the
+    // allocator's statistics then).
+    let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    if tokio::time::timeout(Duration::from_secs(40), async {
+        while child.try_wait().ok().flatten().is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_err()
+    {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    println!();
 }
 
 /// Status subresource writes since the last call (the log is cleared).

@@ -1,13 +1,24 @@
-//! This process's memory, for benchmarks that report it.
+//! Process memory, for benchmarks that report it.
 
-/// Resident set size in MB (`VmRSS` of /proc/self/status; 0 where there is
-/// none).
-pub fn rss_mb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// A `kB` field of /proc/<pid>/status, in MB (0 where there is none).
+fn status_mb(pid: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .unwrap_or(0)
         / 1024
+}
+
+/// This process's resident set size in MB (`VmRSS`).
+pub fn rss_mb() -> u64 {
+    status_mb("self", "VmRSS")
+}
+
+/// Another process's resident set: (total, anonymous, file-backed) in MB.
+#[allow(dead_code)] // not every bench including this module reports one
+pub fn rss_of(pid: u32) -> (u64, u64, u64) {
+    let pid = pid.to_string();
+    (status_mb(&pid, "VmRSS"), status_mb(&pid, "RssAnon"), status_mb(&pid, "RssFile"))
 }
