@@ -200,8 +200,10 @@ fn a_status_update_keeps_the_stored_object_and_takes_its_status() {
     assert!(world.take_changes().is_empty(), "a status is not an input");
     let stored = world.consumers.get(&("a", "c")).unwrap();
     assert!(std::sync::Arc::ptr_eq(stored, &held), "the held object stays stored");
-    let seen = held.meta.observed().programmed.clone().expect("the new status");
-    assert_eq!((seen.status.as_str(), seen.observed_generation), ("True", Some(3)));
+    let seen = held.meta.observed().programmed.expect("the new status");
+    assert!(seen.says("True", "Programmed", "ok") && !seen.says("True", "Programmed", "other"));
+    assert_eq!(seen.observed_generation, Some(3));
+    assert_eq!(seen.last_transition_time().map(|t| t.to_string()).as_deref(), Some("2026-12-05T00:00:00Z"));
     assert_eq!(held.meta.generation(), Some(3));
 
     // A real change replaces the object.

@@ -46,12 +46,7 @@ pub struct Want {
 impl Want {
     /// Whether `observed` already says this (for the object's generation).
     pub fn is_satisfied_by(&self, observed: Option<&ConditionState>, generation: Option<i64>) -> bool {
-        observed.is_some_and(|o| {
-            o.status == self.status
-                && o.reason == self.reason
-                && o.message == self.message
-                && o.observed_generation == generation
-        })
+        observed.is_some_and(|o| o.says(self.status, self.reason, &self.message) && o.observed_generation == generation)
     }
 }
 
@@ -141,7 +136,7 @@ pub(super) fn condition(
     if want.is_satisfied_by(meta.observed().programmed.as_ref(), meta.generation()) {
         return None;
     }
-    Some(WantedCondition { want, observed: meta.observed().programmed.clone(), regarding: regarding(kind, meta) })
+    Some(WantedCondition { want, observed: meta.observed().programmed, regarding: regarding(kind, meta) })
 }
 
 /// The condition of a Kong object that exists in the API but could not be

@@ -88,6 +88,12 @@ impl Writer {
         // missing from it was seen back (or its object is gone).
         let pending: HashSet<&ObjectRef> = d.conditions.iter().map(|c| &c.regarding.object).collect();
         self.written.retain(|r, _| pending.contains(r));
+        // The first write-back fills this with every consumer; once it is
+        // seen back, the table's room for them would stay (~16 MB at
+        // 100k) unless given back.
+        if self.written.capacity() > 4 * self.written.len().max(256) {
+            self.written.shrink_to_fit();
+        }
         for c in d.conditions.iter() {
             if c.want.is_satisfied_by(c.observed.as_ref(), c.regarding.generation) {
                 self.written.remove(&c.regarding.object);
@@ -147,7 +153,7 @@ impl Writer {
     async fn write_condition(&self, c: &WantedCondition) -> Result<(), Error> {
         // The transition time moves only when the status itself changes.
         let transition = match &c.observed {
-            Some(o) if o.status == c.want.status => o.last_transition_time.unwrap_or_else(Timestamp::now),
+            Some(o) if o.has_status(c.want.status) => o.last_transition_time().unwrap_or_else(Timestamp::now),
             _ => Timestamp::now(),
         };
         let mut condition = json!({

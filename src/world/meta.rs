@@ -361,7 +361,7 @@ mod tests {
         assert_eq!(text.uid(), "1234");
         assert_ne!(text, Meta::shrink(Kind::KongConsumer, &m("12345")).unwrap());
         let before = text.clone();
-        let programmed = super::super::ConditionState { status: "True".into(), ..Default::default() };
+        let programmed = super::super::ConditionState::new("True", "Programmed", "", None, None);
         text.set_observed(Observed { programmed: Some(programmed), load_balancer: None });
         assert_eq!((text.uid(), text.observed().programmed.is_some()), (Uid::new("1234"), true));
         assert_eq!(text, before, "status is not a translation input");

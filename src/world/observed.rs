@@ -2,19 +2,66 @@
 //! reporter compares it with what it wants, so unchanged statuses are never
 //! rewritten (not after a restart, not after a leader change).
 
+use std::hash::{BuildHasher, Hash};
+use std::sync::OnceLock;
+
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use crate::api::{CONDITION_PROGRAMMED, CrdStatus};
 
-/// The `Programmed` condition as written on a Kong object.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The `Programmed` condition as written on a Kong object, kept as what
+/// the status reporter asks of it: does it say this status, reason and
+/// message; for which generation; since when. Every KongConsumer carries
+/// one once its status is written, so the text is kept as digests, not
+/// strings: 48 bytes and no allocation, instead of ~200 bytes in four
+/// blocks (26 MB at 100k consumers). The digests are keyed per process
+/// (64 bits: a collision, which would leave one condition unwritten, is
+/// not a practical concern).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConditionState {
-    pub status: String,
-    pub reason: String,
-    pub message: String,
+    status: u64,
+    said: u64,
     pub observed_generation: Option<i64>,
-    pub last_transition_time: Option<jiff::Timestamp>,
+    /// `lastTransitionTime` in whole seconds, as the API writes it.
+    transition: Option<i64>,
+}
+
+impl ConditionState {
+    pub fn new(
+        status: &str,
+        reason: &str,
+        message: &str,
+        observed_generation: Option<i64>,
+        last_transition_time: Option<jiff::Timestamp>,
+    ) -> Self {
+        ConditionState {
+            status: digest(&status),
+            said: digest(&(status, reason, message)),
+            observed_generation,
+            transition: last_transition_time.map(|t| t.as_second()),
+        }
+    }
+
+    /// Whether the condition says exactly this.
+    pub fn says(&self, status: &str, reason: &str, message: &str) -> bool {
+        self.said == digest(&(status, reason, message))
+    }
+
+    pub fn has_status(&self, status: &str) -> bool {
+        self.status == digest(&status)
+    }
+
+    pub fn last_transition_time(&self) -> Option<jiff::Timestamp> {
+        self.transition.and_then(|s| jiff::Timestamp::from_second(s).ok())
+    }
+}
+
+/// A keyed digest (a `str` hashes with a terminator, so a tuple of them
+/// cannot be confused with another split of the same text).
+fn digest(value: &impl Hash) -> u64 {
+    static KEY: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
+    KEY.get_or_init(Default::default).hash_one(value)
 }
 
 /// Observed status. Deliberately equal to any other `Observed`: status is
@@ -52,11 +99,24 @@ impl Observed {
 }
 
 fn condition_state(c: &Condition) -> ConditionState {
-    ConditionState {
-        status: c.status.clone(),
-        reason: c.reason.clone(),
-        message: c.message.clone(),
-        observed_generation: c.observed_generation,
-        last_transition_time: Some(c.last_transition_time.0),
+    ConditionState::new(&c.status, &c.reason, &c.message, c.observed_generation, Some(c.last_transition_time.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_condition_says_exactly_its_text() {
+        let at = "2026-12-05T10:11:12Z".parse().ok();
+        let c = ConditionState::new("True", "Programmed", "ok", Some(2), at);
+        assert!(c.says("True", "Programmed", "ok"));
+        assert!(!c.says("True", "Programmed", "ok."));
+        assert!(!c.says("False", "Programmed", "ok"));
+        // The parts are kept apart: moving text between them is a change.
+        assert!(!c.says("True", "Programmedok", ""));
+        assert!(c.has_status("True") && !c.has_status("False"));
+        assert_eq!((c.observed_generation, c.last_transition_time()), (Some(2), at));
+        assert_eq!(std::mem::size_of::<ConditionState>(), 48);
     }
 }
