@@ -91,8 +91,8 @@ pub struct Forwarding<'a> {
 /// The forwarding fields of one request, written into the upstream head by
 /// `encode`: X-Forwarded-For/-Proto/-Host/-Port/-Path/-Prefix and X-Real-IP.
 pub struct Forwarded<'a> {
-    /// The X-Forwarded-For values the client sent, joined; the client's
-    /// address is appended (as nginx's `$proxy_add_x_forwarded_for`).
+    /// X-Forwarded-For when the client sent one: its values joined, then
+    /// the client's address (as nginx's `$proxy_add_x_forwarded_for`).
     chain: Option<Vec<u8>>,
     client_ip: &'a HeaderValue,
     proto: HeaderValue,
@@ -106,22 +106,13 @@ pub struct Forwarded<'a> {
 
 impl Forwarded<'_> {
     pub fn encode(&self, out: &mut Vec<u8>) {
-        match &self.chain {
-            Some(chain) => {
-                out.extend_from_slice(X_FORWARDED_FOR.as_str().as_bytes());
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(chain);
-                out.extend_from_slice(b", ");
-                out.extend_from_slice(self.client_ip.as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
-            None => put_field(out, &X_FORWARDED_FOR, self.client_ip.as_bytes()),
-        }
+        let chain = self.chain.as_deref().unwrap_or(self.client_ip.as_bytes());
+        put_field(out, &X_FORWARDED_FOR, chain);
         put_field(out, &X_FORWARDED_PROTO, self.proto.as_bytes());
         put_field(out, &X_FORWARDED_HOST, self.host.as_bytes());
         put_field(out, &X_FORWARDED_PORT, self.port.as_bytes());
-        // Checked, as a HeaderValue would be: the prefix comes from the
-        // normalized (decoded) path.
+        // Both checked, as a HeaderValue would be (the prefix comes from
+        // the normalized, decoded path).
         if header_safe(self.path) {
             put_field(out, &X_FORWARDED_PATH, self.path.as_bytes());
         }
@@ -197,7 +188,11 @@ fn take_forwarding(headers: &mut HeaderMap) -> Option<Vec<u8>> {
 /// the forwarding fields to add.
 pub fn upstream_headers<'a>(headers: &mut HeaderMap, route: &Route, fwd: Forwarding<'a>) -> Forwarded<'a> {
     remove_hop_by_hop(headers);
-    let chain = take_forwarding(headers);
+    let chain = take_forwarding(headers).map(|mut chain| {
+        chain.extend_from_slice(b", ");
+        chain.extend_from_slice(fwd.client_ip.as_bytes());
+        chain
+    });
     let proto = match fwd.scheme {
         Scheme::Http => HTTP_VALUE,
         Scheme::Https => HTTPS_VALUE,
