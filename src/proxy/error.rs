@@ -40,6 +40,10 @@ pub enum ProxyError {
     /// The request could not be read or forwarded as sent (aborted body, unusable URI).
     #[error("Bad request")]
     BadRequest,
+    /// The request head is larger than the server reads (nginx's 494,
+    /// answered as a 400 as nginx and Kong do).
+    #[error("Request header or cookie too large")]
+    HeadTooLarge,
     #[error("failure to get a peer from the ring-balancer")]
     NoPeers,
     #[error("An invalid response was received from the upstream server")]
@@ -72,7 +76,7 @@ impl ProxyError {
             ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ProxyError::AnonymousNotFound => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::BadRequest => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest | ProxyError::HeadTooLarge => StatusCode::BAD_REQUEST,
             ProxyError::BadGateway => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -94,6 +98,7 @@ impl ProxyError {
             ProxyError::AnonymousNotFound => (bodies!("An unexpected error occurred"), Format::Json),
             ProxyError::BodyTooLarge => (bodies!("Request size limit exceeded"), Format::Json),
             ProxyError::BadRequest => (bodies!("Bad request"), Format::Json),
+            ProxyError::HeadTooLarge => (bodies!("Request header or cookie too large"), Format::Json),
             ProxyError::NoPeers => (bodies!("failure to get a peer from the ring-balancer"), Format::Negotiated),
             ProxyError::BadGateway => {
                 (bodies!("An invalid response was received from the upstream server"), Format::Negotiated)

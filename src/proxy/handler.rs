@@ -7,14 +7,13 @@ use std::time::Instant;
 use http::header::{ACCEPT, HOST};
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
-use hyper::body::Incoming;
 
 use super::error::ProxyError;
 use super::forward::{self, Added, Forwarding};
 use super::headers::remove_identity;
 use super::key_auth::{self, AuthRequest};
 use super::request::{normalize_path, routing_host};
-use super::request_body::RequestBody;
+use super::request_body::{ClientBody, RequestBody};
 use super::response::ProxyBody;
 use super::server::ConnCtx;
 use super::upstream::{self, UpstreamRequest};
@@ -27,7 +26,7 @@ struct RequestLog {
     consumer: Option<Arc<Consumer>>,
 }
 
-pub async fn handle(req: Request<Incoming>, conn: &ConnCtx) -> Response<ProxyBody> {
+pub async fn handle(req: Request<ClientBody>, conn: &ConnCtx) -> Response<ProxyBody> {
     let start = Instant::now();
     let mut log = RequestLog::default();
     // Kept aside (a cheap clone) for errors raised after the headers moved on.
@@ -49,7 +48,7 @@ pub async fn handle(req: Request<Incoming>, conn: &ConnCtx) -> Response<ProxyBod
 }
 
 async fn proxy(
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     conn: &ConnCtx,
     start: Instant,
     log: &mut RequestLog,

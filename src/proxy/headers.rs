@@ -3,7 +3,9 @@
 
 use std::sync::OnceLock;
 
-use http::header::{CONNECTION, Entry, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    CONNECTION, EXPECT, Entry, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 
 pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
 pub const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
@@ -55,8 +57,11 @@ pub fn remove_identity(headers: &mut HeaderMap) {
 }
 
 /// Hop-by-hop headers that are always removed (RFC 9110 §7.6.1), besides
-/// `Connection` and the names it lists.
-const HOP_BY_HOP: [HeaderName; 6] = [KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE];
+/// `Connection` and the names it lists; and `Expect`, which the proxy
+/// answers itself (100 Continue when it starts reading the body, as nginx
+/// does): an upstream that also saw it would send a 100 of its own, read as
+/// an early response while the upload is still going.
+const HOP_BY_HOP: [HeaderName; 7] = [KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, EXPECT];
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     name == CONNECTION || HOP_BY_HOP.contains(name)

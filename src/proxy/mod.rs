@@ -6,8 +6,10 @@
 
 mod args;
 mod body;
+mod chunked;
 mod error;
 mod forward;
+mod h1;
 mod handler;
 mod headers;
 mod key_auth;
@@ -17,6 +19,7 @@ mod response;
 mod server;
 mod tls;
 mod upstream;
+mod wire;
 mod workers;
 
 use std::time::Duration;
@@ -45,7 +48,9 @@ pub struct ProxyConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may run on after shutdown is signalled.
     pub drain_timeout: Duration,
-    /// How long a client may take to send request headers (HTTP/1).
+    /// How long a client may take to send request headers (HTTP/1),
+    /// counted from when the proxy starts waiting for them: an idle
+    /// keep-alive connection is closed after it too.
     pub header_read_timeout: Duration,
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_target: usize,

@@ -1,16 +1,58 @@
 //! The request body: streamed to the upstream untouched, unless key-auth
 //! (`key_in_body`) has to read it — then buffered within a size limit.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::CONTENT_LENGTH;
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use super::error::ProxyError;
+use super::upstream::BoxError;
+
+/// A client's body as it arrives: over our HTTP/1 server (boxed, only when
+/// the request has one) or over hyper's HTTP/2.
+pub enum ClientBody {
+    Empty,
+    H1(Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>),
+    H2(Incoming),
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ClientBody::Empty => Poll::Ready(None),
+            ClientBody::H1(body) => body.as_mut().poll_frame(cx),
+            ClientBody::H2(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::Empty => true,
+            ClientBody::H1(body) => body.is_end_stream(),
+            ClientBody::H2(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ClientBody::Empty => SizeHint::with_exact(0),
+            ClientBody::H1(body) => body.size_hint(),
+            ClientBody::H2(body) => body.size_hint(),
+        }
+    }
+}
 
 pub enum RequestBody {
-    Stream(Incoming),
+    Stream(ClientBody),
     Buffered(Bytes),
 }
 

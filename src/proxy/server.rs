@@ -1,6 +1,7 @@
 //! Accept loop and connection serving, with graceful drain on shutdown: the
-//! plain listener (HTTP/1.1, HTTP/2 cleartext with prior knowledge) and the
-//! TLS listener (HTTP/1.1 and HTTP/2 by ALPN, certificate by SNI).
+//! plain listener (HTTP/1.x, HTTP/2 cleartext with prior knowledge) and the
+//! TLS listener (HTTP/1.x and HTTP/2 by ALPN, certificate by SNI). HTTP/1
+//! is our own server (`h1`), HTTP/2 is hyper's.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -8,18 +9,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use http::HeaderValue;
+use http::{HeaderValue, Request};
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use super::ProxyConfig;
+use super::h1::{self, Ended};
 use super::handler;
+use super::request_body::ClientBody;
 use super::upstream::Pool;
 use crate::snapshot::{Scheme, Snapshot};
 
@@ -98,9 +103,9 @@ async fn run(
     let local = listener.local_addr()?;
     let pool = Pool::new(config.pool_max_idle_per_target, config.pool_idle_timeout);
     pool.spawn_sweeper();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout).keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2.timer(TokioTimer::new());
+    let stop = CancellationToken::new();
     let drain_timeout = config.drain_timeout;
     let scheme = match transport {
         Transport::Plain => Scheme::Http,
@@ -123,7 +128,8 @@ async fn run(
                     let _ = stream.set_nodelay(true);
                     let conn = Conn {
                         ctx: Arc::new(ConnCtx::new(shared.clone(), peer)),
-                        builder: builder.clone(),
+                        http2: http2.clone(),
+                        stop: stop.clone(),
                         // Taken now, so a shutdown during the TLS handshake
                         // still reaches the connection and drain waits for it.
                         watcher: graceful.watcher(),
@@ -143,7 +149,11 @@ async fn run(
     // connections are closed at once), then cut what is left.
     drop(listener);
     tracing::info!(connections = connections.len(), scheme = scheme.as_str(), "proxy draining");
-    if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
+    stop.cancel();
+    let drained = async {
+        let ((), ()) = tokio::join!(graceful.shutdown(), async { while connections.join_next().await.is_some() {} });
+    };
+    if tokio::time::timeout(drain_timeout, drained).await.is_err() {
         tracing::warn!(connections = connections.len(), "drain timeout reached, closing remaining connections");
     }
     connections.shutdown().await;
@@ -153,20 +163,29 @@ async fn run(
 /// One accepted client connection, before its transport is set up.
 struct Conn {
     ctx: Arc<ConnCtx>,
-    builder: auto::Builder<TokioExecutor>,
+    http2: http2::Builder<TokioExecutor>,
+    /// For a connection that turns out to be HTTP/2 (hyper's drain).
     watcher: Watcher,
+    /// Cancelled on shutdown (our HTTP/1 server's drain).
+    stop: CancellationToken,
     peer: SocketAddr,
 }
 
 impl Conn {
     async fn run(self, stream: TcpStream, transport: Transport) {
         match transport {
-            Transport::Plain => self.serve(stream).await,
+            Transport::Plain => self.serve(stream, true).await,
             Transport::Tls { acceptor, handshake_timeout } => {
                 // Bounded, so idle or slow sockets do not pile up before a
                 // request timeout could apply.
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => self.serve(tls).await,
+                    Ok(Ok(tls)) => {
+                        if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                            self.serve_h2(tls).await;
+                        } else {
+                            self.serve(tls, false).await;
+                        }
+                    }
                     Ok(Err(error)) => tracing::debug!(peer = %self.peer, %error, "TLS handshake failed"),
                     Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
                 }
@@ -174,16 +193,29 @@ impl Conn {
         }
     }
 
-    async fn serve<I>(self, io: I)
+    /// HTTP/1 (ours), or HTTP/2 when a plain connection opens with its
+    /// preface (`detect_h2`).
+    async fn serve<I>(self, io: I, detect_h2: bool)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let Conn { ctx, builder, watcher, peer } = self;
-        let service = service_fn(move |req| {
+        match h1::serve(io, &self.ctx, &self.stop, detect_h2).await {
+            Ok(Ended::Closed) => {}
+            Ok(Ended::Http2(io)) => self.serve_h2(io).await,
+            Err(error) => tracing::debug!(peer = %self.peer, %error, "client connection ended with an error"),
+        }
+    }
+
+    async fn serve_h2<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn { ctx, http2, watcher, peer, .. } = self;
+        let service = service_fn(move |req: Request<Incoming>| {
             let ctx = ctx.clone();
-            async move { Ok::<_, Infallible>(handler::handle(req, &ctx).await) }
+            async move { Ok::<_, Infallible>(handler::handle(req.map(ClientBody::H2), &ctx).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(io), service).into_owned();
+        let conn = http2.serve_connection(TokioIo::new(io), service);
         if let Err(error) = watcher.watch(conn).await {
             tracing::debug!(%peer, %error, "client connection ended with an error");
         }

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::chunked::{self, Chunked};
 use super::head::BodyFraming;
 use super::pool::Checkin;
+use crate::proxy::chunked::{self, Chunked};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

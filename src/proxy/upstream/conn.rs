@@ -5,26 +5,22 @@
 //! `UpstreamBody` straight from the same buffer and socket.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, Method};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::WriteHalf;
 
+use crate::proxy::request_body::ClientBody;
+use crate::proxy::wire::{self, READ_CHUNK};
+
 use super::head::{self, AddedFields, HeadError, Parsed, RequestFraming, ResponseHead};
 use crate::snapshot::Target;
 
-/// Read buffer space made available before each read: this to start with,
-/// doubling (up to `MAX_READ_CHUNK`) while reads fill it, as a large body
-/// streams through.
-const READ_CHUNK: usize = 8 * 1024;
-const MAX_READ_CHUNK: usize = 128 * 1024;
 /// Fields the proxy adds to every response (Via and two latency headers),
 /// room for which is made when the response's map is built.
 const RESPONSE_FIELDS_ADDED: usize = 3;
@@ -189,13 +185,7 @@ impl UpstreamConn {
     }
 
     pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        self.buf.reserve(self.read_chunk);
-        let room = self.buf.capacity() - self.buf.len();
-        let read = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buf))?;
-        if read == room {
-            self.read_chunk = (self.read_chunk * 2).min(MAX_READ_CHUNK);
-        }
-        Poll::Ready(Ok(read))
+        wire::poll_read(&mut self.stream, &mut self.buf, &mut self.read_chunk, cx)
     }
 }
 
@@ -203,7 +193,7 @@ impl UpstreamConn {
 pub enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    Stream(&'a mut Incoming),
+    Stream(&'a mut ClientBody),
 }
 
 /// Writes the head (and inline body); a connection that turns out closed
@@ -230,7 +220,7 @@ async fn upload(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     out: &mut Vec<u8>,
-    incoming: &mut Incoming,
+    incoming: &mut ClientBody,
     chunked: bool,
     write_timeout: Duration,
 ) -> Result<Upload, ExchangeError> {
@@ -263,7 +253,7 @@ async fn upload(
 
 /// Sends the next frame of the client's body; true once the body ended.
 async fn forward_frame(
-    incoming: &mut Incoming,
+    incoming: &mut ClientBody,
     writer: &mut WriteHalf<'_>,
     out: &mut Vec<u8>,
     chunked: bool,

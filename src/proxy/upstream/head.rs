@@ -4,7 +4,7 @@
 //!
 //! Framing is decided here and only here: the client's own
 //! `Content-Length`/`Transfer-Encoding` never reach the upstream as sent
-//! (hyper already checked them on the way in), so the upstream sees exactly
+//! (the client-facing server checked them on the way in), so the upstream sees exactly
 //! one framing header that matches the bytes that follow.
 
 use std::ops::Range;
@@ -12,6 +12,8 @@ use std::ops::Range;
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+use crate::proxy::wire;
 
 /// Largest response head accepted (status line + headers). nginx's default
 /// is 4-8 KiB (`proxy_buffer_size`); this is generous on purpose.
@@ -218,7 +220,7 @@ impl Pending {
             self.fields.iter().filter(move |(n, _)| *n == name).map(|(_, range)| &bytes[range.clone()])
         };
         let framing = framing(self.status, head_request, values(TRANSFER_ENCODING), values(CONTENT_LENGTH))?;
-        let keep_alive = framing != BodyFraming::UntilClose && keeps_alive(self.version, values(CONNECTION));
+        let keep_alive = framing != BodyFraming::UntilClose && wire::keeps_alive(self.version, values(CONNECTION));
         let tokens = || values(CONNECTION).flat_map(|v| v.split(|&b| b == b',')).map(<[u8]>::trim_ascii);
         // Nearly always `Connection: keep-alive` (itself hop-by-hop) or
         // none: then no other field needs looking up in it.
@@ -268,37 +270,11 @@ fn framing<'a>(
             BodyFraming::UntilClose
         });
     }
-    let mut length: Option<u64> = None;
-    for value in lengths {
-        // Repeated (or comma-listed) identical values are one length.
-        for part in value.split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
-                return Err(HeadError::InvalidLength);
-            }
-            let n: u64 = std::str::from_utf8(part).ok().and_then(|p| p.parse().ok()).ok_or(HeadError::InvalidLength)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(HeadError::InvalidLength);
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
+    Ok(match wire::content_length(lengths).map_err(|_| HeadError::InvalidLength)? {
         Some(0) => BodyFraming::Empty,
         Some(n) => BodyFraming::Length(n),
         None => BodyFraming::UntilClose,
     })
-}
-
-/// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only
-/// with `Connection: keep-alive`.
-fn keeps_alive<'a>(version: Version, connection: impl Iterator<Item = &'a [u8]>) -> bool {
-    let mut tokens = connection.flat_map(|v| v.split(|&b| b == b',')).map(<[u8]>::trim_ascii);
-    if version == Version::HTTP_10 {
-        tokens.any(|t| t.eq_ignore_ascii_case(b"keep-alive"))
-    } else {
-        !tokens.any(|t| t.eq_ignore_ascii_case(b"close"))
-    }
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@
 //! driven from the request's task, and that removes hyper's connection
 //! task, its channels and a cross-task wake-up per message — about a third
 //! of the proxy's user-space instructions per request (docs/benchmarks.md).
-//! Parsing is httparse's, as in hyper. The client-facing side stays hyper.
+//! Parsing is httparse's, as in hyper. The client-facing HTTP/1 side is
+//! our own too (`h1`), for the same reasons.
 
 mod body;
-mod chunked;
 mod conn;
 mod head;
 mod pool;

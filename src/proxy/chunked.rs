@@ -1,11 +1,12 @@
-//! Decoding a chunked response body (RFC 9112 §7.1) out of the
-//! connection's read buffer, one step at a time, without copying the data.
-//! Chunk extensions and trailer fields are read and dropped (trailers are
-//! not forwarded).
+//! Decoding a chunked body (RFC 9112 §7.1) out of a connection's read
+//! buffer, one step at a time, without copying the data: upstream responses
+//! and client requests alike. Chunk extensions and trailer fields are read
+//! and dropped (trailers are not forwarded).
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::head::MAX_HEAD_BYTES;
+/// Largest trailer section accepted (as large as a head may be).
+const MAX_TRAILER_BYTES: usize = 64 * 1024;
 
 /// Longest chunk-size line accepted (size plus extensions).
 const MAX_SIZE_LINE: usize = 4096;
@@ -82,7 +83,7 @@ impl Chunked {
                     } else if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         buf.advance(end + 4);
                         *self = Chunked::Done;
-                    } else if buf.len() < MAX_HEAD_BYTES {
+                    } else if buf.len() < MAX_TRAILER_BYTES {
                         return Ok(Step::NeedMore);
                     } else {
                         return Err(ChunkError);

@@ -1,0 +1,324 @@
+//! The client-facing HTTP/1.x server: one connection served from its own
+//! task, one request at a time (pipelined requests wait in the buffer), the
+//! handler called inline.
+//!
+//! Why our own and not hyper's: a proxied request through hyper's server
+//! paid for its dispatcher, its body channel, an encoder built for every
+//! kind of response, a timer armed for every request head, and a flush
+//! state machine — about 5k instructions per request, a third of a 401
+//! (docs/benchmarks.md). A proxy needs much less: heads parsed by httparse
+//! (as in hyper), bodies read straight from the connection's buffer, and
+//! the response head and a small body written in one system call. HTTP/2
+//! stays with hyper (`server.rs` hands those connections over).
+
+mod body;
+mod head;
+mod io;
+mod response;
+mod rewind;
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use http::{Request, Response, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+pub use rewind::Rewind;
+
+use self::body::{H1Body, Inbound, Leftover};
+use self::head::{HeadError, Parsed, RequestHead};
+use self::io::Io;
+use self::response::{Exchange, Framing, Persistence};
+use super::error::ProxyError;
+use super::handler;
+use super::request_body::ClientBody;
+use super::response::ProxyBody;
+use super::server::ConnCtx;
+
+/// Body frames up to this size are copied behind the head (one write);
+/// larger ones are written as they are.
+const INLINE_BODY: usize = 16 * 1024;
+/// Response bytes gathered before they must be written.
+const MAX_PENDING_OUT: usize = 64 * 1024;
+
+/// How a connection's HTTP/1 service ended.
+pub enum Ended<I> {
+    Closed,
+    /// The client opened with the HTTP/2 preface (prior knowledge): the
+    /// connection, with what was read of it, for the HTTP/2 server.
+    Http2(Rewind<I>),
+}
+
+/// Why the connection ended without a clean close.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Head(#[from] HeadError),
+    #[error("no complete request head within {0:?}")]
+    HeadTimeout(Duration),
+    #[error("response body failed: {0}")]
+    Body(super::upstream::BoxError),
+    #[error("response body did not match its Content-Length")]
+    BodyLength,
+}
+
+/// What waiting for the next request head gave. Returned once per request
+/// and taken apart at once, so the head is not boxed.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Head(RequestHead),
+    Closed,
+    Http2,
+}
+
+/// Serves HTTP/1 requests on `stream` until either side closes it, a
+/// request fails in a way that leaves it unusable, or `stop` is cancelled
+/// (an idle connection closes at once, a busy one after its response).
+/// `detect_h2`: whether a client may start HTTP/2 with prior knowledge.
+pub async fn serve<I>(
+    stream: I,
+    ctx: &ConnCtx,
+    stop: &CancellationToken,
+    detect_h2: bool,
+) -> Result<Ended<I>, ConnError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut conn = Connection { ctx, stop, stopped: Box::pin(stop.cancelled()), timer: None, first: detect_h2 };
+    let mut io = Io::new(stream);
+    loop {
+        let head = match conn.next_head(&mut io).await {
+            Ok(Next::Head(head)) => head,
+            Ok(Next::Closed) => return Ok(Ended::Closed),
+            Ok(Next::Http2) => return Ok(Ended::Http2(Rewind::new(io.stream, io.buf.freeze()))),
+            Err(ConnError::Head(error)) => {
+                refuse(&mut io, &error).await;
+                return Err(error.into());
+            }
+            Err(error) => return Err(error),
+        };
+        conn.first = false;
+        let (back, persistence) = conn.exchange(io, head).await?;
+        io = back;
+        io.settle();
+        if persistence == Persistence::Close {
+            let _ = io.stream.shutdown().await;
+            return Ok(Ended::Closed);
+        }
+    }
+}
+
+/// Answers a head that cannot be served; the connection closes after.
+async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, error: &HeadError) {
+    tracing::debug!(%error, "refused a request head");
+    let refusal = match error {
+        HeadError::TooLarge => ProxyError::HeadTooLarge,
+        HeadError::Malformed(_) | HeadError::Framing(_) => ProxyError::BadRequest,
+    };
+    let response = refusal.into_response(None, std::time::Instant::now());
+    let _ = respond(io, response, false, Version::HTTP_11, Persistence::Close).await;
+    let _ = io.stream.shutdown().await;
+}
+
+struct Connection<'a> {
+    ctx: &'a ConnCtx,
+    stop: &'a CancellationToken,
+    /// `stop`'s cancellation, waited on by every idle wait: made once, not
+    /// per request (each new waiter is a lock and a list insert).
+    stopped: Pin<Box<WaitForCancellationFuture<'a>>>,
+    /// The head-read deadline's timer, created on the first wait and then
+    /// only moved when it fires early (see `next_head`).
+    timer: Option<Pin<Box<Sleep>>>,
+    /// No request yet: the HTTP/2 preface is still possible.
+    first: bool,
+}
+
+impl Connection<'_> {
+    /// Reads up to the next complete request head. The client has
+    /// `header_read_timeout` for it, counted from when the proxy starts
+    /// waiting (idle keep-alive time included). The timer is not re-armed
+    /// per request: it fires at the deadline of the wait it was set for,
+    /// and is moved on then if a later wait is still within its own.
+    async fn next_head<I: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<I>) -> Result<Next, ConnError> {
+        let limit = self.ctx.shared.config.header_read_timeout;
+        let mut deadline = None;
+        loop {
+            if !io.buf.is_empty() {
+                if self.first && head::H2_PREFACE.starts_with(&io.buf[..io.buf.len().min(head::H2_PREFACE.len())]) {
+                    if io.buf.len() >= head::H2_PREFACE.len() {
+                        return Ok(Next::Http2);
+                    }
+                } else {
+                    self.first = false;
+                    match head::parse(&io.buf)? {
+                        Parsed::Partial => {}
+                        Parsed::Complete(len, pending) => {
+                            let bytes = io.buf.split_to(len).freeze();
+                            return Ok(Next::Head(pending.head(&bytes)?));
+                        }
+                    }
+                }
+            }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + limit);
+            let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            let idle = io.buf.is_empty();
+            tokio::select! {
+                biased;
+                read = io.read() => match read {
+                    Ok(0) => return Ok(Next::Closed),
+                    Ok(_) => {}
+                    // A reset between requests is an ordinary end.
+                    Err(_) if idle => return Ok(Next::Closed),
+                    Err(error) => return Err(error.into()),
+                },
+                () = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        // An idle keep-alive connection simply ends.
+                        return if idle { Ok(Next::Closed) } else { Err(ConnError::HeadTimeout(limit)) };
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+                () = self.stopped.as_mut(), if idle => return Ok(Next::Closed),
+            }
+        }
+    }
+
+    /// One request: the handler, then the response. Says whether the
+    /// connection carries on.
+    async fn exchange<I>(&mut self, io: Io<I>, head: RequestHead) -> Result<(Io<I>, Persistence), ConnError>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue } = head;
+        let is_head = method == http::Method::HEAD;
+        let mut request = Request::new(ClientBody::Empty);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.version_mut() = version;
+        *request.headers_mut() = headers;
+
+        let (mut io, response, leftover) = match framing {
+            None => (io, handler::handle(request, self.ctx).await, Leftover::Consumed),
+            Some(framing) => {
+                // The connection is lent to the body for the handler's run.
+                let inbound = Arc::new(Mutex::new(Inbound::new(io, framing, expect_continue)));
+                *request.body_mut() = ClientBody::H1(Box::pin(H1Body::new(inbound.clone(), framing)));
+                let response = handler::handle(request, self.ctx).await;
+                // The handler consumed or dropped the body: the loan ends.
+                let Ok(inbound) = Arc::try_unwrap(inbound) else {
+                    return Err(std::io::Error::other("request body outlived its handler").into());
+                };
+                let (io, leftover) = inbound.into_inner().unwrap_or_else(|e| e.into_inner()).finish();
+                (io, response, leftover)
+            }
+        };
+
+        let persistence = if !keep_alive || leftover == Leftover::Unread || self.stop.is_cancelled() {
+            Persistence::Close
+        } else if version == Version::HTTP_10 {
+            Persistence::KeepAlive10
+        } else {
+            Persistence::KeepAlive
+        };
+        let persistence = respond(&mut io, response, is_head, version, persistence).await?;
+        Ok((io, persistence))
+    }
+}
+
+/// Writes `response`: its head and a body that is ready at once in one
+/// write, the rest frame by frame as the body yields it.
+async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Io<I>,
+    response: Response<ProxyBody>,
+    is_head: bool,
+    version: Version,
+    persistence: Persistence,
+) -> Result<Persistence, ConnError> {
+    let (parts, mut body) = response.into_parts();
+    let exchange = Exchange {
+        head: is_head,
+        version,
+        status: parts.status,
+        headers: &parts.headers,
+        body_len: body.size_hint().exact(),
+    };
+    let framing = response::framing(&exchange);
+    let persistence = if framing == Framing::UntilClose { Persistence::Close } else { persistence };
+    io.out.clear();
+    response::encode(&mut io.out, &exchange, framing, persistence);
+    if framing == Framing::None {
+        drop(body);
+        io.flush_out().await?;
+        return Ok(persistence);
+    }
+    let mut sent: u64 = 0;
+    loop {
+        // What the body has ready joins the bytes waiting in `out`;
+        // only when it has to wait does `out` go to the socket first.
+        let frame = match body.frame().now_or_never() {
+            Some(frame) => frame,
+            None => {
+                io.flush_out().await?;
+                body.frame().await
+            }
+        };
+        let data = match frame {
+            None => break,
+            Some(Err(error)) => return Err(ConnError::Body(error)),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                // Trailers are not forwarded.
+                _ => continue,
+            },
+        };
+        sent += data.len() as u64;
+        if let Framing::Length(n) = framing
+            && sent > n
+        {
+            return Err(ConnError::BodyLength);
+        }
+        write_data(io, data, framing == Framing::Chunked).await?;
+    }
+    match framing {
+        Framing::Length(n) if sent != n => return Err(ConnError::BodyLength),
+        Framing::Chunked => io.out.extend_from_slice(b"0\r\n\r\n"),
+        _ => {}
+    }
+    io.flush_out().await?;
+    Ok(persistence)
+}
+
+async fn write_data<I: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Io<I>,
+    data: Bytes,
+    chunked: bool,
+) -> Result<(), ConnError> {
+    let out = &mut io.out;
+    if chunked {
+        use std::io::Write as _;
+        let _ = write!(out, "{:x}\r\n", data.len());
+    }
+    if data.len() <= INLINE_BODY {
+        out.extend_from_slice(&data);
+    } else {
+        io.write_direct(&data).await?;
+    }
+    if chunked {
+        io.out.extend_from_slice(b"\r\n");
+    }
+    // A body that keeps being ready (a fast upstream) must not pile up
+    // here while the client reads slowly: past this, the client sets the pace.
+    if io.out.len() >= MAX_PENDING_OUT {
+        io.flush_out().await?;
+    }
+    Ok(())
+}
