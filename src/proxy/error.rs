@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, LOCATION, SERVER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 
 use super::headers::{JSON_UTF8, SERVER_VALUE, TEXT_UTF8, X_KONG_RESPONSE_LATENCY, millis};
 use super::response::ProxyBody;
@@ -109,30 +109,61 @@ impl ProxyError {
 
     /// The single mapping from a denial or failure to what the client sees.
     /// `accept` is the client's Accept header, parsed only here.
-    pub fn into_response(self, accept: Option<&HeaderValue>, start: Instant) -> Response<ProxyBody> {
+    pub fn answer(self, accept: Option<&HeaderValue>, start: Instant) -> Answer {
         let status = self.status();
         let ((json, text), format) = self.bodies();
-        let mut response = Response::new(ProxyBody::empty());
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        // At most four fields: allocated once.
-        headers.reserve(4);
-        headers.insert(SERVER, SERVER_VALUE);
-        headers.insert(X_KONG_RESPONSE_LATENCY, millis(start.elapsed()));
+        let latency = millis(start.elapsed());
         match self {
             // Kong answers a redirect with headers only.
             ProxyError::HttpsRequired { location: Some(location), .. } => {
-                headers.insert(LOCATION, location);
+                Answer { status, latency, content_type: None, extra: Some((LOCATION, location)), body: "" }
             }
             other => {
                 let as_text = matches!(format, Format::Negotiated) && accept.is_some_and(prefers_text);
                 let (content_type, body) = if as_text { (TEXT_UTF8, text) } else { (JSON_UTF8, json) };
-                headers.insert(CONTENT_TYPE, content_type);
-                if let ProxyError::Unauthorized { www_authenticate, .. } = other {
-                    headers.insert(WWW_AUTHENTICATE, www_authenticate);
-                }
-                *response.body_mut() = ProxyBody::full(Bytes::from_static(body.as_bytes()));
+                let extra = match other {
+                    ProxyError::Unauthorized { www_authenticate, .. } => Some((WWW_AUTHENTICATE, www_authenticate)),
+                    _ => None,
+                };
+                Answer { status, latency, content_type: Some(content_type), extra, body }
             }
+        }
+    }
+}
+
+/// A response the proxy makes itself: a handful of fixed fields and a
+/// static body, nothing allocated. Our HTTP/1 server writes it straight
+/// into the connection's buffer; HTTP/2 gets it as a `Response`.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    /// X-Kong-Response-Latency.
+    latency: HeaderValue,
+    content_type: Option<HeaderValue>,
+    /// Location (redirects) or WWW-Authenticate (401s).
+    extra: Option<(HeaderName, HeaderValue)>,
+    pub body: &'static str,
+}
+
+impl Answer {
+    /// The header fields, in the order they are sent.
+    pub fn fields(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        static SERVER_FIELD: (HeaderName, HeaderValue) = (SERVER, SERVER_VALUE);
+        static LATENCY: HeaderName = X_KONG_RESPONSE_LATENCY;
+        static TYPE: HeaderName = CONTENT_TYPE;
+        [(&SERVER_FIELD.0, &SERVER_FIELD.1), (&LATENCY, &self.latency)]
+            .into_iter()
+            .chain(self.content_type.as_ref().map(|v| (&TYPE, v)))
+            .chain(self.extra.as_ref().map(|(n, v)| (n, v)))
+    }
+
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let mut response = Response::new(ProxyBody::full(Bytes::from_static(self.body.as_bytes())));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.reserve(4);
+        for (name, value) in self.fields() {
+            headers.insert(name.clone(), value.clone());
         }
         response
     }
@@ -180,6 +211,31 @@ mod tests {
 
     fn text(a: &'static str) -> bool {
         prefers_text(&HeaderValue::from_static(a))
+    }
+
+    #[test]
+    fn an_answer_has_the_same_fields_as_bytes_and_as_a_response() {
+        let denial = ProxyError::Unauthorized {
+            failure: AuthFailure::NoKey,
+            www_authenticate: HeaderValue::from_static("Key realm=\"kong\""),
+        };
+        let answer = denial.answer(None, Instant::now());
+        let names: Vec<&str> = answer.fields().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["server", "x-kong-response-latency", "content-type", "www-authenticate"]);
+        assert_eq!(answer.body, "{\n  \"message\":\"No API key found in request\"\n}");
+        let response = answer.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers().len(), 4);
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Key realm=\"kong\"");
+
+        let redirect = ProxyError::HttpsRequired {
+            status: StatusCode::MOVED_PERMANENTLY,
+            location: Some(HeaderValue::from_static("https://a/")),
+        };
+        let answer = redirect.answer(None, Instant::now());
+        assert_eq!(answer.body, "");
+        assert!(answer.fields().any(|(n, v)| n == LOCATION && v == "https://a/"));
+        assert!(!answer.fields().any(|(n, _)| n == CONTENT_TYPE));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use http::header::{ACCEPT, HOST};
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 
-use super::error::ProxyError;
+use super::error::{Answer, ProxyError};
 use super::forward::{self, Added, Forwarding};
 use super::headers::remove_identity;
 use super::key_auth::{self, AuthRequest};
@@ -26,25 +26,47 @@ struct RequestLog {
     consumer: Option<Arc<Consumer>>,
 }
 
-pub async fn handle(req: Request<ClientBody>, conn: &ConnCtx) -> Response<ProxyBody> {
+/// What a request gets: the upstream's response, or the proxy's own.
+pub enum Reply {
+    Proxied(Response<ProxyBody>),
+    Own(Answer),
+}
+
+impl Reply {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Reply::Proxied(response) => response.status(),
+            Reply::Own(answer) => answer.status,
+        }
+    }
+
+    pub fn into_response(self) -> Response<ProxyBody> {
+        match self {
+            Reply::Proxied(response) => response,
+            Reply::Own(answer) => answer.into_response(),
+        }
+    }
+}
+
+pub async fn handle(req: Request<ClientBody>, conn: &ConnCtx) -> Reply {
     let start = Instant::now();
     let mut log = RequestLog::default();
     // Kept aside (a cheap clone) for errors raised after the headers moved on.
     let accept = req.headers().get(ACCEPT).cloned();
-    let response = match proxy(req, conn, start, &mut log).await {
-        Ok(response) => response,
+    let reply = match proxy(req, conn, start, &mut log).await {
+        Ok(response) => Reply::Proxied(response),
         Err(error) => {
             tracing::debug!(%error, "answered by the proxy");
-            error.into_response(accept.as_ref(), start)
+            Reply::Own(error.answer(accept.as_ref(), start))
         }
     };
     tracing::debug!(
         route.name = log.route.as_deref().map(|r| r.name.as_str()),
         consumer.username = log.consumer.as_deref().and_then(|c| c.username()),
-        status = response.status().as_u16(),
+        status = reply.status().as_u16(),
         "request"
     );
-    response
+    reply
 }
 
 async fn proxy(

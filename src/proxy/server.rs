@@ -213,7 +213,7 @@ impl Conn {
         let Conn { ctx, http2, watcher, peer, .. } = self;
         let service = service_fn(move |req: Request<Incoming>| {
             let ctx = ctx.clone();
-            async move { Ok::<_, Infallible>(handler::handle(req.map(ClientBody::H2), &ctx).await) }
+            async move { Ok::<_, Infallible>(handler::handle(req.map(ClientBody::H2), &ctx).await.into_response()) }
         });
         let conn = http2.serve_connection(TokioIo::new(io), service);
         if let Err(error) = watcher.watch(conn).await {

@@ -36,8 +36,8 @@ use self::body::{H1Body, Inbound, Leftover};
 use self::head::{HeadError, Parsed, RequestHead};
 use self::io::Io;
 use self::response::{Exchange, Framing, Persistence};
-use super::error::ProxyError;
-use super::handler;
+use super::error::{Answer, ProxyError};
+use super::handler::{self, Reply};
 use super::request_body::ClientBody;
 use super::response::ProxyBody;
 use super::server::ConnCtx;
@@ -124,8 +124,8 @@ async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, error: &HeadE
         HeadError::TooLarge => ProxyError::HeadTooLarge,
         HeadError::Malformed(_) | HeadError::Framing(_) => ProxyError::BadRequest,
     };
-    let response = refusal.into_response(None, std::time::Instant::now());
-    let _ = respond(io, response, false, Version::HTTP_11, Persistence::Close).await;
+    let answer = refusal.answer(None, std::time::Instant::now());
+    let _ = respond_own(io, &answer, false, Version::HTTP_11, Persistence::Close).await;
     let _ = io.stream.shutdown().await;
 }
 
@@ -229,9 +229,33 @@ impl Connection<'_> {
         } else {
             Persistence::KeepAlive
         };
-        let persistence = respond(&mut io, response, is_head, version, persistence).await?;
+        let persistence = match response {
+            Reply::Proxied(response) => respond(&mut io, response, is_head, version, persistence).await?,
+            Reply::Own(answer) => respond_own(&mut io, &answer, is_head, version, persistence).await?,
+        };
         Ok((io, persistence))
     }
+}
+
+/// Writes the proxy's own answer, head and body in one write: no header
+/// map is built for it, or dropped after.
+async fn respond_own<I: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Io<I>,
+    answer: &Answer,
+    is_head: bool,
+    version: Version,
+    persistence: Persistence,
+) -> Result<Persistence, ConnError> {
+    let body_len = Some(answer.body.len() as u64);
+    let exchange = Exchange { head: is_head, version, status: answer.status, declared: None, body_len };
+    let framing = response::framing(&exchange);
+    io.out.clear();
+    response::encode(&mut io.out, &exchange, answer.fields(), framing, persistence);
+    if framing != Framing::None {
+        io.out.extend_from_slice(answer.body.as_bytes());
+    }
+    io.flush_out().await?;
+    Ok(persistence)
 }
 
 /// Writes `response`: its head and a body that is ready at once in one
@@ -248,13 +272,13 @@ async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
         head: is_head,
         version,
         status: parts.status,
-        headers: &parts.headers,
+        declared: response::declared_length(&parts.headers),
         body_len: body.size_hint().exact(),
     };
     let framing = response::framing(&exchange);
     let persistence = if framing == Framing::UntilClose { Persistence::Close } else { persistence };
     io.out.clear();
-    response::encode(&mut io.out, &exchange, framing, persistence);
+    response::encode(&mut io.out, &exchange, &parts.headers, framing, persistence);
     if framing == Framing::None {
         drop(body);
         io.flush_out().await?;

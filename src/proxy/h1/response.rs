@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{HeaderMap, StatusCode, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
 use crate::proxy::upstream::put_field;
 
@@ -33,21 +33,27 @@ pub enum Persistence {
 }
 
 /// The request facts a response head depends on.
-pub struct Exchange<'a> {
+pub struct Exchange {
     /// The request was a HEAD.
     pub head: bool,
     pub version: Version,
     pub status: StatusCode,
-    pub headers: &'a HeaderMap,
+    /// The response's own Content-Length (an upstream's).
+    pub declared: Option<u64>,
     /// The body's exact length, when known.
     pub body_len: Option<u64>,
+}
+
+/// The Content-Length a response's fields declare.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
 }
 
 /// Decides the framing (RFC 9112 §6.3): statuses and methods without a
 /// body first, then the response's own Content-Length (an upstream's, whose
 /// body is delimited by it), then the body's known length; else chunked,
 /// or close-delimited for an HTTP/1.0 client that cannot read chunks.
-pub fn framing(x: &Exchange<'_>) -> Framing {
+pub fn framing(x: &Exchange) -> Framing {
     if x.head
         || x.status.is_informational()
         || x.status == StatusCode::NO_CONTENT
@@ -55,8 +61,7 @@ pub fn framing(x: &Exchange<'_>) -> Framing {
     {
         return Framing::None;
     }
-    let declared = x.headers.get(CONTENT_LENGTH).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok());
-    match declared.or(x.body_len) {
+    match x.declared.or(x.body_len) {
         Some(n) => Framing::Length(n),
         None if x.version == Version::HTTP_10 => Framing::UntilClose,
         None => Framing::Chunked,
@@ -65,7 +70,13 @@ pub fn framing(x: &Exchange<'_>) -> Framing {
 
 /// Writes the head into `out`. A HEAD response keeps the fields a GET
 /// would have had, a Content-Length included when known.
-pub fn encode(out: &mut Vec<u8>, x: &Exchange<'_>, framing: Framing, persistence: Persistence) {
+pub fn encode<'f>(
+    out: &mut Vec<u8>,
+    x: &Exchange,
+    fields: impl IntoIterator<Item = (&'f HeaderName, &'f HeaderValue)>,
+    framing: Framing,
+    persistence: Persistence,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(x.status.as_str().as_bytes());
     out.push(b' ');
@@ -73,7 +84,7 @@ pub fn encode(out: &mut Vec<u8>, x: &Exchange<'_>, framing: Framing, persistence
     out.extend_from_slice(b"\r\n");
     let mut has_length = false;
     let mut has_date = false;
-    for (name, value) in x.headers {
+    for (name, value) in fields {
         // Framing and connection fields are ours to write; the response's
         // Content-Length stays (it is what `framing` used).
         if name == TRANSFER_ENCODING || name == CONNECTION {
@@ -138,20 +149,19 @@ impl DateCache {
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-
     use super::*;
 
-    fn head(x: &Exchange<'_>, persistence: Persistence) -> (Framing, String) {
-        let framing = framing(x);
+    fn head(x: &(Exchange, &HeaderMap), persistence: Persistence) -> (Framing, String) {
+        let framing = framing(&x.0);
         let mut out = Vec::new();
-        encode(&mut out, x, framing, persistence);
+        encode(&mut out, &x.0, x.1, framing, persistence);
         (framing, String::from_utf8(out).expect("ascii"))
     }
 
-    fn exchange(head: bool, status: u16, headers: &HeaderMap, body_len: Option<u64>) -> Exchange<'_> {
+    fn exchange(head: bool, status: u16, headers: &HeaderMap, body_len: Option<u64>) -> (Exchange, &HeaderMap) {
         let status = StatusCode::from_u16(status).expect("status");
-        Exchange { head, version: Version::HTTP_11, status, headers, body_len }
+        let declared = declared_length(headers);
+        (Exchange { head, version: Version::HTTP_11, status, declared, body_len }, headers)
     }
 
     #[test]
@@ -168,7 +178,7 @@ mod tests {
         assert!(text.contains("\r\ntransfer-encoding: chunked\r\n"), "{text}");
 
         let mut x = exchange(false, 200, &empty, None);
-        x.version = Version::HTTP_10;
+        x.0.version = Version::HTTP_10;
         let (framing, text) = head(&x, Persistence::Close);
         assert_eq!(framing, Framing::UntilClose);
         assert!(text.contains("\r\nconnection: close\r\n") && !text.contains("chunked"), "{text}");
