@@ -364,3 +364,81 @@ async fn shutdown_closes_idle_connections_at_once_and_busy_ones_after_their_resp
     let served = tokio::time::timeout(WAIT, &mut proxy.task).await;
     assert!(matches!(served, Ok(Ok(Ok(())))), "serve returned {served:?}");
 }
+
+/// Requests that reach the framing, body and keep-alive code, to be mutated.
+const SEEDS: &[&[u8]] = &[
+    b"GET /a?x=1 HTTP/1.1\r\nHost: a\r\napikey: alice-key\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET http://a/b HTTP/1.1\r\n\r\n",
+];
+
+/// Pieces that tend to reach interesting code when spliced into a request.
+const SPLICES: &[&[u8]] = &[
+    b"\r\n",
+    b"\r\n\r\n",
+    b"\n",
+    b":",
+    b" ",
+    b"\t",
+    b"\0",
+    b"\xff",
+    b"0",
+    b"ffffffffffffffffff",
+    b";",
+    b",",
+    b"Content-Length: 7\r\n",
+    b"Content-Length: -1\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: gzip\r\n",
+    b"Connection: close\r\n",
+    b"Expect: 100-continue\r\n",
+    b"HTTP/1.0",
+    b"HTTP/2.0",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    b"%00",
+    b"/../..",
+    b"apikey: ",
+    b"Host: [::1\r\n",
+];
+
+#[tokio::test]
+async fn mutated_requests_never_take_the_proxy_down() {
+    let proxy = auth_proxy(mk_key_auth()).await;
+    let mut rng = Rng(0x00C0_FFEE_1234_5678);
+    for round in 0..300 {
+        let mut request = SEEDS[rng.below(SEEDS.len())].to_vec();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(request.len() + 1);
+            match rng.below(3) {
+                0 => {
+                    let piece = SPLICES[rng.below(SPLICES.len())];
+                    request.splice(at..at, piece.iter().copied());
+                }
+                1 => {
+                    let end = (at + 1 + rng.below(8)).min(request.len());
+                    request.drain(at..end);
+                }
+                _ => {
+                    if let Some(b) = request.get_mut(at) {
+                        *b = rng.next() as u8;
+                    }
+                }
+            }
+        }
+        let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+        let _ = stream.write_all(&request).await;
+        // Whatever the answer, it comes (or the connection closes) promptly;
+        // a request still waiting for bytes is cut by closing our side.
+        let _ = stream.shutdown().await;
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut sink)).await;
+        assert!(read.is_ok(), "round {round}: no end for {:?}", String::from_utf8_lossy(&request));
+        let text = String::from_utf8_lossy(&sink);
+        assert!(!text.starts_with("HTTP/1.1 5"), "round {round}: {text} for {:?}", String::from_utf8_lossy(&request));
+    }
+    let mut client = Client::connect(proxy.addr).await;
+    client.send(b"GET / HTTP/1.1\r\nHost: a\r\napikey: alice-key\r\n\r\n").await;
+    assert_eq!(client.reply(false).await.status, 200);
+}

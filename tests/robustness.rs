@@ -3,24 +3,12 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+mod support;
+
 use portcullis::source::manifest;
 use portcullis::translate::{self, Config};
 use portcullis::world::World;
-
-/// Small deterministic PRNG (xorshift64*): reproducible failures, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use support::Rng;
 
 /// Tokens that tend to reach interesting code when spliced into YAML.
 const TOKENS: &[&str] = &[

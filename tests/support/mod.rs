@@ -424,3 +424,21 @@ pub async fn start_deaf_upstream() -> SocketAddr {
     });
     addr
 }
+
+// ---------- deterministic randomness ----------
+
+/// Small deterministic PRNG (xorshift64*): reproducible failures, no dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
