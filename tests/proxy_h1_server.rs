@@ -442,3 +442,26 @@ async fn mutated_requests_never_take_the_proxy_down() {
     client.send(b"GET / HTTP/1.1\r\nHost: a\r\napikey: alice-key\r\n\r\n").await;
     assert_eq!(client.reply(false).await.status, 200);
 }
+
+#[tokio::test]
+async fn upstream_fields_pass_through_as_sent_and_via_extends_the_last() {
+    let upstream = start_raw_upstream(
+        b"HTTP/1.1 200 OK\r\nX-Mixed-Case: Value\r\nVia: 1.0 first\r\nSet-Cookie: a=1\r\nvia: 1.1 second\r\n\
+          Set-Cookie: b=2\r\nConnection: X-Hop\r\nX-Hop: gone\r\nContent-Length: 2\r\n\r\nok",
+    )
+    .await;
+    let snapshot = mk_snapshot(vec![mk_route("raw", prefix("/"), mk_backend(&[upstream]))], ConsumerIndex::new());
+    let proxy = start_proxy(snapshot).await;
+    let mut client = Client::connect(proxy.addr).await;
+    client.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    let reply = client.reply(false).await;
+    assert_eq!(reply.body, b"ok");
+    let lines: Vec<&str> = reply.head.split("\r\n").skip(1).collect();
+    assert!(lines.contains(&"X-Mixed-Case: Value"), "{lines:?}");
+    assert!(lines.contains(&"Via: 1.0 first"), "{lines:?}");
+    assert!(lines.contains(&"via: 1.1 second, 1.1 portcullis"), "{lines:?}");
+    let cookies: Vec<&&str> = lines.iter().filter(|l| l.starts_with("Set-Cookie")).collect();
+    assert_eq!(cookies, [&"Set-Cookie: a=1", &"Set-Cookie: b=2"]);
+    assert!(!lines.iter().any(|l| l.starts_with("X-Hop") || l.starts_with("Connection")), "{lines:?}");
+    assert!(reply.header("x-kong-upstream-latency").is_some() && reply.header("x-kong-proxy-latency").is_some());
+}

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use http::header::{CONTENT_LENGTH, Entry, HOST, VIA};
+use http::header::{CONTENT_LENGTH, DATE, Entry, HOST, VIA};
 use http::uri::{Authority, PathAndQuery};
-use http::{HeaderMap, HeaderName, HeaderValue, Response, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Uri};
 
 use super::error::ProxyError;
 use super::headers::{
@@ -15,7 +15,8 @@ use super::headers::{
 };
 use super::key_auth::Identity;
 use super::response::ProxyBody;
-use super::upstream::{AddedFields, UpstreamBody, put_field};
+use super::upstream::{AddedFields, Fields, UpstreamBody, UpstreamResponse, put_field, put_raw_field};
+use super::wire;
 use crate::snapshot::{Route, Scheme, header_safe};
 
 /// The upstream path-and-query and the prefix strip_path removed (for
@@ -236,24 +237,79 @@ fn fix_host_and_length(headers: &mut HeaderMap, route: &Route, fwd: &Forwarding<
     true
 }
 
-/// The client's response: upstream status, headers (hop-by-hop ones were
-/// left out as the head was read) and streamed body, plus Via and Kong's
-/// latency headers.
-pub fn client_response(response: Response<UpstreamBody>, proxy: Duration, upstream: Duration) -> Response<ProxyBody> {
-    let (mut parts, body) = response.into_parts();
-    match parts.headers.entry(VIA) {
-        Entry::Vacant(entry) => {
-            entry.insert(VIA_VALUE);
-        }
-        Entry::Occupied(mut entry) => {
-            let mut v = entry.get().as_bytes().to_vec();
-            v.extend_from_slice(b", ");
-            v.extend_from_slice(VIA_VALUE.as_bytes());
-            entry.insert(HeaderValue::from_bytes(&v).unwrap_or(VIA_VALUE));
-        }
+/// An upstream's response on its way to the client: status, fields as the
+/// upstream sent them (hop-by-hop ones were left out as the head was read),
+/// the streamed body, and what the proxy adds: Via and Kong's latency
+/// headers.
+pub struct Proxied {
+    pub status: StatusCode,
+    pub fields: Fields,
+    pub body: UpstreamBody,
+    proxy_latency: HeaderValue,
+    upstream_latency: HeaderValue,
+}
+
+pub fn client_response(response: UpstreamResponse, proxy: Duration, upstream: Duration) -> Proxied {
+    let UpstreamResponse { status, fields, body } = response;
+    Proxied { status, fields, body, proxy_latency: millis(proxy), upstream_latency: millis(upstream) }
+}
+
+impl Proxied {
+    /// The length the upstream declared (a HEAD's, a 304's, or its body's).
+    pub fn declared_length(&self) -> Option<u64> {
+        wire::content_length(self.fields.get_all("content-length")).ok().flatten()
     }
-    parts.headers.insert(X_KONG_UPSTREAM_LATENCY, millis(upstream));
-    parts.headers.insert(X_KONG_PROXY_LATENCY, millis(proxy));
-    parts.version = Version::HTTP_11;
-    Response::from_parts(parts, ProxyBody::Upstream(body))
+
+    /// Writes every field as a `name: value` line: the upstream's as sent,
+    /// ours appended to its last Via (or a Via of our own), then the
+    /// latency headers. Returns whether the upstream sent a Date.
+    pub fn encode_fields(&self, out: &mut Vec<u8>) -> bool {
+        let is = |name: &[u8], field: &HeaderName| name.eq_ignore_ascii_case(field.as_str().as_bytes());
+        let last_via = self.fields.iter().enumerate().filter(|(_, (n, _))| is(n, &VIA)).map(|(i, _)| i).last();
+        let mut has_date = false;
+        for (i, (name, value)) in self.fields.iter().enumerate() {
+            has_date |= is(name, &DATE);
+            put_raw_field(out, name, value);
+            if Some(i) == last_via {
+                // Before the line's CRLF: `, 1.1 portcullis`.
+                out.truncate(out.len() - 2);
+                out.extend_from_slice(b", ");
+                out.extend_from_slice(VIA_VALUE.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        if last_via.is_none() {
+            put_field(out, &VIA, VIA_VALUE.as_bytes());
+        }
+        put_field(out, &X_KONG_UPSTREAM_LATENCY, self.upstream_latency.as_bytes());
+        put_field(out, &X_KONG_PROXY_LATENCY, self.proxy_latency.as_bytes());
+        has_date
+    }
+
+    /// The same response with its fields in a map (HTTP/2).
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let mut headers = self.fields.to_map(3);
+        let mut vias: Vec<HeaderValue> = headers.get_all(VIA).iter().cloned().collect();
+        match vias.pop() {
+            None => {
+                headers.insert(VIA, VIA_VALUE);
+            }
+            Some(last) => {
+                let mut v = last.as_bytes().to_vec();
+                v.extend_from_slice(b", ");
+                v.extend_from_slice(VIA_VALUE.as_bytes());
+                headers.remove(VIA);
+                for earlier in vias {
+                    headers.append(VIA, earlier);
+                }
+                headers.append(VIA, HeaderValue::from_bytes(&v).unwrap_or(VIA_VALUE));
+            }
+        }
+        headers.insert(X_KONG_UPSTREAM_LATENCY, self.upstream_latency);
+        headers.insert(X_KONG_PROXY_LATENCY, self.proxy_latency);
+        let mut response = Response::new(ProxyBody::Upstream(self.body));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = headers;
+        response
+    }
 }

@@ -9,7 +9,7 @@ use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 
 use super::error::{Answer, ProxyError};
-use super::forward::{self, Added, Forwarding};
+use super::forward::{self, Added, Forwarding, Proxied};
 use super::headers::remove_identity;
 use super::key_auth::{self, AuthRequest};
 use super::request::{normalize_path, routing_host};
@@ -28,21 +28,21 @@ struct RequestLog {
 
 /// What a request gets: the upstream's response, or the proxy's own.
 pub enum Reply {
-    Proxied(Response<ProxyBody>),
+    Proxied(Proxied),
     Own(Answer),
 }
 
 impl Reply {
     pub fn status(&self) -> StatusCode {
         match self {
-            Reply::Proxied(response) => response.status(),
+            Reply::Proxied(proxied) => proxied.status,
             Reply::Own(answer) => answer.status,
         }
     }
 
     pub fn into_response(self) -> Response<ProxyBody> {
         match self {
-            Reply::Proxied(response) => response,
+            Reply::Proxied(proxied) => proxied.into_response(),
             Reply::Own(answer) => answer.into_response(),
         }
     }
@@ -74,7 +74,7 @@ async fn proxy(
     conn: &ConnCtx,
     start: Instant,
     log: &mut RequestLog,
-) -> Result<Response<ProxyBody>, ProxyError> {
+) -> Result<Proxied, ProxyError> {
     let shared = &conn.shared;
     let (parts, body) = req.into_parts();
     let Parts { method, uri, version, mut headers, .. } = parts;

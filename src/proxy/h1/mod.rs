@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use http::{Request, Response, Version};
+use http::{Request, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -35,11 +35,11 @@ pub use rewind::Rewind;
 use self::body::{H1Body, Inbound, Leftover};
 use self::head::{HeadError, Parsed, RequestHead};
 use self::io::Io;
-use self::response::{Exchange, Framing, Persistence};
+use self::response::{Exchange, Framing, Persistence, Written};
 use super::error::{Answer, ProxyError};
+use super::forward::Proxied;
 use super::handler::{self, Reply};
 use super::request_body::ClientBody;
-use super::response::ProxyBody;
 use super::server::ConnCtx;
 
 /// Body frames up to this size are copied behind the head (one write);
@@ -258,27 +258,31 @@ async fn respond_own<I: AsyncRead + AsyncWrite + Unpin>(
     Ok(persistence)
 }
 
-/// Writes `response`: its head and a body that is ready at once in one
-/// write, the rest frame by frame as the body yields it.
+/// Writes an upstream's response: its fields as the upstream sent them,
+/// ours after them, and a body that is ready at once in the same write;
+/// the rest frame by frame as the body yields it.
 async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
     io: &mut Io<I>,
-    response: Response<ProxyBody>,
+    proxied: Proxied,
     is_head: bool,
     version: Version,
     persistence: Persistence,
 ) -> Result<Persistence, ConnError> {
-    let (parts, mut body) = response.into_parts();
+    let declared = proxied.declared_length();
     let exchange = Exchange {
         head: is_head,
         version,
-        status: parts.status,
-        declared: response::declared_length(&parts.headers),
-        body_len: body.size_hint().exact(),
+        status: proxied.status,
+        declared,
+        body_len: proxied.body.size_hint().exact(),
     };
     let framing = response::framing(&exchange);
     let persistence = if framing == Framing::UntilClose { Persistence::Close } else { persistence };
     io.out.clear();
-    response::encode(&mut io.out, &exchange, &parts.headers, framing, persistence);
+    response::status_line(&mut io.out, exchange.status);
+    let date = proxied.encode_fields(&mut io.out);
+    response::finish(&mut io.out, &exchange, framing, persistence, Written { date, length: declared.is_some() });
+    let mut body = proxied.body;
     if framing == Framing::None {
         drop(body);
         io.flush_out().await?;

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use http::{HeaderName, HeaderValue, StatusCode, Version};
 
 use crate::proxy::upstream::put_field;
 
@@ -44,11 +44,6 @@ pub struct Exchange {
     pub body_len: Option<u64>,
 }
 
-/// The Content-Length a response's fields declare.
-pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(CONTENT_LENGTH).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
-}
-
 /// Decides the framing (RFC 9112 §6.3): statuses and methods without a
 /// body first, then the response's own Content-Length (an upstream's, whose
 /// body is delimited by it), then the body's known length; else chunked,
@@ -77,24 +72,42 @@ pub fn encode<'f>(
     framing: Framing,
     persistence: Persistence,
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(x.status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(x.status.canonical_reason().unwrap_or("Unknown").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    let mut has_length = false;
-    let mut has_date = false;
+    status_line(out, x.status);
+    let mut written = Written::default();
     for (name, value) in fields {
         // Framing and connection fields are ours to write; the response's
         // Content-Length stays (it is what `framing` used).
         if name == TRANSFER_ENCODING || name == CONNECTION {
             continue;
         }
-        has_length |= name == CONTENT_LENGTH;
-        has_date |= name == DATE;
+        written.length |= name == CONTENT_LENGTH;
+        written.date |= name == DATE;
         put_field(out, name, value.as_bytes());
     }
-    if !has_date {
+    finish(out, x, framing, persistence, written);
+}
+
+/// Which of the fields `finish` would add the response's own fields had.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Written {
+    pub date: bool,
+    pub length: bool,
+}
+
+/// `HTTP/1.1 <code> <reason>`: the version we speak, whatever the client's.
+pub fn status_line(out: &mut Vec<u8>, status: StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// After the response's own fields: Date, framing and connection fields,
+/// and the blank line that ends the head.
+pub fn finish(out: &mut Vec<u8>, x: &Exchange, framing: Framing, persistence: Persistence, written: Written) {
+    let has_length = written.length;
+    if !written.date {
         DATE_CACHE.with_borrow_mut(|date| put_field(out, &DATE, date.now()));
     }
     match framing {
@@ -149,7 +162,13 @@ impl DateCache {
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
+
     use super::*;
+
+    fn declared_length(headers: &HeaderMap) -> Option<u64> {
+        headers.get(CONTENT_LENGTH).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
+    }
 
     fn head(x: &(Exchange, &HeaderMap), persistence: Persistence) -> (Framing, String) {
         let framing = framing(&x.0);

@@ -21,9 +21,6 @@ use crate::proxy::wire::{self, READ_CHUNK};
 use super::head::{self, AddedFields, HeadError, Parsed, RequestFraming, ResponseHead};
 use crate::snapshot::Target;
 
-/// Fields the proxy adds to every response (Via and two latency headers),
-/// room for which is made when the response's map is built.
-const RESPONSE_FIELDS_ADDED: usize = 3;
 /// Request bodies up to this size are sent in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
 
@@ -165,7 +162,7 @@ impl UpstreamConn {
                     }
                     Parsed::Final(len, pending) => {
                         let bytes = self.buf.split_to(len).freeze();
-                        return Ok(pending.head(&bytes, head_request, RESPONSE_FIELDS_ADDED)?);
+                        return Ok(pending.head(bytes, head_request)?);
                     }
                 }
             }

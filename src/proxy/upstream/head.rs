@@ -59,7 +59,13 @@ impl AddedFields for () {
 
 /// Appends one `name: value\r\n` line.
 pub fn put_field(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
-    out.extend_from_slice(name.as_str().as_bytes());
+    put_raw_field(out, name.as_str().as_bytes(), value);
+}
+
+/// Appends one `name: value\r\n` line; `name` must be a token and `value`
+/// a valid field value (as httparse checked them on the way in).
+pub fn put_raw_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
@@ -139,12 +145,12 @@ pub enum HeadError {
     Upgrade,
 }
 
-/// A parsed response head; header values share the head's bytes.
+/// A parsed response head; its fields stay in the head's bytes.
 #[derive(Debug)]
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub fields: Fields,
     pub framing: BodyFraming,
     /// The upstream lets us send another request on this connection.
     pub keep_alive: bool,
@@ -161,13 +167,62 @@ pub enum Parsed {
     Final(usize, Pending),
 }
 
-/// A final head, parsed but not yet turned into values: names and value
-/// positions, kept until the head bytes are frozen so values are shared,
-/// not copied.
+/// A final head, parsed into positions, kept until the head bytes are
+/// frozen so the fields are shared, not copied.
 pub struct Pending {
     status: StatusCode,
     version: Version,
-    fields: Vec<(HeaderName, Range<usize>)>,
+    fields: Vec<Span>,
+}
+
+/// Where one field's name and value are in the head.
+#[derive(Clone, Debug)]
+struct Span {
+    name: Range<u32>,
+    value: Range<u32>,
+}
+
+/// A response's fields as the upstream sent them, hop-by-hop ones left
+/// out: the head's bytes and where each field is. A proxy passes them on
+/// as they are (httparse has checked every name is a token and no value
+/// holds a control character), so they are never turned into a
+/// `HeaderMap` on the way to an HTTP/1 client — only for HTTP/2.
+#[derive(Clone, Debug, Default)]
+pub struct Fields {
+    bytes: Bytes,
+    spans: Vec<Span>,
+}
+
+impl Fields {
+    /// Every field, in order, as (name, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.spans.iter().map(|s| (self.slice(&s.name), self.slice(&s.value)))
+    }
+
+    /// Every value of the field `name` (any case), in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+    }
+
+    fn slice(&self, range: &Range<u32>) -> &[u8] {
+        self.bytes.get(range.start as usize..range.end as usize).unwrap_or_default()
+    }
+
+    /// The fields as a map (HTTP/2 responses); values share the head's bytes.
+    pub fn to_map(&self, spare: usize) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.spans.len() + spare);
+        for span in &self.spans {
+            let name = HeaderName::from_bytes(self.slice(&span.name));
+            let range = span.value.start as usize..span.value.end as usize;
+            let value =
+                (range.end <= self.bytes.len()).then(|| HeaderValue::from_maybe_shared(self.bytes.slice(range)));
+            // Both were checked by httparse; a field that still fails is left out.
+            if let (Ok(name), Some(Ok(value))) = (name, value) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
 }
 
 /// Parses the head at the start of `buf`.
@@ -194,18 +249,23 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed, HeadError> {
     }
     let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     let base = buf.as_ptr() as usize;
+    // A name's or value's position in `buf`, of which it is a subslice (an
+    // empty value needs no position). Heads are at most 64 KiB: u32 fits.
+    let position = |s: &[u8]| -> Option<Range<u32>> {
+        if s.is_empty() {
+            return Some(0..0);
+        }
+        let start = (s.as_ptr() as usize).wrapping_sub(base);
+        let end = start.checked_add(s.len()).filter(|&end| end <= len)?;
+        Some(u32::try_from(start).ok()?..u32::try_from(end).ok()?)
+    };
     let mut fields = Vec::with_capacity(response.headers.len());
     for h in response.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::InvalidHeader(h.name.into()))?;
-        // The value's position in `buf`, of which it is a subslice (an
-        // empty value needs no position).
-        let start = (h.value.as_ptr() as usize).wrapping_sub(base);
-        let range = match start.checked_add(h.value.len()) {
-            _ if h.value.is_empty() => 0..0,
-            Some(end) if end <= len => start..end,
-            _ => return Err(HeadError::InvalidHeader(name.as_str().into())),
-        };
-        fields.push((name, range));
+        let invalid = || HeadError::InvalidHeader(h.name.into());
+        fields.push(Span {
+            name: position(h.name.as_bytes()).ok_or_else(invalid)?,
+            value: position(h.value).ok_or_else(invalid)?,
+        });
     }
     Ok(Parsed::Final(len, Pending { status, version, fields }))
 }
@@ -213,37 +273,43 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed, HeadError> {
 impl Pending {
     /// Builds the head from its frozen bytes (those `parse_response` saw).
     /// Hop-by-hop fields (RFC 9110 §7.6.1: `Connection`, the names it
-    /// lists, and the fixed list) are read for framing and left out; the
-    /// map has room for `spare` more fields (ours: Via, latency headers).
-    pub fn head(self, bytes: &Bytes, head_request: bool, spare: usize) -> Result<ResponseHead, HeadError> {
+    /// lists, and the fixed list) are read for framing and left out.
+    pub fn head(self, bytes: Bytes, head_request: bool) -> Result<ResponseHead, HeadError> {
+        let at = |r: &Range<u32>| bytes.get(r.start as usize..r.end as usize).unwrap_or_default();
         let values = |name: HeaderName| {
-            self.fields.iter().filter(move |(n, _)| *n == name).map(|(_, range)| &bytes[range.clone()])
+            self.fields
+                .iter()
+                .filter(move |s| at(&s.name).eq_ignore_ascii_case(name.as_str().as_bytes()))
+                .map(|s| at(&s.value))
         };
         let framing = framing(self.status, head_request, values(TRANSFER_ENCODING), values(CONTENT_LENGTH))?;
         let keep_alive = framing != BodyFraming::UntilClose && wire::keeps_alive(self.version, values(CONNECTION));
         let tokens = || values(CONNECTION).flat_map(|v| v.split(|&b| b == b',')).map(<[u8]>::trim_ascii);
         // Nearly always `Connection: keep-alive` (itself hop-by-hop) or
         // none: then no other field needs looking up in it.
-        let lists_fields = tokens().any(|t| !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive"));
-        let listed = |name: &HeaderName| lists_fields && tokens().any(|t| t.eq_ignore_ascii_case(name.as_ref()));
-        let mut headers = HeaderMap::with_capacity(self.fields.len() + spare);
-        for (name, range) in &self.fields {
-            if is_hop_by_hop(name) || listed(name) {
-                continue;
-            }
-            let value = HeaderValue::from_maybe_shared(bytes.slice(range.clone()))
-                .map_err(|_| HeadError::InvalidHeader(name.as_str().into()))?;
-            headers.append(name.clone(), value);
-        }
-        Ok(ResponseHead { status: self.status, version: self.version, headers, framing, keep_alive })
+        let listed: Vec<&[u8]> = if tokens().any(|t| !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive")) {
+            tokens().collect()
+        } else {
+            Vec::new()
+        };
+        let mut spans = self.fields;
+        spans.retain(|s| {
+            let name = at(&s.name);
+            !is_hop_by_hop(name) && !listed.iter().any(|t| t.eq_ignore_ascii_case(name))
+        });
+        drop(listed);
+        let fields = Fields { bytes, spans };
+        Ok(ResponseHead { status: self.status, version: self.version, fields, framing, keep_alive })
     }
 }
 
 /// Hop-by-hop fields that are never forwarded, whatever `Connection` says.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    [CONNECTION, TRANSFER_ENCODING, TE, TRAILER, UPGRADE].contains(name)
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    [CONNECTION, TRANSFER_ENCODING, TE, TRAILER, UPGRADE]
+        .iter()
+        .map(HeaderName::as_str)
+        .chain(["keep-alive", "proxy-connection"])
+        .any(|hop| name.eq_ignore_ascii_case(hop.as_bytes()))
 }
 
 /// RFC 9112 §6.3, strictly: a response with both framing headers, or a
@@ -283,7 +349,7 @@ mod tests {
 
     fn parse(raw: &[u8], head_request: bool) -> Result<ResponseHead, HeadError> {
         match parse_response(raw)? {
-            Parsed::Final(len, pending) => pending.head(&Bytes::copy_from_slice(&raw[..len]), head_request, 0),
+            Parsed::Final(len, pending) => pending.head(Bytes::copy_from_slice(&raw[..len]), head_request),
             Parsed::Partial => panic!("partial"),
             Parsed::Informational(_) => panic!("informational"),
         }
@@ -383,7 +449,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(head.framing, BodyFraming::Chunked);
-        assert_eq!(head.headers.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["x-kept"]);
+        let names: Vec<&[u8]> = head.fields.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [&b"X-Kept"[..]]);
     }
 
     #[test]
@@ -391,9 +458,13 @@ mod tests {
         let head =
             parse(b"HTTP/1.1 201 Created\r\nSet-Cookie: a=1\r\nX-Y: z\r\nSet-Cookie: b=2\r\n\r\n", false).unwrap();
         assert_eq!(head.status, StatusCode::CREATED);
-        let cookies: Vec<_> = head.headers.get_all("set-cookie").iter().collect();
-        assert_eq!(cookies, ["a=1", "b=2"]);
-        assert_eq!(head.headers["x-y"], "z");
+        let cookies: Vec<_> = head.fields.get_all("set-cookie").collect();
+        assert_eq!(cookies, [&b"a=1"[..], b"b=2"]);
+        assert_eq!(head.fields.get_all("x-y").collect::<Vec<_>>(), [b"z"]);
+        // As a map (HTTP/2), the same fields in the same order.
+        let map = head.fields.to_map(0);
+        assert_eq!(map.get_all("set-cookie").iter().collect::<Vec<_>>(), ["a=1", "b=2"]);
+        assert_eq!(map["x-y"], "z");
     }
 
     #[test]

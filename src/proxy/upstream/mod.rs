@@ -18,11 +18,11 @@ mod pool;
 use std::sync::Arc;
 
 use http::header::{CONTENT_LENGTH, HOST};
-use http::{HeaderMap, HeaderValue, Method, Response, Uri};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_body::Body as _;
 
 pub use body::{BoxError, UpstreamBody};
-pub use head::{AddedFields, put_field};
+pub use head::{AddedFields, Fields, put_field, put_raw_field};
 pub use pool::Pool;
 
 use self::conn::{Body, ExchangeError, Outgoing, Upload, UpstreamConn};
@@ -31,6 +31,14 @@ use self::pool::Checkin;
 use super::error::ProxyError;
 use super::request_body::RequestBody;
 use crate::snapshot::{Backend, Target};
+
+/// The upstream's answer: its status, its fields (hop-by-hop ones left
+/// out) and its body, still to be read.
+pub struct UpstreamResponse {
+    pub status: StatusCode,
+    pub fields: Fields,
+    pub body: UpstreamBody,
+}
 
 /// What goes upstream: the rewritten request.
 pub struct UpstreamRequest<'a> {
@@ -54,7 +62,7 @@ pub async fn send(
     backend: &Backend,
     mut req: UpstreamRequest<'_>,
     host_from_target: bool,
-) -> Result<Response<UpstreamBody>, ProxyError> {
+) -> Result<UpstreamResponse, ProxyError> {
     let known = match &req.body {
         RequestBody::Buffered(bytes) => Some(bytes.len() as u64),
         RequestBody::Stream(incoming) => incoming.size_hint().exact(),
@@ -124,7 +132,7 @@ async fn exchange(
     req: &mut UpstreamRequest<'_>,
     framing: RequestFraming,
     backend: &Backend,
-) -> Result<Response<UpstreamBody>, ExchangeError> {
+) -> Result<UpstreamResponse, ExchangeError> {
     let outgoing = Outgoing {
         method: &req.method,
         target: req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
@@ -145,11 +153,8 @@ async fn exchange(
         .map_err(|_| ExchangeError::Timeout)??;
     let reusable = head.keep_alive && upload == Upload::Complete;
     let checkin = Checkin::new(pool.clone(), target.clone(), conn, reusable);
-    let mut response = Response::new(UpstreamBody::new(checkin, head.framing, backend.timeouts.read));
-    *response.status_mut() = head.status;
-    *response.version_mut() = head.version;
-    *response.headers_mut() = head.headers;
-    Ok(response)
+    let body = UpstreamBody::new(checkin, head.framing, backend.timeouts.read);
+    Ok(UpstreamResponse { status: head.status, fields: head.fields, body })
 }
 
 /// RFC 9110 §9.2.2: safe to send again after a failure mid-flight.
