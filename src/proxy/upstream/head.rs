@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::proxy::wire;
@@ -180,6 +180,35 @@ pub struct Pending {
 struct Span {
     name: Range<u32>,
     value: Range<u32>,
+    role: Role,
+}
+
+/// What a response field is to the proxy, decided once per field from its
+/// name (by length first: most names are compared with nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Passed,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    /// Never forwarded, whatever `Connection` says (RFC 9110 §7.6.1).
+    HopByHop,
+}
+
+impl Role {
+    fn of(name: &[u8]) -> Role {
+        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+        match name.len() {
+            2 if is("te") => Role::HopByHop,
+            7 if is("trailer") || is("upgrade") => Role::HopByHop,
+            10 if is("connection") => Role::Connection,
+            10 if is("keep-alive") => Role::HopByHop,
+            14 if is("content-length") => Role::ContentLength,
+            16 if is("proxy-connection") => Role::HopByHop,
+            17 if is("transfer-encoding") => Role::TransferEncoding,
+            _ => Role::Passed,
+        }
+    }
 }
 
 /// A response's fields as the upstream sent them, hop-by-hop ones left
@@ -265,6 +294,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed, HeadError> {
         fields.push(Span {
             name: position(h.name.as_bytes()).ok_or_else(invalid)?,
             value: position(h.value).ok_or_else(invalid)?,
+            role: Role::of(h.name.as_bytes()),
         });
     }
     Ok(Parsed::Final(len, Pending { status, version, fields }))
@@ -276,15 +306,11 @@ impl Pending {
     /// lists, and the fixed list) are read for framing and left out.
     pub fn head(self, bytes: Bytes, head_request: bool) -> Result<ResponseHead, HeadError> {
         let at = |r: &Range<u32>| bytes.get(r.start as usize..r.end as usize).unwrap_or_default();
-        let values = |name: HeaderName| {
-            self.fields
-                .iter()
-                .filter(move |s| at(&s.name).eq_ignore_ascii_case(name.as_str().as_bytes()))
-                .map(|s| at(&s.value))
-        };
-        let framing = framing(self.status, head_request, values(TRANSFER_ENCODING), values(CONTENT_LENGTH))?;
-        let keep_alive = framing != BodyFraming::UntilClose && wire::keeps_alive(self.version, values(CONNECTION));
-        let tokens = || values(CONNECTION).flat_map(|v| v.split(|&b| b == b',')).map(<[u8]>::trim_ascii);
+        let values = |role: Role| self.fields.iter().filter(move |s| s.role == role).map(|s| at(&s.value));
+        let framing = framing(self.status, head_request, values(Role::TransferEncoding), values(Role::ContentLength))?;
+        let keep_alive =
+            framing != BodyFraming::UntilClose && wire::keeps_alive(self.version, values(Role::Connection));
+        let tokens = || values(Role::Connection).flat_map(|v| v.split(|&b| b == b',')).map(<[u8]>::trim_ascii);
         // Nearly always `Connection: keep-alive` (itself hop-by-hop) or
         // none: then no other field needs looking up in it.
         let listed: Vec<&[u8]> = if tokens().any(|t| !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive")) {
@@ -293,23 +319,14 @@ impl Pending {
             Vec::new()
         };
         let mut spans = self.fields;
-        spans.retain(|s| {
-            let name = at(&s.name);
-            !is_hop_by_hop(name) && !listed.iter().any(|t| t.eq_ignore_ascii_case(name))
+        spans.retain(|s| match s.role {
+            Role::Connection | Role::TransferEncoding | Role::HopByHop => false,
+            Role::Passed | Role::ContentLength => !listed.iter().any(|t| t.eq_ignore_ascii_case(at(&s.name))),
         });
         drop(listed);
         let fields = Fields { bytes, spans };
         Ok(ResponseHead { status: self.status, version: self.version, fields, framing, keep_alive })
     }
-}
-
-/// Hop-by-hop fields that are never forwarded, whatever `Connection` says.
-fn is_hop_by_hop(name: &[u8]) -> bool {
-    [CONNECTION, TRANSFER_ENCODING, TE, TRAILER, UPGRADE]
-        .iter()
-        .map(HeaderName::as_str)
-        .chain(["keep-alive", "proxy-connection"])
-        .any(|hop| name.eq_ignore_ascii_case(hop.as_bytes()))
 }
 
 /// RFC 9112 §6.3, strictly: a response with both framing headers, or a
@@ -437,6 +454,20 @@ mod tests {
         assert!(keep(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n"));
         // Read until close: never reusable.
         assert!(!keep(b"HTTP/1.1 200 OK\r\n\r\n"));
+    }
+
+    #[test]
+    fn roles_are_decided_by_the_whole_name_in_any_case() {
+        assert_eq!(Role::of(b"Content-Length"), Role::ContentLength);
+        assert_eq!(Role::of(b"TRANSFER-ENCODING"), Role::TransferEncoding);
+        assert_eq!(Role::of(b"connection"), Role::Connection);
+        for hop in ["TE", "Trailer", "upgrade", "Keep-Alive", "Proxy-Connection"] {
+            assert_eq!(Role::of(hop.as_bytes()), Role::HopByHop, "{hop}");
+        }
+        // Same lengths, other names.
+        for passed in ["tf", "trailed", "x-conn-id1", "content-lengtx", "set-cookie", ""] {
+            assert_eq!(Role::of(passed.as_bytes()), Role::Passed, "{passed}");
+        }
     }
 
     #[test]
