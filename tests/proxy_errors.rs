@@ -91,6 +91,24 @@ async fn slow_upstream_is_504() {
 }
 
 #[tokio::test]
+async fn each_request_on_a_pooled_connection_gets_the_whole_read_timeout() {
+    // The connection's timer was set for the first request; a later
+    // request that runs past that first deadline, within its own, is fine.
+    let mut backend = mk_backend(&[start_echo().await]);
+    backend.timeouts.read = Duration::from_millis(300);
+    let proxy = proxy_to(backend).await;
+    assert_eq!(get_path(proxy.addr, "/").await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(get_path(proxy.addr, "/?sleep_ms=200").await.status, StatusCode::OK);
+    // And it still fires for a request that takes too long.
+    assert_own(
+        &get_path(proxy.addr, "/?sleep_ms=1000").await,
+        StatusCode::GATEWAY_TIMEOUT,
+        "The upstream server is timing out",
+    );
+}
+
+#[tokio::test]
 async fn unavailable_plugin_fails_closed_with_503() {
     let echo = start_echo().await;
     let mut route = mk_route("r", prefix("/"), mk_backend(&[echo]));

@@ -5,15 +5,18 @@
 //! `UpstreamBody` straight from the same buffer and socket.
 
 use std::io;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use futures::FutureExt;
 use http::{HeaderMap, Method};
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::WriteHalf;
+use tokio::time::{Instant, Sleep};
 
 use crate::proxy::request_body::ClientBody;
 use crate::proxy::wire::{self, READ_CHUNK};
@@ -32,6 +35,10 @@ pub struct UpstreamConn {
     out: Vec<u8>,
     /// How much to read at once (see `READ_CHUNK`).
     read_chunk: usize,
+    /// The response-head deadline's timer: made on the first wait and then
+    /// only moved when it fires before the current wait's deadline, so a
+    /// request costs a clock read, not a timer registration.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// What the upstream request is made of.
@@ -92,6 +99,7 @@ impl UpstreamConn {
             buf: BytesMut::with_capacity(READ_CHUNK),
             out: Vec::with_capacity(1024),
             read_chunk: READ_CHUNK,
+            timer: None,
         })
     }
 
@@ -149,8 +157,10 @@ impl UpstreamConn {
         }
     }
 
-    /// Reads up to the final response head (skipping 1xx heads).
-    pub async fn read_head(&mut self, head_request: bool) -> Result<ResponseHead, ExchangeError> {
+    /// Reads up to the final response head (skipping 1xx heads), waiting
+    /// at most `limit` from now.
+    pub async fn read_head(&mut self, head_request: bool, limit: Duration) -> Result<ResponseHead, ExchangeError> {
+        let deadline = Instant::now() + limit;
         let mut received = !self.buf.is_empty();
         loop {
             if !self.buf.is_empty() {
@@ -166,7 +176,8 @@ impl UpstreamConn {
                     }
                 }
             }
-            match self.read().await {
+            let read = std::future::poll_fn(|cx| self.poll_read_before(deadline, cx)).await;
+            match read.ok_or(ExchangeError::Timeout)? {
                 Ok(0) if !received => return Err(ExchangeError::Closed { delivered: true }),
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
                 Ok(_) => received = true,
@@ -184,6 +195,22 @@ impl UpstreamConn {
     pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         wire::poll_read(&mut self.stream, &mut self.buf, &mut self.read_chunk, cx)
     }
+
+    /// `poll_read`, or None once `deadline` has passed.
+    fn poll_read_before(&mut self, deadline: Instant, cx: &mut Context<'_>) -> Poll<Option<io::Result<usize>>> {
+        if let Poll::Ready(read) = self.poll_read(cx) {
+            return Poll::Ready(Some(read));
+        }
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        while timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            // Set for an earlier wait: moved to this one's deadline.
+            timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    }
 }
 
 /// The request body, as the connection sends it.
@@ -196,19 +223,27 @@ pub enum Body<'a> {
 /// Writes the head (and inline body); a connection that turns out closed
 /// or reset here never got the request.
 async fn write_head(stream: &mut TcpStream, out: &[u8], write_timeout: Duration) -> Result<(), ExchangeError> {
-    match tokio::time::timeout(write_timeout, stream.write_all(out)).await {
-        Err(_) => Err(ExchangeError::Timeout),
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) if is_reset(&e) => Err(ExchangeError::Closed { delivered: false }),
-        Ok(Err(e)) => Err(e.into()),
+    match within(write_timeout, stream.write_all(out)).await {
+        None => Err(ExchangeError::Timeout),
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) if is_reset(&e) => Err(ExchangeError::Closed { delivered: false }),
+        Some(Err(e)) => Err(e.into()),
     }
 }
 
 async fn timed<T>(limit: Duration, io: impl Future<Output = io::Result<T>>) -> Result<T, ExchangeError> {
-    match tokio::time::timeout(limit, io).await {
-        Err(_) => Err(ExchangeError::Timeout),
-        Ok(result) => Ok(result?),
+    Ok(within(limit, io).await.ok_or(ExchangeError::Timeout)??)
+}
+
+/// `io`, or None if it takes longer than `limit`. Tried once first: a
+/// write that fits the socket buffer (nearly all) never reads the clock
+/// or touches a timer.
+async fn within<F: Future>(limit: Duration, io: F) -> Option<F::Output> {
+    let mut io = std::pin::pin!(io);
+    if let Some(done) = io.as_mut().now_or_never() {
+        return Some(done);
     }
+    tokio::time::timeout(limit, io).await.ok()
 }
 
 /// Copies a streamed body upstream until it ends, or until the upstream

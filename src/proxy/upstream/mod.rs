@@ -148,9 +148,7 @@ async fn exchange(
     let upload = conn.send(outgoing, body, backend.timeouts.write).await?;
     // The read timeout bounds the wait for the response head once the
     // request is sent (an early response ends the upload sooner).
-    let head = tokio::time::timeout(backend.timeouts.read, conn.read_head(req.method == Method::HEAD))
-        .await
-        .map_err(|_| ExchangeError::Timeout)??;
+    let head = conn.read_head(req.method == Method::HEAD, backend.timeouts.read).await?;
     let reusable = head.keep_alive && upload == Upload::Complete;
     let checkin = Checkin::new(pool.clone(), target.clone(), conn, reusable);
     let body = UpstreamBody::new(checkin, head.framing, backend.timeouts.read);
