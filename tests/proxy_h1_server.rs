@@ -465,3 +465,23 @@ async fn upstream_fields_pass_through_as_sent_and_via_extends_the_last() {
     assert!(!lines.iter().any(|l| l.starts_with("X-Hop") || l.starts_with("Connection")), "{lines:?}");
     assert!(reply.header("x-kong-upstream-latency").is_some() && reply.header("x-kong-proxy-latency").is_some());
 }
+
+#[tokio::test]
+async fn a_client_that_sends_its_whole_refused_upload_before_reading_gets_the_answer() {
+    // The 401 is decided before the body is read, and this client (like
+    // most synchronous ones) only reads once it has sent everything.
+    // Closing at once would reset the connection under the upload and the
+    // answer; the proxy reads and drops the rest for a while instead.
+    let proxy = auth_proxy(mk_key_auth()).await;
+    let body = vec![b'x'; 8 * 1024 * 1024];
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let head = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n", body.len());
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let sent = tokio::time::timeout(WAIT, stream.write_all(&body)).await.expect("upload in time");
+    assert!(sent.is_ok(), "the upload was cut: {sent:?}");
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut raw)).await.expect("in time");
+    assert!(read.is_ok(), "the connection was reset under the answer: {read:?}");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+}

@@ -45,6 +45,10 @@ use super::server::ConnCtx;
 /// Body frames up to this size are copied behind the head (one write);
 /// larger ones are written as they are.
 const INLINE_BODY: usize = 16 * 1024;
+/// How long a connection closing on an unread upload keeps reading it, in
+/// all and between reads (nginx's `lingering_time` and `lingering_timeout`).
+const LINGER_TIME: Duration = Duration::from_secs(30);
+const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Response bytes gathered before they must be written.
 const MAX_PENDING_OUT: usize = 64 * 1024;
 
@@ -101,7 +105,7 @@ where
             Ok(Next::Closed) => return Ok(Ended::Closed),
             Ok(Next::Http2) => return Ok(Ended::Http2(Rewind::new(io.stream, io.buf.freeze()))),
             Err(ConnError::Head(error)) => {
-                refuse(&mut io, &error).await;
+                refuse(&mut io, &error, stop).await;
                 return Err(error.into());
             }
             Err(error) => return Err(error),
@@ -118,7 +122,7 @@ where
 }
 
 /// Answers a head that cannot be served; the connection closes after.
-async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, error: &HeadError) {
+async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, error: &HeadError, stop: &CancellationToken) {
     tracing::debug!(%error, "refused a request head");
     let refusal = match error {
         HeadError::TooLarge => ProxyError::HeadTooLarge,
@@ -126,7 +130,8 @@ async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, error: &HeadE
     };
     let answer = refusal.answer(None, std::time::Instant::now());
     let _ = respond_own(io, &answer, false, Version::HTTP_11, Persistence::Close).await;
-    let _ = io.stream.shutdown().await;
+    // Whatever else the client sent is unread.
+    linger(io, stop).await;
 }
 
 struct Connection<'a> {
@@ -233,7 +238,32 @@ impl Connection<'_> {
             Reply::Proxied(response) => respond(&mut io, response, is_head, version, persistence).await?,
             Reply::Own(answer) => respond_own(&mut io, &answer, is_head, version, persistence).await?,
         };
+        if leftover == Leftover::Unread {
+            linger(&mut io, self.stop).await;
+        }
         Ok((io, persistence))
+    }
+}
+
+/// After an answer that left the client's upload unread: stop writing,
+/// then read and drop what the client still sends, as nginx's lingering
+/// close does. A client that only reads once its upload is sent (most
+/// synchronous ones) then gets the answer, instead of a reset that loses
+/// both. Bounded in total, between reads, and by shutdown.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, stop: &CancellationToken) {
+    let _ = io.stream.shutdown().await;
+    let until = Instant::now() + LINGER_TIME;
+    loop {
+        io.buf.clear();
+        let read = tokio::select! {
+            biased;
+            read = tokio::time::timeout(LINGER_TIMEOUT, io.read()) => read,
+            () = tokio::time::sleep_until(until) => return,
+            () = stop.cancelled() => return,
+        };
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            return;
+        }
     }
 }
 
