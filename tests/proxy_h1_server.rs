@@ -371,7 +371,7 @@ const SEEDS: &[&[u8]] = &[
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: 1\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
-    b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET http://a/b HTTP/1.1\r\n\r\n",
+    b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET http://a/b HTTP/1.1\r\nHost: a\r\n\r\n",
 ];
 
 /// Pieces that tend to reach interesting code when spliced into a request.

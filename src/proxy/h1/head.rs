@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 
 use crate::proxy::wire;
@@ -113,6 +113,15 @@ impl Pending {
         let values = |name: HeaderName| {
             self.fields.iter().filter(move |(n, _)| *n == name).map(|(_, range)| &bytes[range.clone()])
         };
+        // RFC 9112 §3.2, as nginx: at most one Host, and HTTP/1.1 must send it.
+        let mut hosts = values(HOST);
+        match (hosts.next(), hosts.next()) {
+            (_, Some(_)) => return Err(HeadError::Malformed("more than one Host field")),
+            (None, _) if self.version == Version::HTTP_11 => {
+                return Err(HeadError::Malformed("HTTP/1.1 request without Host"));
+            }
+            _ => {}
+        }
         let framing = framing(self.version, values(TRANSFER_ENCODING), values(CONTENT_LENGTH))?;
         let keep_alive = wire::keeps_alive(self.version, values(CONNECTION));
         let expect_continue = framing.is_some()
@@ -195,20 +204,23 @@ mod tests {
     #[test]
     fn framing_is_strict() {
         let body = |raw: &[u8]| head(raw).map(|h| h.framing);
-        assert_eq!(body(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), Ok(Some(BodyFraming::Length(5))));
-        assert_eq!(body(b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n"), Ok(Some(BodyFraming::Length(5))));
+        assert_eq!(body(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"), Ok(Some(BodyFraming::Length(5))));
         assert_eq!(
-            body(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            body(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n"),
+            Ok(Some(BodyFraming::Length(5)))
+        );
+        assert_eq!(
+            body(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
             Ok(Some(BodyFraming::Chunked))
         );
         for bad in [
-            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
             b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
         ] {
             assert!(matches!(body(bad), Err(HeadError::Framing(_))), "{}", String::from_utf8_lossy(bad));
         }
@@ -217,8 +229,8 @@ mod tests {
     #[test]
     fn keep_alive_follows_version_and_connection() {
         let ka = |raw: &[u8]| head(raw).map(|h| h.keep_alive);
-        assert_eq!(ka(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n"), Ok(false));
-        assert_eq!(ka(b"GET / HTTP/1.1\r\nConnection: x, close\r\n\r\n"), Ok(false));
+        assert_eq!(ka(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n"), Ok(false));
+        assert_eq!(ka(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: x, close\r\n\r\n"), Ok(false));
         assert_eq!(ka(b"GET / HTTP/1.0\r\n\r\n"), Ok(false));
         assert_eq!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"), Ok(true));
     }
@@ -226,27 +238,35 @@ mod tests {
     #[test]
     fn expect_continue_only_with_a_body_on_http_11() {
         let ec = |raw: &[u8]| head(raw).map(|h| h.expect_continue);
-        assert_eq!(ec(b"POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n"), Ok(true));
-        assert_eq!(ec(b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"), Ok(false));
+        assert_eq!(ec(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n"), Ok(true));
+        assert_eq!(ec(b"GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n"), Ok(false));
         assert_eq!(ec(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n"), Ok(false));
     }
 
     #[test]
     fn bad_heads_are_refused_with_a_reason() {
         assert!(matches!(head(b"GARBAGE\r\n\r\n"), Err(HeadError::Malformed(_))));
-        assert!(matches!(head(b"GET / HTTP/1.1\r\nNoColon\r\n\r\n"), Err(HeadError::Malformed(_))));
+        assert!(matches!(head(b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n"), Err(HeadError::Malformed(_))));
         assert!(matches!(head(b"GET / HTTP/2.0\r\n\r\n"), Err(HeadError::Malformed(_))));
-        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        assert!(matches!(head(b"GET / HTTP/1.1\r\n\r\n"), Err(HeadError::Malformed(_))));
+        assert!(matches!(head(b"GET http://a/ HTTP/1.1\r\n\r\n"), Err(HeadError::Malformed(_))));
+        assert!(matches!(head(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), Err(HeadError::Malformed(_))));
+        assert!(matches!(head(b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"), Err(HeadError::Malformed(_))));
+        assert!(head(b"GET / HTTP/1.0\r\n\r\n").is_ok(), "HTTP/1.0 may leave Host out");
+        let mut big = b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
         big.resize(MAX_HEAD_BYTES + 1, b'a');
         assert!(matches!(parse(&big), Err(HeadError::TooLarge)));
         let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
-        assert!(matches!(parse(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()), Err(HeadError::TooLarge)));
+        assert!(matches!(
+            parse(format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes()),
+            Err(HeadError::TooLarge)
+        ));
     }
 
     #[test]
     fn absolute_and_asterisk_targets_parse() {
-        let h = head(b"GET http://example.com/x HTTP/1.1\r\n\r\n").expect("absolute");
+        let h = head(b"GET http://example.com/x HTTP/1.1\r\nHost: x\r\n\r\n").expect("absolute");
         assert_eq!((h.uri.host(), h.uri.path()), (Some("example.com"), "/x"));
-        assert!(head(b"OPTIONS * HTTP/1.1\r\n\r\n").is_ok());
+        assert!(head(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").is_ok());
     }
 }
