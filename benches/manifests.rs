@@ -128,5 +128,10 @@ fn main() {
         std::fs::write(&path, &edited).expect("write");
         stage("folder reload, one edit", 1, || folder.reload([path.clone()], &mut world));
         assert_eq!(folder.last_parsed(), 1);
+        // An object gone: its name is found again in the World, in one pass.
+        let cut = edited.rfind("---\napiVersion: configuration.konghq.com/v1").expect("a KongConsumer");
+        std::fs::write(&path, &edited[..cut]).expect("write");
+        stage("folder reload, one deletion", 1, || folder.reload([path.clone()], &mut world));
+        assert_eq!(world.consumers.len(), CREDENTIALS - 1);
     }
 }

@@ -6,7 +6,6 @@ pub mod files;
 pub mod manifest;
 mod node_de;
 mod node_object;
-mod object_key;
 pub mod plain_yaml;
 pub mod watch;
 pub mod world_loop;
