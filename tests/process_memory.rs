@@ -34,3 +34,28 @@ fn transparent_huge_pages_are_off_for_the_process() {
     child.wait().ok();
     assert_eq!(seen.as_deref(), Some("0"), "THP_enabled in /proc/<pid>/status");
 }
+
+/// The binary's mimalloc options as mimalloc reports them at its start
+/// (`MIMALLOC_VERBOSE=1` prints each one as it is first read).
+fn allocator_options(env: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("crds")
+        .env("MIMALLOC_VERBOSE", "1")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn freed_pages_go_back_at_once_unless_the_environment_says_otherwise() {
+    // Set before the first allocation, so mimalloc's own start sees them.
+    let options = allocator_options(&[]);
+    assert!(options.contains("option 'arena_eager_commit': 0"), "{options}");
+    assert!(options.contains("option 'purge_delay': 0"), "{options}");
+
+    let options = allocator_options(&[("MIMALLOC_PURGE_DELAY", "7"), ("MIMALLOC_ARENA_EAGER_COMMIT", "1")]);
+    assert!(options.contains("option 'arena_eager_commit': 1"), "{options}");
+    assert!(options.contains("option 'purge_delay': 7"), "{options}");
+}
