@@ -48,11 +48,13 @@ impl std::fmt::Display for FileIssue {
 /// What the folder knows of one file (kept even after a read error).
 struct FileState {
     id: FileId,
-    /// Keyed hashes of the documents (their text) read cleanly last time,
-    /// sorted: every object they define is recorded, applied without error
-    /// and not defined again in the file. An unchanged clean document is
-    /// not parsed again.
-    clean: Vec<u64>,
+    /// Keyed hashes of the documents (their text) that did not read cleanly
+    /// last time, sorted (usually none): an issue, an object that failed to
+    /// apply or one defined again in the file. A document is clean, and not
+    /// parsed again while its text is unchanged, when an object's record
+    /// names it and it is not here; so clean documents cost no memory
+    /// beyond the records.
+    dirty: Vec<u64>,
     /// How many objects the file defines.
     defined: usize,
     issues: Vec<FileIssue>,
@@ -313,7 +315,7 @@ impl Folder {
     fn state(&mut self, path: &Path) -> &mut FileState {
         if !self.files.contains_key(path) {
             let id = self.file_id(path);
-            let state = FileState { id, clean: Vec::new(), defined: 0, issues: Vec::new() };
+            let state = FileState { id, dirty: Vec::new(), defined: 0, issues: Vec::new() };
             self.files.insert(path.to_path_buf(), state);
         }
         self.files.get_mut(path).expect("just inserted")
@@ -351,7 +353,13 @@ impl Folder {
     fn load(&mut self, path: &Path, text: &str, world: &mut World, whole: bool) {
         let id = self.state(path).id;
         let chunks = manifest::split(text);
-        let old_clean = std::mem::take(&mut self.state(path).clean);
+        let previous = self.defined_by(id);
+        let old_dirty = std::mem::take(&mut self.state(path).dirty);
+        let old_clean: HashSet<u64> = previous
+            .iter()
+            .filter(|(_, def)| !def.failed && old_dirty.binary_search(&def.chunk).is_err())
+            .map(|(_, def)| def.chunk)
+            .collect();
         // Unchanged clean documents, by the hash of their text (the first
         // of several with the same text).
         let mut unchanged: HashSet<u64> = HashSet::new();
@@ -359,7 +367,7 @@ impl Folder {
         let mut parsed: Vec<u64> = Vec::new();
         let mut to_parse = vec![false; chunks.len()];
         for (i, &hash) in hashes.iter().enumerate() {
-            if !whole && old_clean.binary_search(&hash).is_ok() && unchanged.insert(hash) {
+            if !whole && old_clean.contains(&hash) && unchanged.insert(hash) {
                 continue;
             }
             to_parse[i] = true;
@@ -371,7 +379,7 @@ impl Folder {
                 // Keep the previous objects of this file: a half-saved or
                 // mistyped file must not take routes or consumers away.
                 let state = self.state(path);
-                state.clean = old_clean;
+                state.dirty = old_dirty;
                 let kept = if state.defined == 0 {
                     String::new()
                 } else {
@@ -420,7 +428,7 @@ impl Folder {
         // are gone unless a changed document defines them.
         let mut gone = Vec::new();
         let mut kept = 0;
-        for (object, def) in self.defined_by(id) {
+        for (object, def) in previous {
             match (unchanged.contains(&def.chunk), latest.contains_key(&object)) {
                 (false, false) => gone.push((object, def.kind)),
                 (false, true) => {}
@@ -431,7 +439,7 @@ impl Folder {
                     // only a read of every document knows (rare: not worth
                     // keeping every object's position to avoid it).
                     debug_assert!(!whole, "a whole read leaves no document unchanged");
-                    self.state(path).clean = old_clean;
+                    self.state(path).dirty = old_dirty;
                     return self.load(path, text, world, true);
                 }
             }
@@ -479,12 +487,10 @@ impl Folder {
             }
         }
         world.apply_all(store);
-        let mut clean: Vec<u64> = unchanged.into_iter().chain(parsed).filter(|h| !dirty.contains(h)).collect();
-        clean.sort_unstable();
-        clean.dedup();
-        clean.shrink_to_fit();
+        let mut dirty: Vec<u64> = dirty.into_iter().collect();
+        dirty.sort_unstable();
         let state = self.state(path);
-        *state = FileState { id, clean, defined, issues };
+        *state = FileState { id, dirty, defined, issues };
         tracing::debug!(file = %path.display(), objects = defined, "manifest file applied");
     }
 
