@@ -194,15 +194,15 @@ fn a_status_update_keeps_the_stored_object_and_takes_its_status() {
     world.apply_all(shrunk(&consumer("")));
     world.take_changes();
     let held = world.consumers.get(&("a", "c")).unwrap().clone();
-    assert!(held.meta.observed().programmed.is_none());
+    assert!(held.meta.observed().programmed().is_none());
 
     world.apply_all(shrunk(&consumer(programmed)));
     assert!(world.take_changes().is_empty(), "a status is not an input");
     let stored = world.consumers.get(&("a", "c")).unwrap();
     assert!(std::sync::Arc::ptr_eq(stored, &held), "the held object stays stored");
-    let seen = held.meta.observed().programmed.expect("the new status");
+    let seen = held.meta.observed().programmed().expect("the new status");
     assert!(seen.says("True", "Programmed", "ok") && !seen.says("True", "Programmed", "other"));
-    assert_eq!(seen.observed_generation, Some(3));
+    assert_eq!(seen.observed_generation(), Some(3));
     assert_eq!(seen.last_transition_time().map(|t| t.to_string()).as_deref(), Some("2026-12-05T00:00:00Z"));
     assert_eq!(held.meta.generation(), Some(3));
 

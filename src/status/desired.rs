@@ -46,7 +46,8 @@ pub struct Want {
 impl Want {
     /// Whether `observed` already says this (for the object's generation).
     pub fn is_satisfied_by(&self, observed: Option<&ConditionState>, generation: Option<i64>) -> bool {
-        observed.is_some_and(|o| o.says(self.status, self.reason, &self.message) && o.observed_generation == generation)
+        observed
+            .is_some_and(|o| o.says(self.status, self.reason, &self.message) && o.observed_generation() == generation)
     }
 }
 
@@ -133,10 +134,10 @@ pub(super) fn condition(
     let want = want(meta, problems, cfg)?;
     // Only what the API does not already show: at 100k consumers, listing
     // the satisfied ones too cost ~100 ms per publish.
-    if want.is_satisfied_by(meta.observed().programmed.as_ref(), meta.generation()) {
+    if want.is_satisfied_by(meta.observed().programmed().as_ref(), meta.generation()) {
         return None;
     }
-    Some(WantedCondition { want, observed: meta.observed().programmed, regarding: regarding(kind, meta) })
+    Some(WantedCondition { want, observed: meta.observed().programmed(), regarding: regarding(kind, meta) })
 }
 
 /// The condition of a Kong object that exists in the API but could not be
@@ -154,7 +155,7 @@ pub(super) fn unreadable_condition(r: &ObjectRef, u: &Unreadable) -> WantedCondi
 pub(super) fn ingress_target(meta: &Meta, problems: &BTreeSet<Problem>) -> Option<IngressTarget> {
     let ignored = problems.iter().any(|p| p.reason == Reason::IgnoredClass);
     (!ignored).then(|| IngressTarget {
-        observed: meta.observed().load_balancer.clone().unwrap_or_default(),
+        observed: meta.observed().load_balancer().map(<[String]>::to_vec).unwrap_or_default(),
         regarding: regarding(Kind::Ingress, meta),
     })
 }
