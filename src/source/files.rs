@@ -364,14 +364,14 @@ impl Folder {
         // of several with the same text).
         let mut unchanged: HashSet<u64> = HashSet::new();
         let hashes: Vec<u64> = chunks.iter().map(|c| self.hasher.hash_one(c.text)).collect();
-        let mut parsed: Vec<u64> = Vec::new();
+        let mut parsed = 0;
         let mut to_parse = vec![false; chunks.len()];
         for (i, &hash) in hashes.iter().enumerate() {
             if !whole && old_clean.contains(&hash) && unchanged.insert(hash) {
                 continue;
             }
             to_parse[i] = true;
-            parsed.push(hash);
+            parsed += 1;
         }
         let reads = match parse_selected(&self.identify, text, &chunks, &hashes, &to_parse) {
             Ok(reads) => reads,
@@ -395,8 +395,8 @@ impl Folder {
                 return;
             }
         };
-        self.last_parsed = parsed.len();
-        tracing::debug!(file = %path.display(), documents = chunks.len(), parsed = parsed.len(), "manifest file read");
+        self.last_parsed = parsed;
+        tracing::debug!(file = %path.display(), documents = chunks.len(), parsed, "manifest file read");
 
         let mut issues = Vec::new();
         // Documents that must be parsed again next time: an issue, or an

@@ -109,13 +109,18 @@ impl Rare {
         self.odd.as_deref()
     }
 
-    /// Changes the rarer parts, boxing them only when there is something.
+    fn uid_text(&self) -> Option<&str> {
+        self.odd().and_then(|o| o.uid_text.as_deref())
+    }
+
+    /// Changes the rarer parts, boxing them only when there is something
+    /// (every object passes here when it is shrunk; almost none keeps any).
     fn change_odd(&mut self, change: impl FnOnce(&mut Odd)) {
-        let mut odd = self.odd.take().unwrap_or_default();
+        let mut odd = self.odd.take().map_or_else(Odd::default, |o| *o);
         change(&mut odd);
-        let Odd { load_balancer, uid_text, generation } = &*odd;
+        let Odd { load_balancer, uid_text, generation } = &odd;
         if load_balancer.is_some() || uid_text.is_some() || generation.is_some() {
-            self.odd = Some(odd);
+            self.odd = Some(Box::new(odd));
         }
     }
 }
@@ -148,10 +153,7 @@ impl PartialEq for Meta {
         self.shared == other.shared
             && self.name == other.name
             && self.uuid == other.uuid
-            && self.with_rare(|a| {
-                let text = |r: Option<&Rare>| r.and_then(Rare::odd).and_then(|o| o.uid_text.clone());
-                other.with_rare(|b| text(a) == text(b))
-            })
+            && self.with_rare(|a| other.with_rare(|b| a.and_then(Rare::uid_text) == b.and_then(Rare::uid_text)))
             && (self.created_second, self.created_nanosecond) == (other.created_second, other.created_nanosecond)
             && self.generation() == other.generation()
     }
@@ -223,7 +225,7 @@ impl Meta {
         if self.uuid != [0; 16] {
             return Uid::Uuid(self.uuid);
         }
-        match self.with_rare(|r| r.and_then(Rare::odd).and_then(|o| o.uid_text.clone())) {
+        match self.with_rare(|r| r.and_then(Rare::uid_text).map(Box::from)) {
             Some(text) => Uid::Text(text),
             None => Uid::Uuid(self.uuid),
         }
