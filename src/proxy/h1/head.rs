@@ -1,6 +1,7 @@
 //! Client request heads (RFC 9112 §2-§3, §6): parsed out of the read
 //! buffer, their body framing decided strictly. Pure: bytes in, values out.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -70,9 +71,11 @@ pub struct Pending {
 
 /// Parses the request head at the start of `buf`.
 pub fn parse(buf: &[u8]) -> Result<Parsed, HeadError> {
-    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut raw);
-    let len = match request.parse(buf) {
+    // Left uninitialised: filling 100 empty fields (3.2 KB) cost more than
+    // parsing a typical head's five.
+    let mut raw = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(buf, &mut raw) {
         Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
         Ok(httparse::Status::Complete(_)) => return Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => return Err(HeadError::TooLarge),

@@ -7,6 +7,7 @@
 //! (the client-facing server checked them on the way in), so the upstream sees exactly
 //! one framing header that matches the bytes that follow.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -256,9 +257,10 @@ impl Fields {
 
 /// Parses the head at the start of `buf`.
 pub fn parse_response(buf: &[u8]) -> Result<Parsed, HeadError> {
-    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut raw);
-    let len = match response.parse(buf) {
+    // Left uninitialised, as for requests (h1::head::parse).
+    let mut raw = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut raw) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
