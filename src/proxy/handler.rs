@@ -1,23 +1,25 @@
 //! One request through the phases: route -> key-auth -> forward -> respond.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header::{ACCEPT, HOST};
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 
 use super::error::{Answer, ProxyError};
 use super::forward::{self, Added, Forwarding, Proxied};
 use super::headers::remove_identity;
-use super::key_auth::{self, AuthRequest};
+use super::key_auth::{self, AuthRequest, Identity};
 use super::request::{normalize_path, routing_host};
 use super::request_body::{ClientBody, RequestBody};
 use super::response::ProxyBody;
 use super::server::ConnCtx;
 use super::upstream::{self, UpstreamRequest};
-use crate::snapshot::{Consumer, Route, RouteAuth};
+use crate::snapshot::{Consumer, ConsumerIndex, Route, RouteAuth};
 
 /// What the request log line names (never a key).
 #[derive(Default)]
@@ -48,16 +50,212 @@ impl Reply {
     }
 }
 
+/// One request start to end (HTTP/2; the HTTP/1 server calls `admit` and
+/// `forward` itself).
 pub async fn handle(req: Request<ClientBody>, conn: &ConnCtx) -> Reply {
+    let (mut parts, body) = req.into_parts();
+    match admit(&mut parts, body, conn) {
+        Admission::Forward(admitted) => forward(admitted).await,
+        Admission::Answered(reply) => reply,
+    }
+}
+
+/// What admission decided.
+pub enum Admission<'r> {
+    Forward(Admitted<'r>),
+    /// Refused, or answered by the proxy (a redirect to https).
+    Answered(Reply),
+}
+
+/// A request that is routed and, unless its key-auth reads the body,
+/// authenticated: what `forward` needs, borrowed from the request head its
+/// caller keeps.
+pub struct Admitted<'r> {
+    conn: &'r ConnCtx,
+    start: Instant,
+    log: RequestLog,
+    route: Arc<Route>,
+    /// The consumers, while key-auth must still read the body.
+    body_auth: Option<Arc<ConsumerIndex>>,
+    method: Method,
+    uri: &'r Uri,
+    headers: HeaderMap,
+    /// The normalized path, which routing used and the upstream gets.
+    path: Cow<'r, str>,
+    query: Option<Cow<'r, str>>,
+    forwarded_host: HeaderValue,
+    body: RequestBody,
+    identity: Option<Identity>,
+}
+
+/// Routes the request and runs key-auth, without waiting for anything (but
+/// for a key that may be in the body): a request refused here, a 401 most
+/// often, is answered without the forwarding future ever being built.
+pub fn admit<'r>(parts: &'r mut Parts, body: ClientBody, conn: &'r ConnCtx) -> Admission<'r> {
     let start = Instant::now();
     let mut log = RequestLog::default();
-    // Kept aside (a cheap clone) for errors raised after the headers moved on.
-    let accept = req.headers().get(ACCEPT).cloned();
-    let reply = match proxy(req, conn, start, &mut log).await {
+    let Parts { method, uri, version, headers, .. } = parts;
+    match route_and_authenticate(uri, *version, method, headers, body, conn, &mut log, start) {
+        Ok(admitted) => Admission::Forward(admitted),
+        Err(error) => Admission::Answered(conclude(Err(error), headers.get(ACCEPT), start, &log)),
+    }
+}
+
+/// `admit`'s work. The method and fields are taken from the head only once
+/// the request is admitted, so a refusal can still read Accept there.
+#[allow(clippy::too_many_arguments)]
+fn route_and_authenticate<'r>(
+    uri: &'r Uri,
+    version: Version,
+    method: &mut Method,
+    headers: &mut HeaderMap,
+    body: ClientBody,
+    conn: &'r ConnCtx,
+    log: &mut RequestLog,
+    start: Instant,
+) -> Result<Admitted<'r>, ProxyError> {
+    let shared = &conn.shared;
+    // Route. Routing and the upstream both use the normalized path.
+    let path = normalize_path(uri.path());
+    let host_header = headers.get(HOST);
+    let host = routing_host(uri, host_header, version);
+    let found = {
+        // The one snapshot load of this request; the guard is not held
+        // beyond this block, only the parts this request uses.
+        let snapshot = shared.snapshot.load();
+        snapshot.routes.find_for(shared.scheme, &host, &path, method, headers).map(|route| {
+            let consumers = matches!(route.auth, RouteAuth::KeyAuth(_)).then(|| snapshot.consumers.clone());
+            (route.clone(), consumers)
+        })
+    };
+    let Some((route, consumers)) = found else { return Err(ProxyError::NoRoute) };
+    log.route = Some(route.clone());
+    // Over TLS the router only returns routes that allow https.
+    if !route.protocols.allows(shared.scheme) {
+        return Err(https_required(&route, &host, uri));
+    }
+    let forwarded_host = forwarded_host(&host, host_header);
+
+    // Plugins: identity headers are ours alone, on every route.
+    remove_identity(headers);
+    let mut body = RequestBody::Stream(body);
+    let mut query = uri.query().map(Cow::Borrowed);
+    let mut identity = None;
+    let mut body_auth = None;
+    match &route.auth {
+        RouteAuth::Open => {}
+        RouteAuth::Unavailable => return Err(ProxyError::PluginUnavailable),
+        RouteAuth::KeyAuth(config) if key_auth::applies(config, shared.scheme, method) => {
+            let Some(consumers) = consumers else { return Err(ProxyError::PluginUnavailable) };
+            let request = AuthRequest {
+                headers,
+                query: &mut query,
+                body: &mut body,
+                max_body_bytes: shared.config.max_body_bytes,
+            };
+            match key_auth::authenticate_now(config, &consumers, request) {
+                Some(Ok(found)) => {
+                    log.consumer = Some(found.consumer().clone());
+                    identity = Some(found);
+                }
+                Some(Err(error)) => return Err(error),
+                None => body_auth = Some(consumers),
+            }
+        }
+        RouteAuth::KeyAuth(_) => {}
+    }
+    Ok(Admitted {
+        conn,
+        start,
+        log: std::mem::take(log),
+        route,
+        body_auth,
+        method: std::mem::replace(method, Method::GET),
+        uri,
+        headers: std::mem::take(headers),
+        path,
+        query,
+        forwarded_host,
+        body,
+        identity,
+    })
+}
+
+/// Sends an admitted request upstream and answers with what comes back
+/// (or the proxy's own answer). A plain function returning the future, so
+/// `admitted` is held once in it, not twice as an `async fn` argument
+/// would be, and read in place.
+#[allow(clippy::manual_async_fn)]
+pub fn forward(mut admitted: Admitted<'_>) -> impl Future<Output = Reply> + '_ {
+    async move {
+        let a = &mut admitted;
+        let shared = &a.conn.shared;
+        if let (Some(consumers), RouteAuth::KeyAuth(config)) = (a.body_auth.take(), &a.route.auth) {
+            let request = AuthRequest {
+                headers: &mut a.headers,
+                query: &mut a.query,
+                body: &mut a.body,
+                max_body_bytes: shared.config.max_body_bytes,
+            };
+            match Box::pin(key_auth::authenticate(config, &consumers, request)).await {
+                Ok(found) => {
+                    a.log.consumer = Some(found.consumer().clone());
+                    a.identity = Some(found);
+                }
+                Err(error) => return conclude(Err(error), a.headers.get(ACCEPT), a.start, &a.log),
+            }
+        }
+
+        let query_changed = matches!(a.query, Some(Cow::Owned(_))) || (a.query.is_none() && a.uri.query().is_some());
+        let target = match forward::upstream_uri(&a.route, a.uri, &a.path, a.query.as_deref(), query_changed) {
+            Ok(target) => target,
+            Err(error) => return conclude(Err(error), a.headers.get(ACCEPT), a.start, &a.log),
+        };
+        let forwarding = Forwarding {
+            client_ip: &a.conn.client_ip,
+            port: &shared.forwarded_port,
+            scheme: shared.scheme,
+            host: std::mem::replace(&mut a.forwarded_host, HeaderValue::from_static("")),
+            path: a.uri.path(),
+            stripped: target.stripped,
+            authority: a.uri.authority(),
+            buffered_len: match &a.body {
+                RequestBody::Buffered(bytes) => Some(bytes.len()),
+                RequestBody::Stream(_) => None,
+            },
+        };
+        let forwarded = forward::upstream_headers(&mut a.headers, &a.route, forwarding);
+        let host_from_target = forwarded.host_from_target;
+        let added = Added { identity: a.identity.take(), forwarded };
+        let mut upstream_req = UpstreamRequest {
+            method: std::mem::replace(&mut a.method, Method::GET),
+            uri: target.uri,
+            headers: std::mem::take(&mut a.headers),
+            added: &added,
+            body: std::mem::replace(&mut a.body, RequestBody::Buffered(Bytes::new())),
+        };
+
+        // One clock read ends the proxy's part and starts the upstream's.
+        let sent_at = Instant::now();
+        let proxy_latency = sent_at.saturating_duration_since(a.start);
+        let sent = upstream::send(&shared.pool, &a.route.backend, &mut upstream_req, host_from_target).await;
+        let result = sent.map(|sent| forward::client_response(sent, proxy_latency, sent_at.elapsed()));
+        conclude(result, upstream_req.headers.get(ACCEPT), a.start, &a.log)
+    }
+}
+
+/// Logs the request's end and turns an error into the proxy's answer.
+fn conclude(
+    result: Result<Proxied, ProxyError>,
+    accept: Option<&HeaderValue>,
+    start: Instant,
+    log: &RequestLog,
+) -> Reply {
+    let reply = match result {
         Ok(response) => Reply::Proxied(response),
         Err(error) => {
             tracing::debug!(%error, "answered by the proxy");
-            Reply::Own(error.answer(accept.as_ref(), start))
+            Reply::Own(error.answer(accept, start))
         }
     };
     tracing::debug!(
@@ -67,95 +265,6 @@ pub async fn handle(req: Request<ClientBody>, conn: &ConnCtx) -> Reply {
         "request"
     );
     reply
-}
-
-async fn proxy(
-    req: Request<ClientBody>,
-    conn: &ConnCtx,
-    start: Instant,
-    log: &mut RequestLog,
-) -> Result<Proxied, ProxyError> {
-    let shared = &conn.shared;
-    let (parts, body) = req.into_parts();
-    let Parts { method, uri, version, mut headers, .. } = parts;
-
-    // Route. Routing and the upstream both use the normalized path.
-    let path = normalize_path(uri.path());
-    // Kept aside (a reference count, no copy) so the routing host can
-    // outlive changes to the headers.
-    let host_header = headers.get(HOST).cloned();
-    let host = routing_host(&uri, host_header.as_ref(), version);
-    let (route, consumers) = {
-        // The one snapshot load of this request; the guard is not held
-        // across awaits, only the parts this request uses.
-        let snapshot = shared.snapshot.load();
-        let route = snapshot
-            .routes
-            .find_for(shared.scheme, &host, &path, &method, &headers)
-            .ok_or(ProxyError::NoRoute)?
-            .clone();
-        let consumers = matches!(route.auth, RouteAuth::KeyAuth(_)).then(|| snapshot.consumers.clone());
-        (route, consumers)
-    };
-    log.route = Some(route.clone());
-    // Over TLS the router only returns routes that allow https.
-    if !route.protocols.allows(shared.scheme) {
-        return Err(https_required(&route, &host, &uri));
-    }
-
-    // Plugins: identity headers are ours alone, on every route.
-    remove_identity(&mut headers);
-    let mut body = RequestBody::Stream(body);
-    let mut query = uri.query().map(Cow::Borrowed);
-    let mut identity = None;
-    match &route.auth {
-        RouteAuth::Open => {}
-        RouteAuth::Unavailable => return Err(ProxyError::PluginUnavailable),
-        RouteAuth::KeyAuth(config) => {
-            if key_auth::applies(config, shared.scheme, &method) {
-                let Some(consumers) = consumers.as_deref() else { return Err(ProxyError::PluginUnavailable) };
-                let request = AuthRequest {
-                    headers: &mut headers,
-                    query: &mut query,
-                    body: &mut body,
-                    max_body_bytes: shared.config.max_body_bytes,
-                };
-                let found = key_auth::authenticate(config, consumers, request).await?;
-                log.consumer = Some(found.consumer().clone());
-                identity = Some(found);
-            }
-        }
-    }
-
-    // Forward.
-    let forwarded_host = forwarded_host(&host, host_header.as_ref());
-    let query_changed = matches!(query, Some(Cow::Owned(_))) || (query.is_none() && uri.query().is_some());
-    let target = forward::upstream_uri(&route, &uri, &path, query.as_deref(), query_changed)?;
-    let forwarding = Forwarding {
-        client_ip: &conn.client_ip,
-        port: &shared.forwarded_port,
-        scheme: shared.scheme,
-        host: forwarded_host,
-        path: uri.path(),
-        stripped: target.stripped,
-        authority: uri.authority(),
-        buffered_len: match &body {
-            RequestBody::Buffered(bytes) => Some(bytes.len()),
-            RequestBody::Stream(_) => None,
-        },
-    };
-    let forwarded = forward::upstream_headers(&mut headers, &route, forwarding);
-    let host_from_target = forwarded.host_from_target;
-    let added = Added { identity, forwarded };
-    let upstream_req = UpstreamRequest { method, uri: target.uri, headers, added: &added, body };
-
-    let proxy_latency = start.elapsed();
-    let sent_at = Instant::now();
-    let sent = upstream::send(&shared.pool, &route.backend, upstream_req, host_from_target).await?;
-    let upstream_latency = sent_at.elapsed();
-
-    // Respond.
-    Ok(forward::client_response(sent, proxy_latency, upstream_latency))
 }
 
 /// 426, or a redirect to the same host and request target over https.

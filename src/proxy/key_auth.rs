@@ -77,13 +77,33 @@ impl Identity {
     }
 }
 
-/// Authenticates the request: who it is, or why it is refused.
+/// Authenticates from the request's fields and query alone, without
+/// waiting for anything; None when the plugin may read the body too
+/// (`key_in_body`), which `authenticate` does.
+pub fn authenticate_now(
+    config: &KeyAuthConfig,
+    consumers: &ConsumerIndex,
+    mut req: AuthRequest<'_, '_>,
+) -> Option<Result<Identity, ProxyError>> {
+    (!config.key_in_body).then(|| identify(config, consumers, find_key_now(config, &mut req)))
+}
+
+/// Authenticates the request: who it is, or why it is refused. Reading a
+/// body makes this future large (a multipart parser's state is 1.5 KB):
+/// callers box it rather than carry it in every request's future.
 pub async fn authenticate(
     config: &KeyAuthConfig,
     consumers: &ConsumerIndex,
     mut req: AuthRequest<'_, '_>,
 ) -> Result<Identity, ProxyError> {
-    let failure = match find_key(config, &mut req).await? {
+    let hit = find_key(config, &mut req).await?;
+    identify(config, consumers, hit)
+}
+
+/// Who a search's outcome names: the key's credential, the anonymous
+/// consumer, or a refusal.
+fn identify(config: &KeyAuthConfig, consumers: &ConsumerIndex, hit: Hit) -> Result<Identity, ProxyError> {
+    let failure = match hit {
         Hit::Duplicate => AuthFailure::Duplicate,
         Hit::Missing | Hit::Skip | Hit::Key(None) => AuthFailure::NoKey,
         Hit::Key(Some(digest)) => match consumers.credential(&digest) {
@@ -128,18 +148,28 @@ impl From<Lookup<'_>> for Hit {
     }
 }
 
+/// `find_key` for a plugin that does not read bodies.
+fn find_key_now(config: &KeyAuthConfig, req: &mut AuthRequest<'_, '_>) -> Hit {
+    for key_name in &config.key_names {
+        match in_fields_or_query(config, key_name, req) {
+            Hit::Missing | Hit::Skip => continue,
+            Hit::Duplicate => return Hit::Duplicate,
+            hit @ Hit::Key(_) => {
+                if config.hide_credentials {
+                    hide_in_fields_and_query(key_name, req);
+                }
+                return hit;
+            }
+        }
+    }
+    Hit::Missing
+}
+
 async fn find_key(config: &KeyAuthConfig, req: &mut AuthRequest<'_, '_>) -> Result<Hit, ProxyError> {
     // Parsed on first need only, then shared by every key name.
     let mut body: Option<ParsedBody> = None;
     for key_name in &config.key_names {
-        let mut hit = Hit::Missing;
-        if config.key_in_header {
-            hit = header_lookup(req.headers, key_name).into();
-        }
-        if matches!(hit, Hit::Missing) && config.key_in_query {
-            let query = req.query.as_deref().unwrap_or("");
-            hit = args::lookup(query.as_bytes(), &key_name.name).into();
-        }
+        let mut hit = in_fields_or_query(config, key_name, req);
         if matches!(hit, Hit::Missing) && config.key_in_body {
             hit = parsed_body(&mut body, req).await?.lookup(&key_name.name).into();
         }
@@ -155,6 +185,19 @@ async fn find_key(config: &KeyAuthConfig, req: &mut AuthRequest<'_, '_>) -> Resu
         }
     }
     Ok(Hit::Missing)
+}
+
+/// One key name looked up in the fields, then the query (as Kong).
+fn in_fields_or_query(config: &KeyAuthConfig, key_name: &KeyName, req: &AuthRequest<'_, '_>) -> Hit {
+    let mut hit = Hit::Missing;
+    if config.key_in_header {
+        hit = header_lookup(req.headers, key_name).into();
+    }
+    if matches!(hit, Hit::Missing) && config.key_in_query {
+        let query = req.query.as_deref().unwrap_or("");
+        hit = args::lookup(query.as_bytes(), &key_name.name).into();
+    }
+    hit
 }
 
 /// Header names are case-insensitive; `api_key` also matches `api-key`.
@@ -200,6 +243,16 @@ async fn hide(
     body: &mut Option<ParsedBody>,
     req: &mut AuthRequest<'_, '_>,
 ) -> Result<(), ProxyError> {
+    hide_in_fields_and_query(key_name, req);
+    if config.key_in_body
+        && let Some(rest) = parsed_body(body, req).await?.remove(&key_name.name)
+    {
+        *req.body = RequestBody::Buffered(rest);
+    }
+    Ok(())
+}
+
+fn hide_in_fields_and_query(key_name: &KeyName, req: &mut AuthRequest<'_, '_>) {
     req.headers.remove(&key_name.header);
     if let Some(alt) = &key_name.header_alt {
         req.headers.remove(alt);
@@ -214,10 +267,4 @@ async fn hide(
             Err(_) => req.query.take(),
         };
     }
-    if config.key_in_body
-        && let Some(rest) = parsed_body(body, req).await?.remove(&key_name.name)
-    {
-        *req.body = RequestBody::Buffered(rest);
-    }
-    Ok(())
 }

@@ -38,7 +38,7 @@ use self::io::Io;
 use self::response::{Exchange, Framing, Persistence, Written};
 use super::error::{Answer, ProxyError};
 use super::forward::Proxied;
-use super::handler::{self, Reply};
+use super::handler::{self, Admission, Reply};
 use super::request_body::ClientBody;
 use super::server::ConnCtx;
 
@@ -205,25 +205,36 @@ impl Connection<'_> {
     {
         let RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue } = head;
         let is_head = method == http::Method::HEAD;
-        let mut request = Request::new(ClientBody::Empty);
+        let mut request = Request::new(());
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.version_mut() = version;
         *request.headers_mut() = headers;
+        let (mut parts, ()) = request.into_parts();
 
-        let (mut io, response, leftover) = match framing {
-            None => (io, handler::handle(request, self.ctx).await, Leftover::Consumed),
+        // A body borrows the connection for the handler's run.
+        let (connection, body) = match framing {
+            None => (Lent::Kept(io), ClientBody::Empty),
             Some(framing) => {
-                // The connection is lent to the body for the handler's run.
                 let inbound = Arc::new(Mutex::new(Inbound::new(io, framing, expect_continue)));
-                *request.body_mut() = ClientBody::H1(Box::pin(H1Body::new(inbound.clone(), framing)));
-                let response = handler::handle(request, self.ctx).await;
+                let body = ClientBody::H1(Box::pin(H1Body::new(inbound.clone(), framing)));
+                (Lent::ToBody(inbound), body)
+            }
+        };
+        // Admission does not wait: a refused request (a 401) is answered
+        // without building the forwarding future.
+        let response = match handler::admit(&mut parts, body, self.ctx) {
+            Admission::Forward(admitted) => handler::forward(admitted).await,
+            Admission::Answered(reply) => reply,
+        };
+        let (mut io, leftover) = match connection {
+            Lent::Kept(io) => (io, Leftover::Consumed),
+            Lent::ToBody(inbound) => {
                 // The handler consumed or dropped the body: the loan ends.
                 let Ok(inbound) = Arc::try_unwrap(inbound) else {
                     return Err(std::io::Error::other("request body outlived its handler").into());
                 };
-                let (io, leftover) = inbound.into_inner().unwrap_or_else(|e| e.into_inner()).finish();
-                (io, response, leftover)
+                inbound.into_inner().unwrap_or_else(|e| e.into_inner()).finish()
             }
         };
 
@@ -243,6 +254,13 @@ impl Connection<'_> {
         }
         Ok((io, persistence))
     }
+}
+
+/// Where the connection is while the handler runs.
+enum Lent<I> {
+    Kept(Io<I>),
+    /// With the request body, which reads from it.
+    ToBody(Arc<Mutex<Inbound<I>>>),
 }
 
 /// After an answer that left the client's upload unread: stop writing,

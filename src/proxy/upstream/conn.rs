@@ -152,7 +152,10 @@ impl UpstreamConn {
             }
             Body::Stream(incoming) => {
                 write_head(stream, out, write_timeout).await?;
-                upload(stream, buf, out, incoming, req.framing == RequestFraming::Chunked, write_timeout).await
+                // Boxed: its state (~1 KB) would otherwise be in every
+                // request's future, moved with it, for streamed uploads only.
+                let chunked = req.framing == RequestFraming::Chunked;
+                Box::pin(upload(stream, buf, out, incoming, chunked, write_timeout)).await
             }
         }
     }

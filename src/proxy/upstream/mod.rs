@@ -60,7 +60,7 @@ pub struct UpstreamRequest<'a> {
 pub async fn send(
     pool: &Arc<Pool>,
     backend: &Backend,
-    mut req: UpstreamRequest<'_>,
+    req: &mut UpstreamRequest<'_>,
     host_from_target: bool,
 ) -> Result<UpstreamResponse, ProxyError> {
     let known = match &req.body {
@@ -93,7 +93,7 @@ pub async fn send(
                     }
                 },
             };
-            match exchange(pool, target, conn, &mut req, framing, backend).await {
+            match exchange(pool, target, conn, req, framing, backend).await {
                 Ok(response) => return Ok(response),
                 Err(ExchangeError::Closed { delivered }) => {
                     let resendable = !delivered || (idempotent && !streamed);
