@@ -15,7 +15,7 @@ use super::class::ClassFilter;
 use super::consumer_index::{ConsumerTranslation, KeyUse};
 use super::consumer_state::{ConsumerState, Field, Slot, State, age};
 use super::consumers;
-use super::ids::Ids;
+use super::listed_secret::ListedSecret;
 
 impl ConsumerTranslation {
     /// Translates every consumer of `world` from scratch.
@@ -93,7 +93,7 @@ impl ConsumerTranslation {
         for (secret, read) in secrets.into_iter().zip(read) {
             let Some((id, key)) = read else { continue };
             if let Some(l) = t.state.listed.get_mut(id) {
-                l.secret = Some(secret.clone());
+                l.settle(Some(secret.clone()));
             }
             if let Some(digest) = t.mark_key_use(id, key) {
                 if t.state.digests.append(&digest, id, &t.state.listed) {
@@ -106,20 +106,19 @@ impl ConsumerTranslation {
         contested.sort_unstable();
         contested.dedup();
         for digest in &contested {
-            let state = &t.state;
-            let Some(mut list) = state.digests.get(digest, &state.listed).cloned() else { continue };
-            list.sort_by_key(|&id| state.listed.get(id).and_then(|l| l.secret.as_ref()).map(|s| age(&s.meta)));
-            t.state.digests.set(digest, list, &t.state.listed);
+            let State { digests, listed, .. } = &mut t.state;
+            digests
+                .sort_by_key(digest, listed, |&id| listed.get(id).and_then(ListedSecret::secret).map(|s| age(&s.meta)));
         }
         let mut touched = Vec::new();
         for (digest, id) in usable {
             if contested.binary_search(&digest).is_err() {
-                t.settle_holders(&digest, &Ids::One(id), &mut touched);
+                t.settle_holders(&digest, &[id], &mut touched);
                 touched.clear();
             }
         }
         for digest in &contested {
-            let holders = t.state.digests.get(digest, &t.state.listed).cloned().unwrap_or_default();
+            let holders = t.state.digests.get(digest, &t.state.listed).to_vec();
             t.settle_holders(digest, &holders, &mut touched);
         }
 

@@ -28,7 +28,7 @@ use super::class::ClassFilter;
 use super::consumer_state::{ConsumerState, Field, ListedId, Slot, State, Troubles, age};
 use super::consumers;
 use super::credentials::{self, Listing};
-use super::ids::Ids;
+use super::listed_secret::ListedSecret;
 use super::{Config, Problem};
 
 /// A consumer waiting to be decided, ordered by age: the object is the
@@ -332,13 +332,7 @@ impl ConsumerTranslation {
         let ns = obj.meta.namespace().unwrap_or_default();
         for name in obj.credentials() {
             let id = self.state.listed_or_new(ns, name);
-            let consumers = &self.state.consumers;
-            if let Some(l) = self.state.listed.get_mut(id) {
-                let at = l.claimants.as_slice().partition_point(|&s| super::consumer_state::older(consumers, s, slot));
-                if l.claimants.as_slice().get(at) != Some(&slot) {
-                    l.claimants.insert(at, slot);
-                }
-            }
+            self.state.add_claimant(id, slot);
             settle.extend([id]);
         }
     }
@@ -349,9 +343,7 @@ impl ConsumerTranslation {
         let ns = obj.meta.namespace().unwrap_or_default();
         for name in obj.credentials() {
             let Some(id) = self.state.find_listed(ns, name) else { continue };
-            if let Some(l) = self.state.listed.get_mut(id) {
-                l.claimants.remove(slot);
-            }
+            self.state.remove_claimant(id, slot);
             work.secrets.insert(id);
         }
     }
@@ -366,19 +358,18 @@ impl ConsumerTranslation {
             self.leave_digest(digest, id);
             work.digests.insert(digest);
         }
-        let Some(l) = self.state.listed.get(id) else { return false };
         // Every consumer listing it says something about it (or its absence).
-        work.listings.extend(l.claimants.as_slice().iter().copied());
-        let claimed = !l.claimants.is_empty();
-        let Some(l) = self.state.listed.get_mut(id) else { return false };
-        l.secret = found.filter(|_| claimed).cloned();
-        l.in_contest = false;
-        l.problem = None;
+        let claimants = self.state.claimants(id);
+        work.listings.extend(claimants.iter().copied());
+        let claimed = !claimants.is_empty();
         if !claimed {
             self.state.remove_listed(id);
             self.secrets_with_problems.remove(&id);
             return false;
         }
+        let Some(l) = self.state.listed.get_mut(id) else { return false };
+        l.settle(found.cloned());
+        l.problem = None;
         if let Some(digest) = self.usable_digest(id) {
             self.enter_digest(digest, id);
             work.digests.insert(digest);
@@ -389,7 +380,7 @@ impl ConsumerTranslation {
     /// Puts a claimed Secret in its key's contest when it is a usable
     /// credential; a Secret whose uid cannot be a header gets a problem.
     pub(super) fn usable_digest(&mut self, id: ListedId) -> Option<KeyDigest> {
-        let key = KeyUse::of(self.state.listed.get(id)?.secret.as_ref()?);
+        let key = KeyUse::of(self.state.listed.get(id)?.secret()?);
         self.mark_key_use(id, key)
     }
 
@@ -403,7 +394,7 @@ impl ConsumerTranslation {
                 None
             }
             KeyUse::Usable(digest) => {
-                l.in_contest = true;
+                l.enter_contest();
                 Some(digest)
             }
         }
@@ -412,20 +403,14 @@ impl ConsumerTranslation {
     /// Enters a Secret, already settled as carrying `digest`, in that key's contest.
     fn enter_digest(&mut self, digest: KeyDigest, id: ListedId) {
         let state = &self.state;
-        let mut list = state.digests.get(&digest, &state.listed).cloned().unwrap_or_default();
-        let at = list.as_slice().partition_point(|&other| state.secret_older(other, id));
-        list.insert(at, id);
-        self.state.digests.set(&digest, list, &self.state.listed);
+        let at = state.digests.get(&digest, &state.listed).partition_point(|&other| state.secret_older(other, id));
+        self.state.digests.insert(&digest, at, id, &self.state.listed);
     }
 
     /// Takes a Secret out of the contest for `digest`, which it still
     /// carries as settled.
     fn leave_digest(&mut self, digest: KeyDigest, id: ListedId) {
-        let state = &self.state;
-        if let Some(mut list) = state.digests.get(&digest, &state.listed).cloned() {
-            list.remove(id);
-            self.state.digests.set(&digest, list, &self.state.listed);
-        }
+        self.state.digests.remove(&digest, id, &self.state.listed);
     }
 
     /// Recomputes the `credentials[i]` problems of one consumer.
@@ -442,8 +427,9 @@ impl ConsumerTranslation {
         for (i, name) in listed.iter().enumerate() {
             // An existing Secret that an accepted consumer lists has an
             // owner, hence a settled state.
-            let settled = self.state.find_listed(ns, name).and_then(|id| self.state.listed.get(id));
-            let issue = match settled.and_then(|l| Some((l.secret.as_ref()?, l.owner()?))) {
+            let settled = self.state.find_listed(ns, name);
+            let found = settled.and_then(|id| Some((self.state.listed.get(id)?.secret()?, self.state.owner(id)?)));
+            let issue = match found {
                 None => Some(Listing::NotFound),
                 Some((secret, owner)) => match owner {
                     owner if owner != slot => {
@@ -471,25 +457,23 @@ impl ConsumerTranslation {
     /// Gives one key to the oldest usable Secret carrying it; the others
     /// get a DuplicateKey problem.
     pub(super) fn settle_digest(&mut self, digest: &KeyDigest, touched: &mut Vec<ListedId>) {
-        let holders = self.state.digests.get(digest, &self.state.listed).cloned().unwrap_or_default();
+        let holders = self.state.digests.get(digest, &self.state.listed).to_vec();
         self.settle_holders(digest, &holders, touched);
     }
 
     /// `settle_digest` with the key's contest at hand (oldest first).
-    pub(super) fn settle_holders(&mut self, digest: &KeyDigest, holders: &Ids, touched: &mut Vec<ListedId>) {
-        let holders = holders.as_slice();
+    pub(super) fn settle_holders(&mut self, digest: &KeyDigest, holders: &[ListedId], touched: &mut Vec<ListedId>) {
         let Some(&winner) = holders.first() else {
             self.index.set_credential(*digest, None);
             return;
         };
-        let owner_of = |id: ListedId| self.state.listed.get(id).and_then(|l| l.owner());
-        let winner_owner = owner_of(winner);
+        let winner_owner = self.state.owner(winner);
         let credential = winner_owner
             .and_then(|o| {
                 let c = self.state.consumer(o)?;
                 c.alone.clone().filter(|_| c.accepted)
             })
-            .zip(self.state.listed.get(winner).and_then(|l| l.secret.as_ref()))
+            .zip(self.state.listed.get(winner).and_then(ListedSecret::secret))
             // It reads its Secret's fields from the World's object; None when
             // the uid cannot be a header value.
             .and_then(|(consumer, secret)| Credential::new(consumer, secret.clone()));
@@ -509,7 +493,7 @@ impl ConsumerTranslation {
         let mut problems = Vec::with_capacity(holders.len() - 1);
         for &holder in &holders[1..] {
             let Some(l) = self.state.listed.get(holder) else { continue };
-            let owner = consumer_ref(l.owner());
+            let owner = consumer_ref(self.state.owner(holder));
             problems.push((holder, credentials::duplicate_key(&l.object(), &older, &older_owner, &owner)));
         }
         for (holder, problem) in problems {
@@ -653,6 +637,7 @@ mod tests {
     #[test]
     fn updates_always_equal_a_translation_from_scratch() {
         let cfg = Config::default();
+        let mut longer_lists = (0, 0);
         for seed in 1..=60u64 {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
             let mut world = World::new();
@@ -671,8 +656,16 @@ mod tests {
                 let fresh = ConsumerTranslation::full(&world, &cfg);
                 assert_eq!(view(incremental.index()), view(fresh.index()), "seed {seed} step {step}");
                 assert_eq!(incremental.problems(), fresh.problems(), "seed {seed} step {step}");
+                for t in [&incremental, &fresh] {
+                    let held = t.state.lists_held().zip(t.state.digests.lists_held());
+                    let (contests, keys) = held.unwrap_or_else(|| panic!("a list lost: seed {seed} step {step}"));
+                    longer_lists.0 += contests;
+                    longer_lists.1 += keys;
+                }
             }
         }
+        // Names, values and keys collide often enough to need longer lists.
+        assert!(longer_lists.0 > 0 && longer_lists.1 > 0, "{longer_lists:?}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The state `ConsumerTranslation` keeps between publishes, laid out to be
-//! small: consumers are numbered slots holding the World's own object (an
-//! `Arc`, so no name is copied), tables find slots by (namespace, name), by
-//! username and by custom_id by hashing the text the objects already hold,
-//! and problems are stored only where there are some.
+//! small: consumers, and listed Secrets that exist, are numbered slots
+//! holding the World's own object (an `Arc`, so no name is copied), tables
+//! find slots by (namespace, name), by username and by custom_id by hashing
+//! the text the objects already hold, and problems are stored only where
+//! there are some.
 
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
@@ -11,12 +12,13 @@ use std::sync::Arc;
 use hashbrown::{DefaultHashBuilder as RandomState, HashTable};
 use jiff::Timestamp;
 
-use crate::snapshot::{Consumer, KeyDigest};
-use crate::world::{Kind, KongConsumerObj, ObjectRef, SecretObj};
+use crate::snapshot::Consumer;
+use crate::world::{Kind, KongConsumerObj, ObjectRef};
 
 use super::Problem;
-use super::ids::Ids;
+use super::ids::{Ids, Lists};
 use super::key_contests::KeyContests;
+use super::listed_secret::ListedSecret;
 
 /// A consumer's number while it exists (reused after it is deleted).
 pub type Slot = u32;
@@ -83,61 +85,6 @@ impl ConsumerState {
                     self.troubles = Some(Box::new(t));
                 }
             }
-        }
-    }
-}
-
-/// A Secret that accepted consumers list, by (namespace, name).
-pub struct ListedSecret {
-    /// The namespace, then the name: one block, and 16 bytes less than two
-    /// (there is one of these per credential).
-    names: Box<str>,
-    ns_len: u32,
-    /// Accepted consumers listing it, oldest first; the first owns it.
-    pub claimants: Ids,
-    /// The Secret as translated, when it exists and is claimed.
-    pub secret: Option<Arc<SecretObj>>,
-    /// Its key is in that key's contest (a usable key-auth Secret).
-    pub in_contest: bool,
-    pub problem: Option<Box<Problem>>,
-}
-
-impl ListedSecret {
-    /// Listed by no one yet. The namespace is a World object's, which is
-    /// at most 128 MiB (`packed`), so its length fits; were it longer, the
-    /// names would read back empty rather than panic.
-    fn new(ns: &str, name: &str) -> Self {
-        Self {
-            names: [ns, name].concat().into(),
-            ns_len: u32::try_from(ns.len()).unwrap_or(u32::MAX),
-            claimants: Ids::default(),
-            secret: None,
-            in_contest: false,
-            problem: None,
-        }
-    }
-
-    pub fn ns(&self) -> &str {
-        self.names.get(..self.ns_len as usize).unwrap_or_default()
-    }
-
-    pub fn name(&self) -> &str {
-        self.names.get(self.ns_len as usize..).unwrap_or_default()
-    }
-
-    pub fn object(&self) -> ObjectRef {
-        ObjectRef::new(Kind::Secret, Some(self.ns().to_string()), self.name())
-    }
-
-    pub fn owner(&self) -> Option<Slot> {
-        self.secret.as_ref().and(self.claimants.first())
-    }
-
-    /// The key it competes for.
-    pub fn digest(&self) -> Option<KeyDigest> {
-        match (&self.secret, self.in_contest) {
-            (Some(s), true) => super::credentials::usable(s).ok(),
-            _ => None,
         }
     }
 }
@@ -212,6 +159,9 @@ pub struct State {
     /// first (the text is the first consumer's).
     pub usernames: HashTable<Ids>,
     pub custom_ids: HashTable<Ids>,
+    /// The lists of two or more of `usernames`, `custom_ids` and the
+    /// claimants of `listed`.
+    lists: Lists,
     pub listed: Slab<ListedSecret>,
     pub listed_by_name: HashTable<ListedId>,
     /// Key digest -> listed Secrets in its contest, oldest Secret first.
@@ -259,6 +209,7 @@ impl State {
             by_name: HashTable::with_capacity(n),
             usernames: HashTable::with_capacity(n),
             custom_ids: HashTable::new(),
+            lists: Lists::default(),
             listed: Slab::with_capacity(n),
             listed_by_name: HashTable::with_capacity(n),
             digests: KeyContests::with_capacity(n),
@@ -313,9 +264,9 @@ impl State {
 
     /// The consumers usable alone whose `field` is `value`, oldest first.
     pub fn contest(&self, field: Field, value: &str) -> &[Slot] {
-        let consumers = &self.consumers;
-        let same = |list: &Ids| first_value(consumers, field, list) == Some(value);
-        self.contest_table(field).find(self.hasher.hash_one(value), same).map(Ids::as_slice).unwrap_or_default()
+        let (consumers, lists) = (&self.consumers, &self.lists);
+        let same = |list: &Ids| first_value(consumers, lists, field, list) == Some(value);
+        self.contest_table(field).find(self.hasher.hash_one(value), same).map_or(&[], |list| lists.get(list))
     }
 
     /// Enters a consumer in the contest for its `field` (in age order);
@@ -323,20 +274,20 @@ impl State {
     pub fn enter(&mut self, field: Field, slot: Slot) -> Vec<Slot> {
         let Some(value) = self.consumers.get(slot).and_then(|c| field.of(&c.obj)) else { return Vec::new() };
         let hash = self.hasher.hash_one(value);
-        let (consumers, hasher) = (&self.consumers, &self.hasher);
+        let (consumers, hasher, lists) = (&self.consumers, &self.hasher, &mut self.lists);
         let table = match field {
             Field::Username => &mut self.usernames,
             Field::CustomId => &mut self.custom_ids,
         };
-        let same = |list: &Ids| first_value(consumers, field, list) == Some(value);
-        let rehash = |list: &Ids| hasher.hash_one(first_value(consumers, field, list).unwrap_or_default());
+        let same = |list: &Ids| first_value(consumers, lists, field, list) == Some(value);
+        let rehash = |list: &Ids| hasher.hash_one(first_value(consumers, lists, field, list).unwrap_or_default());
         let list = table.entry(hash, same, rehash).or_insert_with(Ids::default).into_mut();
-        let at = list.as_slice().partition_point(|&s| older(consumers, s, slot));
-        if list.as_slice().get(at) == Some(&slot) {
+        let at = lists.get(list).partition_point(|&s| older(consumers, s, slot));
+        if lists.get(list).get(at) == Some(&slot) {
             return Vec::new();
         }
-        list.insert(at, slot);
-        list.as_slice()[at + 1..].to_vec()
+        lists.insert(list, at, slot);
+        lists.get(list)[at + 1..].to_vec()
     }
 
     /// Takes a consumer out of the contest for its `field`; returns the
@@ -344,16 +295,16 @@ impl State {
     pub fn leave(&mut self, field: Field, slot: Slot) -> Vec<Slot> {
         let Some(value) = self.consumers.get(slot).and_then(|c| field.of(&c.obj)) else { return Vec::new() };
         let hash = self.hasher.hash_one(value);
-        let consumers = &self.consumers;
+        let (consumers, lists) = (&self.consumers, &mut self.lists);
         let table = match field {
             Field::Username => &mut self.usernames,
             Field::CustomId => &mut self.custom_ids,
         };
-        let same = |list: &Ids| first_value(consumers, field, list) == Some(value);
+        let same = |list: &Ids| first_value(consumers, lists, field, list) == Some(value);
         let Ok(mut entry) = table.find_entry(hash, same) else { return Vec::new() };
         let list = entry.get_mut();
-        let Some(at) = list.remove(slot) else { return Vec::new() };
-        let younger = list.as_slice()[at..].to_vec();
+        let Some(at) = lists.remove(list, slot) else { return Vec::new() };
+        let younger = lists.get(list)[at..].to_vec();
         if list.is_empty() {
             entry.remove();
         }
@@ -381,8 +332,37 @@ impl State {
         id
     }
 
+    /// The accepted consumers listing Secret `id`, oldest first.
+    pub fn claimants(&self, id: ListedId) -> &[Slot] {
+        self.listed.get(id).map_or(&[], |l| self.lists.get(&l.claimants))
+    }
+
+    /// The consumer listed Secret `id` belongs to: the oldest listing it,
+    /// when the Secret exists.
+    pub fn owner(&self, id: ListedId) -> Option<Slot> {
+        let l = self.listed.get(id)?;
+        l.secret().and(self.lists.first(&l.claimants))
+    }
+
+    /// Notes that accepted consumer `slot` lists Secret `id` (in age order).
+    pub fn add_claimant(&mut self, id: ListedId, slot: Slot) {
+        let Some(l) = self.listed.get_mut(id) else { return };
+        let at = self.lists.get(&l.claimants).partition_point(|&s| older(&self.consumers, s, slot));
+        if self.lists.get(&l.claimants).get(at) != Some(&slot) {
+            self.lists.insert(&mut l.claimants, at, slot);
+        }
+    }
+
+    pub fn remove_claimant(&mut self, id: ListedId, slot: Slot) {
+        if let Some(l) = self.listed.get_mut(id) {
+            self.lists.remove(&mut l.claimants, slot);
+        }
+    }
+
+    /// Forgets a listed Secret (no consumer may list it any more).
     pub fn remove_listed(&mut self, id: ListedId) {
         let Some(l) = self.listed.get(id) else { return };
+        debug_assert!(l.claimants.is_empty(), "a listed Secret is forgotten only when unclaimed");
         let hash = self.name_hash(l.ns(), l.name());
         if let Ok(e) = self.listed_by_name.find_entry(hash, |&i| i == id) {
             e.remove();
@@ -390,9 +370,19 @@ impl State {
         self.listed.take(id);
     }
 
+    /// Whether every list kept belongs to a contest or a listed Secret
+    /// (none was lost), and how many there are.
+    #[cfg(test)]
+    pub fn lists_held(&self) -> Option<usize> {
+        let many = |ids: &Ids| matches!(ids, Ids::Many(_));
+        let contests = self.usernames.iter().chain(&self.custom_ids).filter(|&ids| many(ids)).count();
+        let claimants = self.listed.iter().filter(|(_, l)| many(&l.claimants)).count();
+        (contests + claimants == self.lists.len()).then_some(self.lists.len())
+    }
+
     /// Whether listed Secret `a` is older than `b` (both must exist).
     pub fn secret_older(&self, a: ListedId, b: ListedId) -> bool {
-        let age_of = |id| self.listed.get(id).and_then(|l| l.secret.as_ref()).map(|s| age(&s.meta));
+        let age_of = |id| self.listed.get(id).and_then(ListedSecret::secret).map(|s| age(&s.meta));
         age_of(a) < age_of(b)
     }
 }
@@ -405,8 +395,8 @@ fn rehash_consumer(hasher: &RandomState, consumers: &Slab<ConsumerState>, slot: 
     consumers.get(slot).map(|c| hasher.hash_one(key(&c.obj.meta))).unwrap_or_default()
 }
 
-fn first_value<'a>(consumers: &'a Slab<ConsumerState>, field: Field, list: &Ids) -> Option<&'a str> {
-    list.first().and_then(|s| field.of(&consumers.get(s)?.obj))
+fn first_value<'a>(consumers: &'a Slab<ConsumerState>, lists: &Lists, field: Field, list: &Ids) -> Option<&'a str> {
+    lists.first(list).and_then(|s| field.of(&consumers.get(s)?.obj))
 }
 
 /// Whether consumer `a` is older than `b`.
@@ -417,18 +407,4 @@ pub fn older(consumers: &Slab<ConsumerState>, a: Slot, b: Slot) -> bool {
 pub fn compare(consumers: &Slab<ConsumerState>, a: Slot, b: Slot) -> Ordering {
     let age_of = |s| consumers.get(s).map(|c| age(&c.obj.meta));
     age_of(a).cmp(&age_of(b)).then(a.cmp(&b))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_listed_secret_reads_back_its_namespace_and_name_from_one_block() {
-        for (ns, name) in [("team-a", "alice-key"), ("", "k"), ("é", "ü-key"), ("ns", "")] {
-            let l = ListedSecret::new(ns, name);
-            assert_eq!((l.ns(), l.name()), (ns, name));
-            assert_eq!(l.object(), ObjectRef::new(Kind::Secret, Some(ns.to_string()), name));
-        }
-    }
 }

@@ -17,6 +17,7 @@ mod ids;
 mod ingress;
 mod key_auth;
 mod key_contests;
+mod listed_secret;
 mod path;
 mod plugins;
 mod problem;
