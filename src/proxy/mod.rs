@@ -17,6 +17,7 @@ mod request;
 mod request_body;
 mod response;
 mod server;
+mod stop;
 mod tls;
 mod upstream;
 mod wire;

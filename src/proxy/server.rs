@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::stop::Stop;
 use arc_swap::ArcSwap;
 use http::{HeaderValue, Request};
 use hyper::body::Incoming;
@@ -19,7 +20,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use super::ProxyConfig;
 use super::h1::{self, Ended};
@@ -105,7 +105,7 @@ async fn run(
     pool.spawn_sweeper();
     let mut http2 = http2::Builder::new(TokioExecutor::new());
     http2.timer(TokioTimer::new());
-    let stop = CancellationToken::new();
+    let stop = Stop::new();
     let drain_timeout = config.drain_timeout;
     let scheme = match transport {
         Transport::Plain => Scheme::Http,
@@ -149,7 +149,7 @@ async fn run(
     // connections are closed at once), then cut what is left.
     drop(listener);
     tracing::info!(connections = connections.len(), scheme = scheme.as_str(), "proxy draining");
-    stop.cancel();
+    stop.stop();
     let drained = async {
         let ((), ()) = tokio::join!(graceful.shutdown(), async { while connections.join_next().await.is_some() {} });
     };
@@ -166,8 +166,8 @@ struct Conn {
     http2: http2::Builder<TokioExecutor>,
     /// For a connection that turns out to be HTTP/2 (hyper's drain).
     watcher: Watcher,
-    /// Cancelled on shutdown (our HTTP/1 server's drain).
-    stop: CancellationToken,
+    /// Set on shutdown (our HTTP/1 server's drain).
+    stop: Stop,
     peer: SocketAddr,
 }
 
@@ -199,7 +199,7 @@ impl Conn {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        match h1::serve(io, &self.ctx, &self.stop, detect_h2).await {
+        match h1::serve(io, &self.ctx, self.stop.waiter(), detect_h2).await {
             Ok(Ended::Closed) => {}
             Ok(Ended::Http2(io)) => self.serve_h2(io).await,
             Err(error) => tracing::debug!(peer = %self.peer, %error, "client connection ended with an error"),

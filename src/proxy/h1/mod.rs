@@ -28,7 +28,6 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 pub use rewind::Rewind;
 
@@ -41,6 +40,7 @@ use super::forward::Proxied;
 use super::handler::{self, Admission, Reply};
 use super::request_body::ClientBody;
 use super::server::ConnCtx;
+use super::stop::Waiter;
 
 /// Body frames up to this size are copied behind the head (one write);
 /// larger ones are written as they are.
@@ -85,19 +85,14 @@ enum Next {
 }
 
 /// Serves HTTP/1 requests on `stream` until either side closes it, a
-/// request fails in a way that leaves it unusable, or `stop` is cancelled
+/// request fails in a way that leaves it unusable, or the proxy stops
 /// (an idle connection closes at once, a busy one after its response).
 /// `detect_h2`: whether a client may start HTTP/2 with prior knowledge.
-pub async fn serve<I>(
-    stream: I,
-    ctx: &ConnCtx,
-    stop: &CancellationToken,
-    detect_h2: bool,
-) -> Result<Ended<I>, ConnError>
+pub async fn serve<I>(stream: I, ctx: &ConnCtx, stop: Waiter, detect_h2: bool) -> Result<Ended<I>, ConnError>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut conn = Connection { ctx, stop, stopped: Box::pin(stop.cancelled()), timer: None, first: detect_h2 };
+    let mut conn = Connection { ctx, stop, timer: None, first: detect_h2 };
     let mut io = Io::new(stream);
     loop {
         let head = match conn.next_head(&mut io).await {
@@ -105,7 +100,7 @@ where
             Ok(Next::Closed) => return Ok(Ended::Closed),
             Ok(Next::Http2) => return Ok(Ended::Http2(Rewind::new(io.stream, io.buf.freeze()))),
             Err(ConnError::Head(error)) => {
-                refuse(&mut io, &error, stop).await;
+                refuse(&mut io, &error, &conn.stop).await;
                 return Err(error.into());
             }
             Err(error) => return Err(error),
@@ -122,7 +117,7 @@ where
 }
 
 /// Answers a head that cannot be served; the connection closes after.
-async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, error: &HeadError, stop: &CancellationToken) {
+async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, error: &HeadError, stop: &Waiter) {
     tracing::debug!(%error, "refused a request head");
     let refusal = match error {
         HeadError::TooLarge => ProxyError::HeadTooLarge,
@@ -136,10 +131,8 @@ async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, error: &HeadE
 
 struct Connection<'a> {
     ctx: &'a ConnCtx,
-    stop: &'a CancellationToken,
-    /// `stop`'s cancellation, waited on by every idle wait: made once, not
-    /// per request (each new waiter is a lock and a list insert).
-    stopped: Pin<Box<WaitForCancellationFuture<'a>>>,
+    /// Waited on by every idle wait.
+    stop: Waiter,
     /// The head-read deadline's timer, created on the first wait and then
     /// only moved when it fires early (see `next_head`).
     timer: Option<Pin<Box<Sleep>>>,
@@ -192,7 +185,7 @@ impl Connection<'_> {
                     }
                     timer.as_mut().reset(deadline);
                 }
-                () = self.stopped.as_mut(), if idle => return Ok(Next::Closed),
+                () = self.stop.stopped(), if idle => return Ok(Next::Closed),
             }
         }
     }
@@ -238,7 +231,7 @@ impl Connection<'_> {
             }
         };
 
-        let persistence = if !keep_alive || leftover == Leftover::Unread || self.stop.is_cancelled() {
+        let persistence = if !keep_alive || leftover == Leftover::Unread || self.stop.is_stopped() {
             Persistence::Close
         } else if version == Version::HTTP_10 {
             Persistence::KeepAlive10
@@ -250,7 +243,7 @@ impl Connection<'_> {
             Reply::Own(answer) => respond_own(&mut io, &answer, is_head, version, persistence).await?,
         };
         if leftover == Leftover::Unread {
-            linger(&mut io, self.stop).await;
+            linger(&mut io, &self.stop).await;
         }
         Ok((io, persistence))
     }
@@ -268,7 +261,7 @@ enum Lent<I> {
 /// close does. A client that only reads once its upload is sent (most
 /// synchronous ones) then gets the answer, instead of a reset that loses
 /// both. Bounded in total, between reads, and by shutdown.
-async fn linger<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, stop: &CancellationToken) {
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, stop: &Waiter) {
     let _ = io.stream.shutdown().await;
     let until = Instant::now() + LINGER_TIME;
     loop {
@@ -277,7 +270,7 @@ async fn linger<I: AsyncRead + AsyncWrite + Unpin>(io: &mut Io<I>, stop: &Cancel
             biased;
             read = tokio::time::timeout(LINGER_TIMEOUT, io.read()) => read,
             () = tokio::time::sleep_until(until) => return,
-            () = stop.cancelled() => return,
+            () = stop.stopped() => return,
         };
         if !matches!(read, Ok(Ok(n)) if n > 0) {
             return;
