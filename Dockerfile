@@ -11,8 +11,10 @@
 
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
-# Only what `cargo build --bin portcullis` reads.
-COPY Cargo.toml Cargo.lock ./
+# Only what `cargo build --bin portcullis` reads (build.rs lays the code
+# out by build/symbol-order.txt).
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY build ./build
 COPY src ./src
 # Cache mounts keep the crate registry and build directory between builds;
 # the binary is copied out of the cached target directory.
