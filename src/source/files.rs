@@ -10,7 +10,6 @@
 //! last clean read (a keyed hash of each document's text tells), so one edit
 //! in a file of 100,000 objects costs one document, not the file.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
@@ -18,6 +17,7 @@ use std::path::{Path, PathBuf};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use jiff::Timestamp;
 
+use super::folder_records::{Def, FileId, Id, Identify, Records};
 use super::manifest;
 use crate::at_once::at_once;
 use crate::world::{Kind, ObjectError, ObjectRef, Shrunk, World};
@@ -60,48 +60,6 @@ struct FileState {
     issues: Vec<FileIssue>,
 }
 
-/// Files by number, so per-object records stay small.
-type FileId = u32;
-
-/// An object's identity in the folder's records: two 64-bit hashes of its
-/// kind, namespace and name under independent random keys. There is a
-/// record per object (200,000 at 100k credentials), and a second copy of
-/// every name in them was most of the folder's memory; the World holds the
-/// names, and they are looked up there on the rare paths that need one (an
-/// object to delete, an object two files define).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Id(u64, u64);
-
-/// Makes `Id`s, keyed per process.
-#[derive(Clone, Default)]
-struct Identify(foldhash::quality::RandomState, foldhash::quality::RandomState);
-
-impl Identify {
-    /// `namespace` is "" for cluster-scoped kinds, as the World keys them.
-    fn of(&self, kind: Kind, namespace: &str, name: &str) -> Id {
-        let parts = (kind, namespace, name);
-        Id(self.0.hash_one(parts), self.1.hash_one(parts))
-    }
-
-    fn of_ref(&self, r: &ObjectRef) -> Id {
-        self.of(r.kind, r.namespace.as_deref().unwrap_or(""), &r.name)
-    }
-}
-
-/// One file's definition of an object: the keyed hash of the text of the
-/// document that defines it (its chunk, see `manifest::split`). The same
-/// text defines the same object, so an unchanged hash means unchanged
-/// content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Def {
-    chunk: u64,
-    file: FileId,
-    /// Which of the World's stores would hold it (in what was padding).
-    kind: Kind,
-    /// It could not be applied: re-applied on the next read even if unchanged.
-    failed: bool,
-}
-
 /// An object more than one file defines (reported): each file's
 /// definition in path order (the first wins, at least two), and its name.
 struct Shared {
@@ -116,7 +74,7 @@ pub struct Folder {
     /// Path of each file number (numbers are never reused).
     paths: Vec<PathBuf>,
     /// The winning definition of every object a file defines.
-    objects: HashMap<Id, Def>,
+    objects: Records,
     /// Every definition of the objects more than one file defines.
     shared: HashMap<Id, Shared>,
     identify: Identify,
@@ -243,7 +201,7 @@ impl Folder {
             dir: dir.into(),
             files: BTreeMap::new(),
             paths: Vec::new(),
-            objects: HashMap::new(),
+            objects: Records::default(),
             shared: HashMap::new(),
             identify: Identify::default(),
             hasher: foldhash::quality::RandomState::default(),
@@ -333,8 +291,7 @@ impl Folder {
 
     /// The objects `file` defines, with its definition of each.
     fn defined_by(&self, file: FileId) -> Vec<(Id, Def)> {
-        let mut out: Vec<(Id, Def)> =
-            self.objects.iter().filter(|(_, def)| def.file == file).map(|(id, def)| (*id, *def)).collect();
+        let mut out: Vec<(Id, Def)> = self.objects.iter().filter(|(_, def)| def.file == file).collect();
         // Where `file` loses, its definition is only in `shared`.
         for (id, shared) in &self.shared {
             out.extend(shared.defs[1..].iter().filter(|def| def.file == file).map(|def| (*id, *def)));
@@ -520,18 +477,18 @@ impl Folder {
             self.objects.insert(object, winner);
             return (previous, true, winner.file == def.file);
         }
-        match self.objects.entry(object) {
-            Entry::Vacant(v) => {
-                v.insert(def);
+        match self.objects.get(&object) {
+            None => {
+                self.objects.insert(object, def);
                 (None, false, true)
             }
-            Entry::Occupied(mut o) if o.get().file == def.file => (Some(o.insert(def)), true, true),
-            Entry::Occupied(mut o) => {
+            Some(previous) if previous.file == def.file => (self.objects.insert(object, def), true, true),
+            Some(previous) => {
                 // A second file defines it.
-                let mut defs = vec![*o.get(), def];
+                let mut defs = vec![previous, def];
                 in_path_order(&mut defs);
                 let winner = defs[0];
-                o.insert(winner);
+                self.objects.insert(object, winner);
                 self.shared.insert(object, Shared { object: name(), defs });
                 (None, true, winner.file == def.file)
             }
@@ -726,12 +683,6 @@ mod tests {
     fn rewrite(folder: &mut Folder, world: &mut World, path: &Path, text: &str) {
         std::fs::write(path, text).unwrap();
         folder.reload([path.to_path_buf()], world);
-    }
-
-    #[test]
-    fn folder_records_stay_small() {
-        // No name, no heap block: a table entry is the whole record.
-        assert_eq!(std::mem::size_of::<(Id, Def)>(), 32);
     }
 
     #[test]

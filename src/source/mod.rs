@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod files;
+mod folder_records;
 pub mod manifest;
 mod node_de;
 mod node_object;
