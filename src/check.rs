@@ -29,7 +29,7 @@ pub fn check(dir: &Path, cfg: &translate::Config) -> std::io::Result<Report> {
     let mut world = World::new();
     folder.rescan(&mut world)?;
     let t = translate::translate(&world, cfg);
-    Ok(Report { summary: t.snapshot.summary(), problems: t.problems, file_issues: folder.issues() })
+    Ok(Report { summary: t.summary(), problems: t.problems, file_issues: folder.issues() })
 }
 
 /// The human-readable report.

@@ -128,7 +128,8 @@ impl Publisher {
             rebuilt = true;
         }
         let plugins_changed = changed.contains(&Kind::KongPlugin) || changed.contains(&Kind::KongClusterPlugin);
-        let consumers_changed = match (full, &mut self.consumer_translation) {
+        let full_done = full.is_some();
+        let mut consumers_changed = match (full, &mut self.consumer_translation) {
             (Some((t, took)), _) => {
                 self.observe("consumers", took);
                 self.consumer_translation = Some(t);
@@ -141,6 +142,13 @@ impl Publisher {
             }
             (None, _) => false,
         };
+        // The consumers the routes' `anonymous` settings name: resolved
+        // by the consumer translation, for these routes.
+        if (rebuilt || full_done)
+            && let (Some((table, _)), Some(t)) = (&self.routes, &mut self.consumer_translation)
+        {
+            consumers_changed |= t.want_anonymous(table.anonymous_names());
+        }
         if consumers_changed && let Some(t) = &self.consumer_translation {
             self.consumers = Some((Arc::new(t.index().clone()), t.problems()));
             rebuilt = true;

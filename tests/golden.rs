@@ -185,8 +185,7 @@ fn pem_lines(objects: &[Object]) -> Vec<String> {
 
 fn render(world: &World, cfg: &Config, requests: &[Request]) -> Result<String, String> {
     let t = translate::translate(world, cfg);
-    let golden =
-        Golden { summary: t.snapshot.summary(), matches: matches(&t.snapshot, requests)?, problems: &t.problems };
+    let golden = Golden { summary: t.summary(), matches: matches(&t.snapshot, requests)?, problems: &t.problems };
     serde_yaml_ng::to_string(&golden).map_err(|e| format!("serializing: {e}"))
 }
 

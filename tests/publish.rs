@@ -43,3 +43,50 @@ fn each_change_rebuilds_only_its_part() {
     // Nothing changed: nothing is published.
     assert!(!publisher.publish(&mut world, None).published);
 }
+
+/// key-auth's `anonymous` names a consumer; the snapshot holds the consumer
+/// each name the routes use stands for, and follows changes on both sides.
+#[test]
+fn anonymous_names_follow_the_routes_and_the_consumers() {
+    let plugin = |anonymous: &str| {
+        format!(
+            "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {{name: auth}}\nplugin: key-auth\nconfig: {{anonymous: {anonymous}}}\n"
+        )
+    };
+    let guest = "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata:\n  name: guest\n  uid: 0b0c6f7e-7a8e-4b57-9a3c-1f2e3d4c5b6a\n  annotations: {kubernetes.io/ingress.class: kong}\nusername: guest\n";
+    let routes = BASE.replace(
+        "metadata: {name: echo}\nspec:\n  ports",
+        "metadata: {name: echo, annotations: {konghq.com/plugins: auth}}\nspec:\n  ports",
+    );
+    let shared = Shared::new();
+    let mut publisher = Publisher::new(Default::default(), shared.clone());
+    let mut world = World::new();
+    apply(&mut world, &format!("{routes}---\n{}---\n{guest}", plugin("guest")));
+    assert!(publisher.publish(&mut world, None).published);
+    let source = |name: &str| shared.snapshot.load().consumers.anonymous(name).map(|c| c.source());
+    assert_eq!(source("guest").as_deref(), Some("default/guest"));
+
+    // The plugin now names the guest by id, then names the key's consumer.
+    apply(&mut world, &plugin("0b0c6f7e-7a8e-4b57-9a3c-1f2e3d4c5b6a"));
+    assert!(publisher.publish(&mut world, None).published);
+    assert_eq!(source("0b0c6f7e-7a8e-4b57-9a3c-1f2e3d4c5b6a").as_deref(), Some("default/guest"));
+    assert_eq!(source("guest"), None, "a name no route uses is not kept");
+    apply(&mut world, &plugin("alex"));
+    assert!(publisher.publish(&mut world, None).published);
+    assert_eq!(source("alex").as_deref(), Some("default/alex"));
+
+    // The consumer goes (a consumer change alone): the name stands for no one.
+    world.delete(&portcullis::world::ObjectRef::new(
+        portcullis::world::Kind::KongConsumer,
+        Some("default".into()),
+        "alex",
+    ));
+    assert!(publisher.publish(&mut world, None).published);
+    assert_eq!(source("alex"), None);
+    // And comes back.
+    let consumer = BASE.rsplit("---\n").next().unwrap();
+    assert!(consumer.contains("kind: KongConsumer"));
+    apply(&mut world, consumer);
+    assert!(publisher.publish(&mut world, None).published);
+    assert_eq!(source("alex").as_deref(), Some("default/alex"));
+}

@@ -92,7 +92,7 @@ fn translate_text(text: &str) {
         }
     }
     let t = translate::translate(&world, &Config::default());
-    let _ = serde_yaml_ng::to_string(&t.snapshot.summary());
+    let _ = serde_yaml_ng::to_string(&t.summary());
     for p in &t.problems {
         let _ = p.to_string();
     }

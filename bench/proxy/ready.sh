@@ -36,6 +36,6 @@ for run in 1 2; do
   t1=$(date +%s%3N)
   sleep 1
   cpu_ms=$(awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$pid/stat")
-  echo "run $run: N=$n ready_ms=$((t1 - t0)) cpu_ms=$cpu_ms rss_mb=$(( $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") / 1024 ))"
+  echo "run $run: N=$n ready_ms=$((t1 - t0)) cpu_ms=$cpu_ms rss_mb=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done

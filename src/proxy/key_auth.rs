@@ -116,7 +116,7 @@ fn identify(config: &KeyAuthConfig, consumers: &ConsumerIndex, hit: Hit) -> Resu
     let Some(anonymous) = &config.anonymous else {
         return Err(ProxyError::Unauthorized { failure, www_authenticate: config.www_authenticate.clone() });
     };
-    match consumers.consumer(anonymous) {
+    match consumers.anonymous(anonymous) {
         Some(consumer) => Ok(Identity::Anonymous(consumer.clone())),
         None => {
             tracing::error!(plugin = %config.source, "key-auth anonymous consumer does not exist");

@@ -49,10 +49,4 @@ impl Snapshot {
     pub fn with_tls(self, tls: Arc<TlsCertificates>) -> Self {
         Self { tls, ..self }
     }
-
-    /// A serializable, secret-free view (for `check`, golden tests and the
-    /// debug endpoint).
-    pub fn summary(&self) -> Summary {
-        Summary::of(self)
-    }
 }

@@ -1,10 +1,11 @@
 use std::cmp::Reverse;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
 use http::{HeaderMap, Method};
 
-use super::{HostMatch, PathMatch, Route, Scheme};
+use super::{HostMatch, PathMatch, Route, RouteAuth, Scheme};
 
 /// Routes indexed by host, each bucket sorted by precedence, so a lookup
 /// touches only the routes that could answer for the request's host.
@@ -88,6 +89,17 @@ impl RouteTable {
 
     pub fn is_empty(&self) -> bool {
         self.all.is_empty() && self.default_backend.is_none()
+    }
+
+    /// The consumer names key-auth's `anonymous` settings hold, over every
+    /// route: what the consumer index must be able to answer for.
+    pub fn anonymous_names(&self) -> BTreeSet<&str> {
+        let routes = self.all.iter().chain(&self.default_backend);
+        let configs = routes.filter_map(|r| match &r.auth {
+            RouteAuth::KeyAuth(config) => config.anonymous.as_deref(),
+            RouteAuth::Open | RouteAuth::Unavailable => None,
+        });
+        configs.collect()
     }
 }
 

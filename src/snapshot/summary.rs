@@ -1,6 +1,8 @@
 use serde::Serialize;
 
-use super::{Backend, HostMatch, PathMatch, Route, RouteAuth, Snapshot};
+use std::sync::Arc;
+
+use super::{Backend, Consumer, HostMatch, PathMatch, Route, RouteAuth, Snapshot};
 
 /// A secret-free, deterministic view of a Snapshot: what `portcullis check`
 /// prints, what golden tests compare and what the debug endpoint shows.
@@ -75,10 +77,12 @@ fn is_root(p: &str) -> bool {
 }
 
 impl Summary {
-    pub fn of(s: &Snapshot) -> Self {
-        let mut consumers: Vec<ConsumerSummary> = s
-            .consumers
-            .consumers()
+    /// `consumers`: every accepted consumer (the snapshot holds only those
+    /// its credentials and `anonymous` settings lead to; translation knows
+    /// them all).
+    pub fn of<'a>(s: &Snapshot, consumers: impl IntoIterator<Item = &'a Arc<Consumer>>) -> Self {
+        let mut consumers: Vec<ConsumerSummary> = consumers
+            .into_iter()
             .map(|c| ConsumerSummary {
                 source: c.source(),
                 id: c.uid().to_string(),

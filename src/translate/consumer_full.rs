@@ -65,10 +65,11 @@ impl ConsumerTranslation {
             let Some(c) = t.state.consumers.get_mut(slot) else { continue };
             c.accepted = verdict.is_none();
             let accepted = c.accepted;
-            if let (true, Some(consumer)) = (accepted, &c.alone) {
-                t.index.insert_consumer(consumer.clone());
-            }
             c.set_troubles(|tr| tr.conflict = verdict);
+            if accepted {
+                // No `anonymous` names yet: a count is all the index needs.
+                t.index.count_consumer(true);
+            }
             if accepted {
                 t.claim(slot, &mut settled_below);
                 settled_below.clear();

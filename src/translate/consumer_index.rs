@@ -21,9 +21,10 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use crate::snapshot::{ConsumerIndex, Credential, KeyDigest};
+use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyDigest};
 use crate::world::{KeyChanges, KongConsumerObj, SecretObj, World};
 
+use super::anonymous::AnonymousNames;
 use super::class::ClassFilter;
 use super::consumer_state::{ConsumerState, Field, ListedId, Slot, State, Troubles, age};
 use super::consumers;
@@ -63,6 +64,8 @@ pub struct ConsumerTranslation {
     pub(super) consumers_with_problems: BTreeSet<Slot>,
     pub(super) secrets_with_problems: BTreeSet<ListedId>,
     pub(super) index: ConsumerIndex,
+    /// The names key-auth's `anonymous` settings hold (see `anonymous`).
+    pub(super) anonymous: AnonymousNames,
 }
 
 /// What one update must revisit, filled as verdicts change.
@@ -85,6 +88,7 @@ impl ConsumerTranslation {
             consumers_with_problems: BTreeSet::new(),
             secrets_with_problems: BTreeSet::new(),
             index: ConsumerIndex::new(),
+            anonymous: AnonymousNames::default(),
         }
     }
 
@@ -158,6 +162,13 @@ impl ConsumerTranslation {
         for id in secrets_touched {
             self.note_secret_problems(id);
         }
+        self.resolve_anonymous();
+    }
+
+    /// A consumer entered (`accepted`) or left the index.
+    pub(super) fn indexed(&mut self, consumer: &Consumer, accepted: bool) {
+        self.index.count_consumer(accepted);
+        self.anonymous.touch(consumer);
     }
 
     pub(super) fn note_consumer_problems(&mut self, slot: Slot) {
@@ -239,7 +250,7 @@ impl ConsumerTranslation {
             }
         }
         if let Some(c) = accepted {
-            self.index.remove_consumer(&c);
+            self.indexed(&c, false);
             self.unclaim(slot, work);
         }
     }
@@ -283,11 +294,7 @@ impl ConsumerTranslation {
         }
         if !same {
             if let Some(c) = &consumer {
-                if accepted {
-                    self.index.insert_consumer(c.clone());
-                } else {
-                    self.index.remove_consumer(c);
-                }
+                self.indexed(c, accepted);
             }
             if let Some(c) = self.state.consumers.get_mut(slot) {
                 c.accepted = accepted;
@@ -577,8 +584,14 @@ mod tests {
             }
             let creds: Vec<String> = (0..rng.below(3)).map(|_| format!("s{}", rng.below(4))).collect();
             let class = if rng.below(8) == 0 { "other" } else { "kong" };
+            // Some uids repeat, and some equal another consumer's username.
+            let uid = match rng.below(4) {
+                0 => format!("uid: id{}, ", rng.below(3)),
+                1 => "uid: u2, ".to_string(),
+                _ => String::new(),
+            };
             format!(
-                "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {{name: c{}, namespace: {ns}, creationTimestamp: \"{created}\", annotations: {{kubernetes.io/ingress.class: {class}}}}}\n{fields}credentials: [{}]\n",
+                "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {{name: c{}, namespace: {ns}, {uid}creationTimestamp: \"{created}\", annotations: {{kubernetes.io/ingress.class: {class}}}}}\n{fields}credentials: [{}]\n",
                 rng.below(5),
                 creds.join(", ")
             )
@@ -609,8 +622,15 @@ mod tests {
         world.delete(&ObjectRef::new(kind, Some(ns), name));
     }
 
-    /// What a ConsumerIndex answers, in a comparable form.
-    fn view(index: &ConsumerIndex) -> (Vec<String>, Vec<String>) {
+    /// Names key-auth's `anonymous` may hold in the random worlds: usernames
+    /// and uids (some uids are also another consumer's username).
+    const ANONYMOUS: [&[&str]; 2] = [&["u0", "u1", "id0", "id1", "u2"], &["u1", "id2", "c0"]];
+
+    /// What a translation answers, in a comparable form: the credentials by
+    /// key, the accepted consumers, and the consumer each `anonymous` name
+    /// stands for.
+    fn view(t: &ConsumerTranslation, names: &[&str]) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let index = t.index();
         let mut credentials: Vec<String> = KEYS
             .iter()
             .filter_map(|k| {
@@ -620,29 +640,33 @@ mod tests {
             .collect();
         credentials.sort();
         assert_eq!(credentials.len(), index.credential_count());
-        let mut consumers: Vec<String> = index
-            .consumers()
+        let mut consumers: Vec<String> = t
+            .accepted()
             .map(|c| format!("{} {:?} {:?} {}", c.source(), c.username(), c.custom_id(), c.uid()))
             .collect();
         consumers.sort();
-        for c in index.consumers() {
-            assert!(Arc::ptr_eq(index.consumer(&c.uid().to_string()).unwrap(), c));
-            if let Some(u) = c.username() {
-                assert!(Arc::ptr_eq(index.consumer(u).unwrap(), c), "username {u}");
-            }
-        }
-        (credentials, consumers)
+        assert_eq!(consumers.len(), index.consumer_count());
+        let anonymous = names.iter().map(|&n| format!("{n} -> {:?}", index.anonymous(n).map(|c| c.source()))).collect();
+        (credentials, consumers, anonymous)
     }
 
     #[test]
     fn updates_always_equal_a_translation_from_scratch() {
         let cfg = Config::default();
         let mut longer_lists = (0, 0);
+        let mut anonymous_found = 0;
         for seed in 1..=60u64 {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
             let mut world = World::new();
             let mut incremental = ConsumerTranslation::new(cfg.clone());
+            let mut names = ANONYMOUS[0];
+            assert!(incremental.want_anonymous(names.iter().copied()));
             for step in 0..60 {
+                if step % 20 == 19 {
+                    // The routes start and stop using names.
+                    names = ANONYMOUS[(step / 20 + 1) % 2];
+                    assert!(incremental.want_anonymous(names.iter().copied()));
+                }
                 // Sometimes several changes land in one update.
                 for _ in 0..1 + rng.below(3) {
                     if rng.below(4) == 0 {
@@ -653,8 +677,11 @@ mod tests {
                 }
                 incremental.update(&world, &world.clone().take_key_changes(), false);
                 world.take_key_changes();
-                let fresh = ConsumerTranslation::full(&world, &cfg);
-                assert_eq!(view(incremental.index()), view(fresh.index()), "seed {seed} step {step}");
+                let mut fresh = ConsumerTranslation::full(&world, &cfg);
+                fresh.want_anonymous(names.iter().copied());
+                assert_eq!(view(&incremental, names), view(&fresh, names), "seed {seed} step {step}");
+                let found = names.iter().filter(|n| incremental.index().anonymous(n).is_some()).count();
+                anonymous_found += found;
                 assert_eq!(incremental.problems(), fresh.problems(), "seed {seed} step {step}");
                 for t in [&incremental, &fresh] {
                     let held = t.state.lists_held().zip(t.state.digests.lists_held());
@@ -666,6 +693,7 @@ mod tests {
         }
         // Names, values and keys collide often enough to need longer lists.
         assert!(longer_lists.0 > 0 && longer_lists.1 > 0, "{longer_lists:?}");
+        assert!(anonymous_found > 0);
     }
 
     #[test]
@@ -692,7 +720,7 @@ mod tests {
         assert!(before.credential(&KeyDigest::of(b"old")).is_some());
         assert!(Arc::ptr_eq(
             &t.index().credential(&KeyDigest::of(b"new")).unwrap().consumer,
-            before.consumer("u").unwrap()
+            &before.credential(&KeyDigest::of(b"old")).unwrap().consumer
         ));
     }
 }

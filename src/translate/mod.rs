@@ -3,6 +3,7 @@
 //! so a credential change never rebuilds the router (and vice versa).
 
 mod annotations;
+mod anonymous;
 mod backend;
 mod class;
 mod config_from;
@@ -35,7 +36,7 @@ pub use references::referenced_secrets;
 pub use tls_secret::{CertCache, TlsSecretError};
 
 use crate::at_once::at_once;
-use crate::snapshot::{ConsumerIndex, RouteTable, Snapshot, TlsCertificates};
+use crate::snapshot::{Consumer, ConsumerIndex, RouteTable, Snapshot, Summary, TlsCertificates};
 use crate::world::World;
 
 /// Settings that change how objects are read (from CLI flags).
@@ -61,19 +62,31 @@ impl Default for Config {
 pub struct Translation {
     pub snapshot: Snapshot,
     pub problems: Vec<Problem>,
+    /// Every accepted consumer, credentials or not (the snapshot finds
+    /// consumers only through credentials and `anonymous` settings).
+    pub consumers: Vec<Arc<Consumer>>,
+}
+
+impl Translation {
+    /// A serializable, secret-free view (for `check` and golden tests).
+    pub fn summary(&self) -> Summary {
+        Summary::of(&self.snapshot, &self.consumers)
+    }
 }
 
 /// Translates the whole World.
 pub fn translate(world: &World, cfg: &Config) -> Translation {
-    let ((routes, mut problems), (consumers, consumer_problems)) =
-        at_once(|| routes(world, cfg), || consumers(world, cfg));
-    problems.extend(consumer_problems);
+    let ((routes, mut problems), mut consumers) =
+        at_once(|| routes(world, cfg), || ConsumerTranslation::full(world, cfg));
+    consumers.want_anonymous(routes.anonymous_names());
+    problems.extend(consumers.problems());
     let (certs, tls_problems) = tls(world, cfg, &mut CertCache::new());
     problems.extend(tls_problems);
     problems.sort();
     problems.dedup();
-    let snapshot = Snapshot::new(Arc::new(routes), Arc::new(consumers)).with_tls(Arc::new(certs));
-    Translation { snapshot, problems }
+    let index = Arc::new(consumers.index().clone());
+    let snapshot = Snapshot::new(Arc::new(routes), index).with_tls(Arc::new(certs));
+    Translation { snapshot, problems, consumers: consumers.accepted().cloned().collect() }
 }
 
 /// Routes, backends and route auth: reads Ingress, IngressClass, Service,
@@ -98,7 +111,8 @@ pub fn routes(world: &World, cfg: &Config) -> (RouteTable, Vec<Problem>) {
 }
 
 /// Consumers and the credential index: reads KongConsumer, Secret and
-/// IngressClass.
+/// IngressClass. No `anonymous` name is resolved: those come with the
+/// routes (see `translate`).
 pub fn consumers(world: &World, cfg: &Config) -> (ConsumerIndex, Vec<Problem>) {
     let translation = ConsumerTranslation::full(world, cfg);
     (translation.index().clone(), translation.problems())
@@ -227,7 +241,7 @@ stringData: {key: hello_world}
         let created = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200);
         assert_eq!(cred.expires_at(), Some(created + std::time::Duration::from_secs(60)));
         assert_eq!(index.credential_count(), 1);
-        assert!(index.consumer("sam").is_some(), "the consumer losing a key still exists");
+        assert_eq!(index.consumer_count(), 2, "the consumer losing a key still exists");
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].reason, Reason::DuplicateKey);
         assert!(!problems[0].message.contains("hello_world"));

@@ -111,7 +111,12 @@ pub fn mk_consumers() -> ConsumerIndex {
     let carol = mk_consumer("id-carol", Some("carol"), None);
     let anon = mk_consumer("id-anon", Some("anon"), None);
     for c in [&alice, &bob, &carol, &anon] {
-        index.insert_consumer(c.clone());
+        index.count_consumer(true);
+        if c.username() == Some("anon") {
+            // Translation resolves `anonymous` names; by username and by id.
+            index.set_anonymous("anon", Some(c.clone()));
+            index.set_anonymous("id-anon", Some(c.clone()));
+        }
     }
     index.insert_credential(mk_credential(&alice, "alice-key", "cred-alice", None));
     index.insert_credential(mk_credential(&bob, "bob-key", "cred-bob", None));
