@@ -25,7 +25,7 @@ use crate::snapshot::{Consumer, ConsumerIndex, Route, RouteAuth};
 #[derive(Default)]
 struct RequestLog {
     route: Option<Arc<Route>>,
-    consumer: Option<Arc<Consumer>>,
+    consumer: Option<Consumer>,
 }
 
 /// What a request gets: the upstream's response, or the proxy's own.
@@ -260,7 +260,7 @@ fn conclude(
     };
     tracing::debug!(
         route.name = log.route.as_deref().map(|r| r.name.as_str()),
-        consumer.username = log.consumer.as_deref().and_then(|c| c.username()),
+        consumer.username = log.consumer.as_ref().and_then(|c| c.username()),
         status = reply.status().as_u16(),
         "request"
     );

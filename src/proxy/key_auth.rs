@@ -4,7 +4,6 @@
 //! anonymous consumer.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::{HeaderMap, Method};
@@ -43,11 +42,11 @@ pub fn applies(config: &KeyAuthConfig, scheme: Scheme, method: &Method) -> bool 
 pub enum Identity {
     Credential(Credential),
     /// No valid key, and the plugin names an anonymous consumer.
-    Anonymous(Arc<Consumer>),
+    Anonymous(Consumer),
 }
 
 impl Identity {
-    pub fn consumer(&self) -> &Arc<Consumer> {
+    pub fn consumer(&self) -> &Consumer {
         match self {
             Identity::Credential(credential) => &credential.consumer,
             Identity::Anonymous(consumer) => consumer,

@@ -91,6 +91,11 @@ impl Consumer {
         self.names.uid()
     }
 
+    /// Whether both read the same names (the same object).
+    pub fn is(&self, other: &Consumer) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.names), Arc::as_ptr(&other.names))
+    }
+
     /// `namespace/name` of the KongConsumer.
     pub fn source(&self) -> String {
         format!("{}/{}", self.names.namespace(), self.names.name())
@@ -181,20 +186,20 @@ impl CredentialSecret for OwnedSecret {
 /// copy when a change copies its shard).
 #[derive(Clone)]
 pub struct Credential {
-    pub consumer: Arc<Consumer>,
+    pub consumer: Consumer,
     secret: Arc<dyn CredentialSecret>,
 }
 
 impl Credential {
     /// None when the Secret has no key digest or its uid cannot be sent as
     /// a header value.
-    pub fn new(consumer: Arc<Consumer>, secret: Arc<dyn CredentialSecret>) -> Option<Self> {
+    pub fn new(consumer: Consumer, secret: Arc<dyn CredentialSecret>) -> Option<Self> {
         (secret.digest().is_some() && secret.uid().is_header_safe()).then_some(Self { consumer, secret })
     }
 
     /// A credential holding its own Secret's fields (tests, tools).
     pub fn owned(
-        consumer: Arc<Consumer>,
+        consumer: Consumer,
         digest: KeyDigest,
         uid: Uid,
         name: &str,
@@ -255,7 +260,7 @@ pub struct ConsumerIndex {
     credentials: ShardedTable<Credential>,
     /// `anonymous` as written (an id or a username) -> the consumer it
     /// names. A name that names none is absent.
-    anonymous: Arc<BTreeMap<Box<str>, Arc<Consumer>>>,
+    anonymous: Arc<BTreeMap<Box<str>, Consumer>>,
     /// Accepted consumers, with or without credentials.
     consumer_count: usize,
 }
@@ -276,9 +281,9 @@ impl ConsumerIndex {
 
     /// Sets (or, with None, clears) the consumer an `anonymous` setting of
     /// `name` stands for.
-    pub fn set_anonymous(&mut self, name: &str, consumer: Option<Arc<Consumer>>) {
+    pub fn set_anonymous(&mut self, name: &str, consumer: Option<Consumer>) {
         let now = self.anonymous.get(name);
-        if now.map(Arc::as_ptr) == consumer.as_ref().map(Arc::as_ptr) {
+        if now.is_none() && consumer.is_none() || now.zip(consumer.as_ref()).is_some_and(|(a, b)| a.is(b)) {
             return;
         }
         let map = Arc::make_mut(&mut self.anonymous);
@@ -290,7 +295,7 @@ impl ConsumerIndex {
 
     /// The consumer `anonymous` names (an id, else a username), as
     /// translation resolved it.
-    pub fn anonymous(&self, name: &str) -> Option<&Arc<Consumer>> {
+    pub fn anonymous(&self, name: &str) -> Option<&Consumer> {
         self.anonymous.get(name)
     }
 
@@ -378,7 +383,7 @@ mod tests {
         assert!(Consumer::owned(Uid::new("id"), None, Some("bad\u{7f}"), "ns", "x").is_none());
         assert!(Consumer::owned(Uid::new("bad\ruid"), Some("u"), None, "ns", "x").is_none());
         // Tabs and non-ASCII text are valid header bytes, as in `http`.
-        let c = Arc::new(Consumer::owned(Uid::new("id"), Some("tab\there"), Some("ünï"), "ns", "x").unwrap());
+        let c = Consumer::owned(Uid::new("id"), Some("tab\there"), Some("ünï"), "ns", "x").unwrap();
         assert_eq!((c.username(), c.custom_id()), (Some("tab\there"), Some("ünï")));
         assert!(http::HeaderValue::from_str("tab\there").is_ok() && http::HeaderValue::from_str("ünï").is_ok());
         let digest = KeyDigest::of(b"k");
@@ -391,7 +396,7 @@ mod tests {
     /// the digest its Secret holds.
     #[test]
     fn credentials_are_found_by_the_digest_their_secret_holds() {
-        let c = Arc::new(Consumer::owned(Uid::new(UUID), Some("alice"), None, "ns", "alice").unwrap());
+        let c = Consumer::owned(Uid::new(UUID), Some("alice"), None, "ns", "alice").unwrap();
         let cred = |key: &str, name: &str| {
             Credential::owned(c.clone(), KeyDigest::of(key.as_bytes()), Uid::new(name), name, None).unwrap()
         };
@@ -424,11 +429,11 @@ mod tests {
     #[test]
     fn anonymous_names_are_kept_as_set_and_published_copies_keep_theirs() {
         let mut index = ConsumerIndex::new();
-        let c = Arc::new(Consumer::owned(Uid::new(UUID), Some("anon"), None, "ns", "anon").unwrap());
+        let c = Consumer::owned(Uid::new(UUID), Some("anon"), None, "ns", "anon").unwrap();
         index.set_anonymous("anon", Some(c.clone()));
         index.set_anonymous(UUID, Some(c.clone()));
-        assert!(Arc::ptr_eq(index.anonymous(UUID).unwrap(), &c));
-        assert!(Arc::ptr_eq(index.anonymous("anon").unwrap(), &c));
+        assert!(index.anonymous(UUID).unwrap().is(&c));
+        assert!(index.anonymous("anon").unwrap().is(&c));
         assert!(index.anonymous("other").is_none());
         let published = index.clone();
         index.set_anonymous("anon", None);

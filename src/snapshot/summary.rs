@@ -1,7 +1,5 @@
 use serde::Serialize;
 
-use std::sync::Arc;
-
 use super::{Backend, Consumer, HostMatch, PathMatch, Route, RouteAuth, Snapshot};
 
 /// A secret-free, deterministic view of a Snapshot: what `portcullis check`
@@ -80,7 +78,7 @@ impl Summary {
     /// `consumers`: every accepted consumer (the snapshot holds only those
     /// its credentials and `anonymous` settings lead to; translation knows
     /// them all).
-    pub fn of<'a>(s: &Snapshot, consumers: impl IntoIterator<Item = &'a Arc<Consumer>>) -> Self {
+    pub fn of<'a>(s: &Snapshot, consumers: impl IntoIterator<Item = &'a Consumer>) -> Self {
         let mut consumers: Vec<ConsumerSummary> = consumers
             .into_iter()
             .map(|c| ConsumerSummary {

@@ -10,9 +10,9 @@
 //! those rare changes: a credential change never does it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use crate::snapshot::{Consumer, Uid};
+use crate::world::KongConsumerObj;
 
 use super::consumer_index::ConsumerTranslation;
 use super::consumer_state::{ConsumerState, Field, age};
@@ -29,11 +29,11 @@ pub(super) struct AnonymousNames {
 impl AnonymousNames {
     /// A consumer entered or left the index: the names it answers to (its
     /// id, its username) are resolved again.
-    pub fn touch(&mut self, consumer: &Consumer) {
+    pub fn touch(&mut self, consumer: &KongConsumerObj) {
         if self.names.is_empty() {
             return;
         }
-        let uid = consumer.uid();
+        let uid = consumer.meta.uid();
         for (name, id) in &self.names {
             if *id == uid || consumer.username() == Some(&**name) {
                 self.stale.insert(name.clone());
@@ -78,18 +78,18 @@ impl ConsumerTranslation {
                 .consumers
                 .iter()
                 .map(|(_, c)| c)
-                .filter(|c| c.accepted && c.alone.as_ref().is_some_and(|a| a.uid() == *uid))
+                .filter(|c| c.accepted && c.alone && c.obj.meta.uid() == *uid)
                 .min_by(|a, b| age(&a.obj.meta).cmp(&age(&b.obj.meta)));
             let by_username = || {
                 self.state.contest(Field::Username, &name).iter().filter_map(|&s| self.state.consumer(s)).find(accepted)
             };
-            let found: Option<Arc<Consumer>> = by_id.or_else(by_username).and_then(|c| c.alone.clone());
+            let found: Option<Consumer> = by_id.or_else(by_username).and_then(ConsumerState::consumer);
             self.index.set_anonymous(&name, found);
         }
     }
 
     /// Every accepted consumer, in no particular order.
-    pub fn accepted(&self) -> impl Iterator<Item = &Arc<Consumer>> {
-        self.state.consumers.iter().filter(|(_, c)| c.accepted).filter_map(|(_, c)| c.alone.as_ref())
+    pub fn accepted(&self) -> impl Iterator<Item = Consumer> {
+        self.state.consumers.iter().filter(|(_, c)| c.accepted).filter_map(|(_, c)| c.consumer())
     }
 }

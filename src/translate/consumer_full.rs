@@ -32,7 +32,8 @@ impl ConsumerTranslation {
         // Numbered in (namespace, name) order.
         let mut ages = Vec::with_capacity(n);
         for (obj, alone) in objs.into_iter().zip(alones) {
-            let state = ConsumerState { obj: obj.clone(), alone: alone.consumer, accepted: false, troubles: None };
+            let state =
+                ConsumerState { obj: obj.clone(), alone: alone.consumer.is_some(), accepted: false, troubles: None };
             let slot = t.state.add_consumer(state);
             ages.push((obj.meta.created(), slot));
             if let Some(c) = t.state.consumers.get_mut(slot) {
@@ -55,7 +56,7 @@ impl ConsumerTranslation {
         // Every listed Secret is settled below: nothing to queue.
         let mut settled_below = Vec::new();
         for &slot in &order {
-            if t.state.consumer(slot).is_none_or(|c| c.alone.is_none()) {
+            if t.state.consumer(slot).is_none_or(|c| !c.alone) {
                 continue;
             }
             for field in Field::BOTH {

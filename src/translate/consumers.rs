@@ -20,7 +20,7 @@ use super::{Problem, Reason};
 /// others (the contests for usernames, custom_ids and Secrets).
 pub struct Alone {
     /// The consumer, unless something about this object alone rules it out.
-    pub consumer: Option<Arc<Consumer>>,
+    pub consumer: Option<Consumer>,
     pub problems: Vec<Problem>,
     /// It names plugins: their changes may change its problems.
     pub names_plugins: bool,
@@ -39,7 +39,7 @@ pub fn alone(world: &World, class: &ClassFilter<'_>, c: &Arc<KongConsumerObj>) -
     if names_plugins {
         check_plugins(world, class, c, &object(), &mut problems);
     }
-    let consumer = consumer(c, object, &mut problems).map(Arc::new);
+    let consumer = consumer(c, object, &mut problems);
     Alone { consumer, problems, names_plugins }
 }
 

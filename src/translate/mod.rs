@@ -64,7 +64,7 @@ pub struct Translation {
     pub problems: Vec<Problem>,
     /// Every accepted consumer, credentials or not (the snapshot finds
     /// consumers only through credentials and `anonymous` settings).
-    pub consumers: Vec<Arc<Consumer>>,
+    pub consumers: Vec<Consumer>,
 }
 
 impl Translation {
@@ -86,7 +86,7 @@ pub fn translate(world: &World, cfg: &Config) -> Translation {
     problems.dedup();
     let index = Arc::new(consumers.index().clone());
     let snapshot = Snapshot::new(Arc::new(routes), index).with_tls(Arc::new(certs));
-    Translation { snapshot, problems, consumers: consumers.accepted().cloned().collect() }
+    Translation { snapshot, problems, consumers: consumers.accepted().collect() }
 }
 
 /// Routes, backends and route auth: reads Ingress, IngressClass, Service,

@@ -90,11 +90,11 @@ pub fn with_auth(mut route: Route, config: KeyAuthConfig) -> Route {
     route
 }
 
-pub fn mk_consumer(id: &str, username: Option<&str>, custom_id: Option<&str>) -> Arc<Consumer> {
-    Arc::new(Consumer::owned(Uid::new(id), username, custom_id, "default", id).expect("valid consumer"))
+pub fn mk_consumer(id: &str, username: Option<&str>, custom_id: Option<&str>) -> Consumer {
+    Consumer::owned(Uid::new(id), username, custom_id, "default", id).expect("valid consumer")
 }
 
-pub fn mk_credential(consumer: &Arc<Consumer>, key: &str, id: &str, expires_at: Option<SystemTime>) -> Credential {
+pub fn mk_credential(consumer: &Consumer, key: &str, id: &str, expires_at: Option<SystemTime>) -> Credential {
     let digest = KeyDigest::of(key.as_bytes());
     Credential::owned(consumer.clone(), digest, Uid::new(id), id, expires_at).expect("valid credential")
 }
