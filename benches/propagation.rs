@@ -12,7 +12,8 @@
 //! shows it, polling the proxy back to back over one keep-alive HTTP/1
 //! connection. Run: `cargo bench --bench propagation` (N=100000 CHANGES=100
 //! by default; MODE=cluster|local|both, or MODE=process for the memory of
-//! the `portcullis` binary itself in cluster mode, STATUS=0 turns status reporting
+//! the `portcullis` binary itself in cluster mode (BIN runs another build of
+//! it, WRAP="valgrind ..." runs it under a tool), STATUS=0 turns status reporting
 //! off, SETTLE=0 starts the changes as soon as the proxy is ready instead of
 //! after the status write-back of all N consumers has settled, PAUSE_MS is
 //! the pause between changes, POLL_GAP_US a pause between polls, BENCH_LOG a
@@ -663,7 +664,13 @@ async fn process_mode(k: &Knobs) {
     let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let local = |port: u16| format!("127.0.0.1:{port}");
     let started = Instant::now();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    // WRAP: a command the binary runs under (scripts/symbol-order.sh
+    // profiles cluster mode this way); BIN: another build of the binary.
+    let bin = std::env::var("BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_portcullis").to_string());
+    let wrap = std::env::var("WRAP").unwrap_or_default();
+    let mut command = wrap.split_whitespace().chain([bin.as_str()]);
+    let mut child = std::process::Command::new(command.next().expect("a command"))
+        .args(command)
         .arg("run")
         .arg("--kubeconfig")
         .arg(&kubeconfig)
@@ -713,6 +720,17 @@ async fn process_mode(k: &Knobs) {
             cpu_ms_of(pid)
         );
     }
+    // Credential changes, as a long-running process sees them: each
+    // rotated key is polled until it passes.
+    let mut poller = Poller::connect(proxy).await;
+    let rotations = k.changes.min(20);
+    for c in 0..rotations {
+        let i = changing(k, 0, c);
+        let key = format!("rotated-{c}-{i}");
+        server.patch("secrets", "default", &format!("key-{i}"), &json!({"stringData": {"key": key}})).expect("rotate");
+        poller.until(Instant::now(), Some(&key), "rotate", ok).await;
+    }
+    println!("- {rotations} keys rotated, each seen passing");
     // A quiet while later: what stays (the allocator returns freed pages
     // after a delay).
     tokio::time::sleep(Duration::from_secs(knob("QUIET_S", 5))).await;

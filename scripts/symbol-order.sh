@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates build/symbol-order.txt: the functions a local-mode Portcullis
+# Regenerates build/symbol-order.txt: the functions Portcullis
 # runs, for the linker to place together (build.rs passes the file to lld
 # for release builds). The functions that run are ~1.8 MB of the binary's
 # 12 MB of code, but in link order they are spread over most of its pages,
@@ -19,11 +19,13 @@
 # 5,000 credentials, then requests of every kind the proxy serves (valid
 # key, 401, open route, TLS, HTTP/2, admin endpoints, a manifest edit).
 # Functions that ran while serving come first, busiest first, then those
-# only startup ran. Names that later builds no longer have are ignored by
+# only startup ran, then those only cluster mode ran (a start against the
+# test API server with 2,000 credentials, status writes, key rotations). Names that later builds no longer have are ignored by
 # the linker; functions missing from the list still link, after the others,
 # but each costs up to 64 KB of resident code (the kernel maps the pages
 # around a fault): run this again after changing startup or serving code.
-# Needs: valgrind, nginx, wrk, curl, python3.
+# Needs: valgrind, nginx, wrk, curl, python3 (and cargo, for the cluster-mode
+# run).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${BIN:-}" ]; then
@@ -73,6 +75,19 @@ sleep 3
 kill -INT "$pid"
 wait "$pid" || true
 
+# Cluster mode: the same binary against the test API server (the
+# propagation bench's MODE=process), 2,000 credentials with status
+# reporting on, then key rotations. Its own code (the Kubernetes client,
+# watches, status writes) comes after local mode's. `cargo bench` puts its
+# own build in target/release: the copy is what is profiled, and what is
+# put back after.
+cp "$bin" "$work/portcullis"
+(cd "$root" && N=2000 CHANGES=20 MODE=process QUIET_S=1 BIN="$work/portcullis" \
+  WRAP="valgrind --tool=callgrind --demangle=no --callgrind-out-file=$work/cluster.out" \
+  cargo bench --locked --bench propagation) >"$work/cluster.log" 2>&1 || { cat "$work/cluster.log" >&2; exit 1; }
+[ -n "${BIN:-}" ] || cp --remove-destination "$work/portcullis" "$bin"
+[ -s "$work/cluster.out" ] || { echo "no cluster-mode profile" >&2; cat "$work/cluster.log" >&2; exit 1; }
+
 # Self cost of each function of the binary in one dump, busiest first.
 costs() {
   callgrind_annotate --threshold=100 "$1" 2>/dev/null | python3 -c '
@@ -89,9 +104,9 @@ for name, _ in cost.most_common():
 startup=$(ls "$work"/cg.out.* | head -1)
 mkdir -p "$(dirname "$out")"
 {
-  echo "# Functions a local-mode Portcullis runs, for lld --symbol-ordering-file"
-  echo "# (see build.rs). Made by scripts/symbol-order.sh; do not edit."
-  { costs "$work/cg.out"; costs "$startup"; } | python3 -c '
+  echo "# Functions Portcullis runs (local mode, then what cluster mode adds), for"
+  echo "# lld --symbol-ordering-file (see build.rs). Made by scripts/symbol-order.sh; do not edit."
+  { costs "$work/cg.out"; costs "$startup"; costs "$work/cluster.out"; } | python3 -c '
 import subprocess, sys
 defined = set()
 for line in subprocess.run(["nm", "--defined-only", sys.argv[1]], capture_output=True, text=True).stdout.splitlines():
@@ -104,6 +119,6 @@ for name in sys.stdin:
     if name in defined and name not in seen:
         seen.add(name)
         print(name)
-' "$bin"
+' "$work/portcullis"
 } >"$out"
 echo "$(grep -vc '^#' "$out") functions -> $out"
