@@ -9,6 +9,7 @@ mod object;
 mod object_ref;
 mod observed;
 mod packed;
+mod shared;
 mod shrunk;
 mod shrunk_object;
 mod shrunk_secret;

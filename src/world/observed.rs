@@ -21,7 +21,7 @@ use crate::api::{CONDITION_PROGRAMMED, CrdStatus};
 /// not a practical concern). The two numbers use `ABSENT` for none, and
 /// the status digest is never zero, so an `Option<ConditionState>` is 32
 /// bytes too.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConditionState {
     status: NonZeroU64,
     said: u64,
