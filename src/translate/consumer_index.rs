@@ -647,7 +647,11 @@ mod tests {
             .collect();
         consumers.sort();
         assert_eq!(consumers.len(), index.consumer_count());
-        let anonymous = names.iter().map(|&n| format!("{n} -> {:?}", index.anonymous(n).map(|c| c.source()))).collect();
+        // Every field: an entry must follow its consumer's changes too.
+        let fields = |c: &crate::snapshot::Consumer| {
+            format!("{} {:?} {:?} {}", c.source(), c.username(), c.custom_id(), c.uid())
+        };
+        let anonymous = names.iter().map(|&n| format!("{n} -> {:?}", index.anonymous(n).map(fields))).collect();
         (credentials, consumers, anonymous)
     }
 
