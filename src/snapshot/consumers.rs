@@ -282,9 +282,10 @@ impl ConsumerIndex {
     /// Sets (or, with None, clears) the consumer an `anonymous` setting of
     /// `name` stands for.
     pub fn set_anonymous(&mut self, name: &str, consumer: Option<Consumer>) {
-        let now = self.anonymous.get(name);
-        if now.is_none() && consumer.is_none() || now.zip(consumer.as_ref()).is_some_and(|(a, b)| a.is(b)) {
-            return;
+        match (self.anonymous.get(name), &consumer) {
+            (None, None) => return,
+            (Some(now), Some(new)) if now.is(new) => return,
+            _ => {}
         }
         let map = Arc::make_mut(&mut self.anonymous);
         match consumer {

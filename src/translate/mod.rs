@@ -28,6 +28,7 @@ mod service_settings;
 mod tls;
 mod tls_secret;
 
+use std::fmt;
 use std::sync::Arc;
 
 pub use consumer_index::ConsumerTranslation;
@@ -58,19 +59,26 @@ impl Default for Config {
 }
 
 /// A translated Snapshot and every Problem found on the way.
-#[derive(Debug)]
 pub struct Translation {
     pub snapshot: Snapshot,
     pub problems: Vec<Problem>,
-    /// Every accepted consumer, credentials or not (the snapshot finds
-    /// consumers only through credentials and `anonymous` settings).
-    pub consumers: Vec<Consumer>,
+    /// Knows every accepted consumer, credentials or not (the snapshot
+    /// finds consumers only through credentials and `anonymous` settings);
+    /// kept for `summary` only, so nothing is listed unless it is asked for.
+    consumers: ConsumerTranslation,
+}
+
+impl fmt::Debug for Translation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Translation").field("snapshot", &self.snapshot).field("problems", &self.problems).finish()
+    }
 }
 
 impl Translation {
     /// A serializable, secret-free view (for `check` and golden tests).
     pub fn summary(&self) -> Summary {
-        Summary::of(&self.snapshot, &self.consumers)
+        let consumers: Vec<Consumer> = self.consumers.accepted().collect();
+        Summary::of(&self.snapshot, &consumers)
     }
 }
 
@@ -86,7 +94,7 @@ pub fn translate(world: &World, cfg: &Config) -> Translation {
     problems.dedup();
     let index = Arc::new(consumers.index().clone());
     let snapshot = Snapshot::new(Arc::new(routes), index).with_tls(Arc::new(certs));
-    Translation { snapshot, problems, consumers: consumers.accepted().collect() }
+    Translation { snapshot, problems, consumers }
 }
 
 /// Routes, backends and route auth: reads Ingress, IngressClass, Service,
