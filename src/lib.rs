@@ -7,6 +7,7 @@ pub mod api;
 pub mod at_once;
 pub mod check;
 pub mod cli;
+pub mod code_pages;
 pub mod controller;
 pub mod echo;
 pub mod metrics;

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -19,8 +18,9 @@ use crate::world::{Kind, World};
 pub struct Shared {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     /// True once the first snapshot is live (and, in cluster mode, every
-    /// watch has listed once).
-    pub ready: AtomicBool,
+    /// watch has listed once). A channel, so the process can act on it
+    /// (`ready()`) without polling.
+    ready: tokio::sync::watch::Sender<bool>,
     pub metrics: Metrics,
 }
 
@@ -28,13 +28,25 @@ impl Shared {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
-            ready: AtomicBool::new(false),
+            ready: tokio::sync::watch::Sender::new(false),
             metrics: Metrics::new(),
         })
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        *self.ready.borrow()
+    }
+
+    /// Resolves once the first snapshot is live.
+    pub fn ready(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut ready = self.ready.subscribe();
+        async move {
+            // The sender lives as long as `Shared`; if that is dropped
+            // first, the process is not going to be ready.
+            if ready.wait_for(|r| *r).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }
 
@@ -179,7 +191,7 @@ impl Publisher {
         if let Some(since) = since {
             m.propagation_seconds.observe(since.elapsed().as_secs_f64());
         }
-        if !self.shared.ready.swap(true, Ordering::AcqRel) {
+        if !self.shared.ready.send_replace(true) {
             m.ready.set(1);
             tracing::info!(
                 routes = routes.routes().len(),

@@ -195,10 +195,26 @@ pub async fn serve(args: &ServeArgs, shared: Arc<Shared>, shutdown: Shutdown) ->
     };
     let config = ProxyConfig { max_body_bytes: args.max_body_bytes, ..ProxyConfig::default() };
     let admin = tokio::spawn(crate::admin::serve(admin_listener, shared.clone(), shutdown.wait()));
+    let give_back = tokio::spawn(give_back_startup_code(shared.clone()));
     let workers = proxy::spawn_workers(&listeners, &shared.snapshot, &config, threads, || shutdown.wait())
         .context("cannot start the proxy threads")?;
     drop(listeners);
     let served = workers.wait().await;
     admin.abort();
+    give_back.abort();
     served.context("proxy server failed")
+}
+
+/// Once the first snapshot is live, the code pages only startup ran leave
+/// the resident set (see `code_pages`); ~2 MB at 100k credentials.
+async fn give_back_startup_code(shared: Arc<Shared>) {
+    shared.ready().await;
+    // Reads /proc/self/smaps, which the kernel writes out of memory, never
+    // from a disk: a millisecond or two once, here rather than on a
+    // blocking-pool thread that would be started (and hold its own stack
+    // and heap) for this alone.
+    match crate::code_pages::drop_resident_code() {
+        Ok(kb) => tracing::info!(kb, "startup code pages given back"),
+        Err(e) => tracing::debug!(error = %e, "code pages not given back: cannot read /proc/self/smaps"),
+    }
 }
