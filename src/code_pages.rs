@@ -29,52 +29,43 @@ struct Clean {
 /// The mappings of `smaps` (the text of `/proc/<pid>/smaps`) whose pages
 /// all equal their file's.
 fn clean_file_mappings(smaps: &str) -> Vec<Clean> {
-    let mut out = Vec::new();
-    // The mapping being read, while it still qualifies, with its resident
-    // size once seen.
-    let mut current: Option<Clean> = None;
-    let mut anonymous = true;
-    let mut finish = |current: &mut Option<Clean>, anonymous: bool| {
-        if let Some(m) = current.take()
-            && !anonymous
-            && m.resident_kb > 0
-        {
-            out.push(m);
-        }
-    };
+    // Read-only private file mappings, each with whether its `Anonymous`
+    // line said 0 kB (a missing or unreadable line counts as written).
+    let mut candidates: Vec<(Clean, bool)> = Vec::new();
+    // Whether the lines being read belong to the last candidate.
+    let mut reading = false;
     for line in smaps.lines() {
         let mut fields = line.split_ascii_whitespace();
         let Some(first) = fields.next() else { continue };
         if let Some(name) = first.strip_suffix(':') {
-            let Some(m) = current.as_mut() else { continue };
-            let mut kb = || fields.next().and_then(|v| v.parse::<u64>().ok());
+            let Some((m, unwritten)) = candidates.last_mut().filter(|_| reading) else { continue };
+            let kb = fields.next().and_then(|v| v.parse::<u64>().ok());
             match name {
-                "Rss" => m.resident_kb = kb().unwrap_or(0),
-                // Unreadable counts as written: keep the mapping.
-                "Anonymous" => anonymous = kb() != Some(0),
+                "Rss" => m.resident_kb = kb.unwrap_or(0),
+                "Anonymous" => *unwritten = kb == Some(0),
                 _ => {}
             }
             continue;
         }
-        finish(&mut current, anonymous);
-        // Written until its `Anonymous` line says otherwise.
-        anonymous = true;
         // "start-end perms offset dev inode path"
         let (Some((start, end)), Some(perms), Some(_offset), Some(_dev), Some(inode), Some(path)) =
             (first.split_once('-'), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
         else {
+            reading = false;
             continue;
         };
         let readonly_private = perms.as_bytes().get(1) == Some(&b'-') && perms.as_bytes().get(3) == Some(&b'p');
-        if !readonly_private || inode == "0" || !path.starts_with('/') {
-            continue;
-        }
-        if let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) {
-            current = Some(Clean { start, end, resident_kb: 0 });
+        reading = false;
+        if readonly_private
+            && inode != "0"
+            && path.starts_with('/')
+            && let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16))
+        {
+            candidates.push((Clean { start, end, resident_kb: 0 }, false));
+            reading = true;
         }
     }
-    finish(&mut current, anonymous);
-    out
+    candidates.into_iter().filter(|(m, unwritten)| *unwritten && m.resident_kb > 0).map(|(m, _)| m).collect()
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -206,7 +206,8 @@ pub async fn serve(args: &ServeArgs, shared: Arc<Shared>, shutdown: Shutdown) ->
 }
 
 /// Once the first snapshot is live, the code pages only startup ran leave
-/// the resident set (see `code_pages`); ~2 MB at 100k credentials.
+/// the resident set (see `code_pages`); ~1 MB at 100k credentials in
+/// local mode.
 async fn give_back_startup_code(shared: Arc<Shared>) {
     shared.ready().await;
     // Reads /proc/self/smaps, which the kernel writes out of memory, never
