@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod files;
 mod folder_records;
+mod free_memory;
 pub mod manifest;
 mod node_de;
 mod node_object;

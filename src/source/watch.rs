@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 
 use super::files::{FileIssue, Folder, is_manifest};
+use super::free_memory::return_free_memory;
 use crate::publish::Publisher;
 use crate::world::World;
 
@@ -88,6 +89,9 @@ impl LocalSource {
                     reported = report_issues(&folder, &reported);
                     shared.metrics.manifest_issues.set(reported.len() as i64);
                     publisher.publish(&mut world, Some(since));
+                    // Reading a big file frees as much as it keeps (the
+                    // text, its documents, the objects before shrinking),
+                    // and this thread then sleeps until the next change.
                     return_free_memory();
                 }
             })
@@ -161,17 +165,6 @@ fn add_event(batch: &mut Batch, ev: notify::Result<notify::Event>) {
 /// (Editor swap and temp files are neither, and are ignored.)
 fn stands_for_many(p: &Path) -> bool {
     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("..")) || p.is_dir()
-}
-
-/// Reading a big file frees as much as it keeps (the text, its documents,
-/// the objects before shrinking); mimalloc holds freed pages for reuse and
-/// this thread then sleeps until the next change, so they would stay
-/// resident. A forced collection returns them to the OS (a few ms; once per
-/// batch). Harmless when mimalloc is not the global allocator.
-fn return_free_memory() {
-    // SAFETY: mi_collect takes no pointers and may be called at any time
-    // from any thread.
-    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 /// Logs issues that are new since `before`; returns the current set.

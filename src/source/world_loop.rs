@@ -8,6 +8,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::free_memory::{QuietCollector, return_free_memory};
 use crate::publish::{Outcome, Publisher};
 use crate::translate::referenced_secrets;
 use crate::translate::{Problem, Reason};
@@ -18,6 +19,10 @@ const QUIET: Duration = Duration::from_millis(1);
 /// ...or at the latest this long after the first one, so a steady stream of
 /// changes cannot postpone enforcement.
 const MAX_BATCH: Duration = Duration::from_millis(20);
+/// After this long without changes the world thread gives back what the
+/// batches before freed: long enough that a burst (the status echoes of a
+/// start at 100k consumers) is over, short enough to follow it closely.
+const GIVE_BACK_AFTER: Duration = Duration::from_millis(200);
 
 /// When a batch closes: once the watches have been quiet for `QUIET`, or
 /// `MAX_BATCH` after it opened. Only changes keep a batch that holds one
@@ -248,8 +253,10 @@ fn run(
         references_stale: true,
         touched: Touched::default(),
     };
+    let mut collector = QuietCollector::new(GIVE_BACK_AFTER);
     loop {
-        let Ok((received, first)) = rx.recv() else { return };
+        let Ok((received, first)) = collector.recv(&rx, give_back) else { return };
+        collector.worked();
         let batch = Instant::now();
         let mut window = Window::new(batch, received, changes_world(&st.world, &first));
         if !apply(&mut st, first, &shared) {
@@ -326,6 +333,17 @@ fn run(
             "batch applied"
         );
     }
+}
+
+/// The world thread builds what outlives a batch (the World, the snapshot,
+/// the status tracker's `Desired`) and the status writer and proxy drop
+/// much of it on their own threads: without this, the pages they emptied
+/// stayed resident (cluster mode at 100k consumers: 4 MB after the status
+/// write-back, docs/benchmarks.md).
+fn give_back() {
+    let start = Instant::now();
+    return_free_memory();
+    tracing::debug!(took_us = start.elapsed().as_micros() as u64, "world thread gave freed memory back");
 }
 
 /// Whether objects of `kind` can name Secrets (see `referenced_secrets`).
