@@ -715,9 +715,10 @@ async fn process_mode(k: &Knobs) {
         }
         let (rss, anon, file) = process::rss_of(pid);
         println!(
-            "- status write-back settled ({writes} status writes) {:.2?} after start; CPU {} ms; RSS {rss} MB (anonymous {anon}, file {file})",
+            "- status write-back settled ({writes} status writes) {:.2?} after start; CPU {} ms; RSS {rss} MB (anonymous {anon}, file {file}); peak RSS so far {} MB",
             quiet_since - started,
-            cpu_ms_of(pid)
+            cpu_ms_of(pid),
+            process::peak_rss_of(pid)
         );
     }
     // Credential changes, as a long-running process sees them: each

@@ -22,3 +22,10 @@ pub fn rss_of(pid: u32) -> (u64, u64, u64) {
     let pid = pid.to_string();
     (status_mb(&pid, "VmRSS"), status_mb(&pid, "RssAnon"), status_mb(&pid, "RssFile"))
 }
+
+/// The highest resident set another process has had, in MB (`VmHWM`; a new
+/// program starts its own count at exec).
+#[allow(dead_code)]
+pub fn peak_rss_of(pid: u32) -> u64 {
+    status_mb(&pid.to_string(), "VmHWM")
+}

@@ -2,7 +2,10 @@
 //! and the rules for one object. Pure: no I/O. `StatusTracker` (tracker.rs)
 //! applies these rules to the objects each batch touched.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -56,6 +59,47 @@ pub struct WantedCondition {
     pub regarding: Regarding,
     pub want: Want,
     pub observed: Option<ConditionState>,
+}
+
+/// A wanted condition compared, ordered and found by its object alone, so
+/// a set of them needs no copy of the objects' names: the tracker's and
+/// the writer's tables hold every consumer's condition at start (100k),
+/// and their copies of names and messages were ~30 MB of the write-back's
+/// peak.
+#[derive(Clone, Debug)]
+pub struct ByObject(pub Arc<WantedCondition>);
+
+impl Borrow<ObjectRef> for ByObject {
+    fn borrow(&self) -> &ObjectRef {
+        &self.0.regarding.object
+    }
+}
+
+impl PartialEq for ByObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.regarding.object == other.0.regarding.object
+    }
+}
+
+impl Eq for ByObject {}
+
+impl PartialOrd for ByObject {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByObject {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.regarding.object.cmp(&other.0.regarding.object)
+    }
+}
+
+impl Hash for ByObject {
+    // As `ObjectRef`'s, so that lookups by `&ObjectRef` find it.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.regarding.object.hash(state);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,4 +237,36 @@ pub(super) fn truncate(mut s: String) -> String {
         s.push_str("...");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashSet};
+
+    use super::*;
+
+    fn wanted(name: &str, message: &str) -> ByObject {
+        let object = ObjectRef::new(Kind::KongConsumer, Some("default".into()), name);
+        ByObject(Arc::new(WantedCondition {
+            regarding: Regarding { object, uid: format!("uid-{name}"), generation: Some(1) },
+            want: Want { status: "True", reason: "Programmed", message: message.into() },
+            observed: None,
+        }))
+    }
+
+    #[test]
+    fn conditions_by_object_are_found_and_sorted_by_their_object_alone() {
+        let alex = ObjectRef::new(Kind::KongConsumer, Some("default".into()), "alex");
+        let set: BTreeSet<ByObject> = [wanted("bo", ""), wanted("alex", "")].into_iter().collect();
+        let names: Vec<&str> = set.iter().map(|c| c.0.regarding.object.name.as_str()).collect();
+        assert_eq!(names, ["alex", "bo"]);
+        assert!(set.contains(&alex));
+
+        // Another condition for the same object takes its place.
+        let mut hashed: HashSet<ByObject> = set.into_iter().collect();
+        assert_eq!(hashed.get(&alex).map(|c| c.0.want.message.as_str()), Some(""));
+        hashed.replace(wanted("alex", "new"));
+        assert_eq!(hashed.len(), 2);
+        assert_eq!(hashed.get(&alex).map(|c| c.0.want.message.as_str()), Some("new"));
+    }
 }

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::desired::{
-    Desired, IngressTarget, KONG_KINDS, Regarding, WantedCondition, condition, ingress_target, kong_metas, meta_of,
-    regarding_of, unreadable_condition,
+    ByObject, Desired, IngressTarget, KONG_KINDS, Regarding, WantedCondition, condition, ingress_target, kong_metas,
+    meta_of, regarding_of, unreadable_condition,
 };
 use crate::publish::Outcome;
 use crate::source::world_loop::Touched;
@@ -31,7 +31,7 @@ pub struct StatusTracker {
     /// False until the first full computation.
     primed: bool,
     /// Conditions the API does not show yet.
-    conditions: BTreeMap<ObjectRef, Arc<WantedCondition>>,
+    conditions: BTreeSet<ByObject>,
     ingresses: BTreeMap<ObjectRef, IngressTarget>,
     /// Current problems by the object they are about.
     subjects: BTreeMap<ObjectRef, Subject>,
@@ -72,7 +72,7 @@ impl StatusTracker {
         Self {
             cfg,
             primed: false,
-            conditions: BTreeMap::new(),
+            conditions: BTreeSet::new(),
             ingresses: BTreeMap::new(),
             subjects: BTreeMap::new(),
             current: Arc::default(),
@@ -118,7 +118,7 @@ impl StatusTracker {
                     Some(meta) => condition(r.kind, meta, problems, &self.cfg),
                     None => world.unreadable.get(r).map(|u| unreadable_condition(r, u)),
                 };
-                changed.conditions |= replace(&mut self.conditions, r, wanted.map(Arc::new));
+                changed.conditions |= replace_condition(&mut self.conditions, r, wanted);
             }
             if r.kind == Kind::Ingress {
                 let target = meta_of(world, r).and_then(|meta| ingress_target(meta, problems));
@@ -147,7 +147,7 @@ impl StatusTracker {
         if stale.any() {
             let mut d = (*self.current).clone();
             if stale.conditions {
-                d.conditions = Arc::new(self.conditions.values().cloned().collect());
+                d.conditions = Arc::new(self.conditions.iter().map(|c| c.0.clone()).collect());
             }
             if stale.ingresses {
                 d.ingresses = Arc::new(self.ingresses.values().cloned().collect());
@@ -183,7 +183,7 @@ impl StatusTracker {
                 while subjects.next_if(|(r, _)| at(r) < here).is_some() {}
                 let problems = subjects.next_if(|(r, _)| at(r) == here).map_or(&NO_PROBLEMS, |(_, s)| &s.problems);
                 if let Some(c) = condition(kind, meta, problems, &self.cfg) {
-                    self.conditions.insert(c.regarding.object.clone(), Arc::new(c));
+                    self.conditions.insert(ByObject(Arc::new(c)));
                 }
             }
         }
@@ -191,7 +191,7 @@ impl StatusTracker {
         // stores above): Invalid.
         for (r, u) in &world.unreadable {
             if KONG_KINDS.contains(&r.kind) && meta_of(world, r).is_none() {
-                self.conditions.insert(r.clone(), Arc::new(unreadable_condition(r, u)));
+                self.conditions.insert(ByObject(Arc::new(unreadable_condition(r, u))));
             }
         }
 
@@ -217,6 +217,20 @@ impl StatusTracker {
 /// Where `r` sorts among objects of its kind (stores use "" for no namespace).
 fn at(r: &ObjectRef) -> (&str, &str) {
     (r.namespace.as_deref().unwrap_or(""), r.name.as_str())
+}
+
+/// As `replace`, for the conditions (`wanted` is about `r`).
+fn replace_condition(set: &mut BTreeSet<ByObject>, r: &ObjectRef, wanted: Option<WantedCondition>) -> bool {
+    match wanted {
+        Some(c) => {
+            if set.get(r).is_some_and(|current| *current.0 == c) {
+                return false;
+            }
+            set.replace(ByObject(Arc::new(c)));
+            true
+        }
+        None => set.remove(r),
+    }
 }
 
 /// Sets or removes `r`'s entry; true when that changed it.

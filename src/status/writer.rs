@@ -2,7 +2,7 @@
 //! `Desired` says — only where it does not already — and emits one Warning
 //! Event per distinct problem.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use kube::{Client, Error};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{Desired, EVENT_REASON, StatusTracker, Want, WantedCondition};
+use super::desired::ByObject;
+use super::{Desired, EVENT_REASON, StatusTracker, WantedCondition};
 use crate::api::CONDITION_PROGRAMMED;
 use crate::publish::Shared;
 use crate::translate::Problem;
@@ -50,7 +51,7 @@ pub fn spawn_status_writer(
             client.clone(),
             Reporter { controller: "portcullis".into(), instance: Some(cfg.instance.clone()) },
         );
-        let mut w = Writer { client, cfg, recorder, shared, emitted: HashSet::new(), written: HashMap::new() };
+        let mut w = Writer { client, cfg, recorder, shared, emitted: HashSet::new(), written: HashSet::new() };
         loop {
             tokio::select! {
                 r = changed.changed() => if r.is_err() { return },
@@ -79,7 +80,7 @@ struct Writer {
     emitted: HashSet<Problem>,
     /// Conditions written but not yet seen back through the watch, so a
     /// second `Desired` in between does not write them again.
-    written: HashMap<ObjectRef, (Want, Option<i64>)>,
+    written: HashSet<ByObject>,
 }
 
 impl Writer {
@@ -87,10 +88,10 @@ impl Writer {
         // `Desired` lists only conditions the API does not show yet: one
         // missing from it was seen back (or its object is gone).
         let pending: HashSet<&ObjectRef> = d.conditions.iter().map(|c| &c.regarding.object).collect();
-        self.written.retain(|r, _| pending.contains(r));
+        self.written.retain(|w| pending.contains(&w.0.regarding.object));
         // The first write-back fills this with every consumer; once it is
-        // seen back, the table's room for them would stay (~16 MB at
-        // 100k) unless given back.
+        // seen back, the table's room for them would stay (~2 MB at 100k)
+        // unless given back.
         if self.written.capacity() > 4 * self.written.len().max(256) {
             self.written.shrink_to_fit();
         }
@@ -99,13 +100,13 @@ impl Writer {
                 self.written.remove(&c.regarding.object);
                 continue;
             }
-            let key = (c.want.clone(), c.regarding.generation);
-            if self.written.get(&c.regarding.object) == Some(&key) {
+            let already = |w: &ByObject| w.0.want == c.want && w.0.regarding.generation == c.regarding.generation;
+            if self.written.get(&c.regarding.object).is_some_and(already) {
                 continue;
             }
             match self.write_condition(c).await {
                 Ok(()) => {
-                    self.written.insert(c.regarding.object.clone(), key);
+                    self.written.replace(ByObject(c.clone()));
                 }
                 Err(e) => self.failed("condition", &c.regarding.object, &e),
             }
