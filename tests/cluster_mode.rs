@@ -656,3 +656,62 @@ async fn ingress_tls_secrets_are_watched_by_name_and_served() {
     }
     println!("renewed TLS certificate served after {:?}", start.elapsed());
 }
+
+/// The binary in cluster mode, as deployed: once the changes of its start
+/// (the first lists and the status write-back they cause) go quiet, the
+/// world thread gives back the heap pages other threads freed there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_gives_the_world_threads_freed_memory_back_once_changes_go_quiet() {
+    let server = ApiServer::start().await;
+    quickstart(&server, echo().await);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: test, cluster: {{server: '{}'}}}}]\n\
+             users: [{{name: test, user: {{}}}}]\n\
+             contexts: [{{name: test, context: {{cluster: test, user: test, namespace: default}}}}]\n\
+             current-context: test\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--proxy-listen", "127.0.0.1:0", "--proxy-tls-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--publish-status-address", "203.0.113.10"])
+        .env("RUST_LOG", "info,portcullis::source::world_loop=debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The test API server runs on this runtime: wait without blocking it.
+    let (mut seen, start) = (Vec::new(), Instant::now());
+    while !seen.iter().any(|l: &String| l.contains("world thread gave freed memory back")) && start.elapsed() < CONVERGE
+    {
+        match lines.try_recv() {
+            Ok(line) => seen.push(line),
+            Err(std::sync::mpsc::TryRecvError::Empty) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+        }
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert!(seen.iter().any(|l| l.contains("first snapshot live")), "never ready: {seen:#?}");
+    assert!(
+        seen.iter().any(|l| l.contains("world thread gave freed memory back")),
+        "no 'world thread gave freed memory back' line: {seen:#?}"
+    );
+}
