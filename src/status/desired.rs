@@ -54,9 +54,13 @@ impl Want {
     }
 }
 
+/// Written by object name, so it carries no uid (Events need one; a
+/// condition does not): at start the tracker holds 100k of these.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WantedCondition {
-    pub regarding: Regarding,
+    pub object: ObjectRef,
+    /// `metadata.generation` the condition is written for.
+    pub generation: Option<i64>,
     pub want: Want,
     pub observed: Option<ConditionState>,
 }
@@ -71,13 +75,13 @@ pub struct ByObject(pub Arc<WantedCondition>);
 
 impl Borrow<ObjectRef> for ByObject {
     fn borrow(&self) -> &ObjectRef {
-        &self.0.regarding.object
+        &self.0.object
     }
 }
 
 impl PartialEq for ByObject {
     fn eq(&self, other: &Self) -> bool {
-        self.0.regarding.object == other.0.regarding.object
+        self.0.object == other.0.object
     }
 }
 
@@ -91,14 +95,14 @@ impl PartialOrd for ByObject {
 
 impl Ord for ByObject {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.regarding.object.cmp(&other.0.regarding.object)
+        self.0.object.cmp(&other.0.object)
     }
 }
 
 impl Hash for ByObject {
     // As `ObjectRef`'s, so that lookups by `&ObjectRef` find it.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.regarding.object.hash(state);
+        self.0.object.hash(state);
     }
 }
 
@@ -181,14 +185,20 @@ pub(super) fn condition(
     if want.is_satisfied_by(meta.observed().programmed().as_ref(), meta.generation()) {
         return None;
     }
-    Some(WantedCondition { want, observed: meta.observed().programmed(), regarding: regarding(kind, meta) })
+    Some(WantedCondition {
+        object: meta.object_ref(kind),
+        generation: meta.generation(),
+        want,
+        observed: meta.observed().programmed(),
+    })
 }
 
 /// The condition of a Kong object that exists in the API but could not be
 /// read and has no last good version: Invalid.
 pub(super) fn unreadable_condition(r: &ObjectRef, u: &Unreadable) -> WantedCondition {
     WantedCondition {
-        regarding: Regarding { object: r.clone(), uid: u.uid.clone(), generation: u.generation },
+        object: r.clone(),
+        generation: u.generation,
         want: Want { status: "False", reason: "Invalid", message: truncate(u.reason.clone()) },
         observed: None,
     }
@@ -248,7 +258,8 @@ mod tests {
     fn wanted(name: &str, message: &str) -> ByObject {
         let object = ObjectRef::new(Kind::KongConsumer, Some("default".into()), name);
         ByObject(Arc::new(WantedCondition {
-            regarding: Regarding { object, uid: format!("uid-{name}"), generation: Some(1) },
+            object,
+            generation: Some(1),
             want: Want { status: "True", reason: "Programmed", message: message.into() },
             observed: None,
         }))
@@ -258,7 +269,7 @@ mod tests {
     fn conditions_by_object_are_found_and_sorted_by_their_object_alone() {
         let alex = ObjectRef::new(Kind::KongConsumer, Some("default".into()), "alex");
         let set: BTreeSet<ByObject> = [wanted("bo", ""), wanted("alex", "")].into_iter().collect();
-        let names: Vec<&str> = set.iter().map(|c| c.0.regarding.object.name.as_str()).collect();
+        let names: Vec<&str> = set.iter().map(|c| c.0.object.name.as_str()).collect();
         assert_eq!(names, ["alex", "bo"]);
         assert!(set.contains(&alex));
 

@@ -429,11 +429,11 @@ mod tests {
                     return;
                 }
                 let c = rng.pick(&wanted).clone();
-                let generation = c.regarding.generation.unwrap_or(1);
+                let generation = c.generation.unwrap_or(1);
                 if rng.below(4) == 0 {
-                    h.show_status(&c.regarding.object, "Unknown", "Pending", "stale", generation);
+                    h.show_status(&c.object, "Unknown", "Pending", "stale", generation);
                 } else {
-                    h.show_status(&c.regarding.object, c.want.status, c.want.reason, &c.want.message, generation);
+                    h.show_status(&c.object, c.want.status, c.want.reason, &c.want.message, generation);
                 }
             }
             7 => {
@@ -536,11 +536,8 @@ mod tests {
         let mut tracker = StatusTracker::new(Config::default());
         assert!(tracker.update(&world, &problems, &Outcome::default(), &Touched::default()));
         let d = tracker.desired();
-        let got: Vec<(String, &str, &str)> = d
-            .conditions
-            .iter()
-            .map(|c| (c.regarding.object.to_string(), c.want.reason, c.want.message.as_str()))
-            .collect();
+        let got: Vec<(String, &str, &str)> =
+            d.conditions.iter().map(|c| (c.object.to_string(), c.want.reason, c.want.message.as_str())).collect();
         assert_eq!(
             got,
             [

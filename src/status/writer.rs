@@ -87,8 +87,8 @@ impl Writer {
     async fn sync(&mut self, d: &Desired) {
         // `Desired` lists only conditions the API does not show yet: one
         // missing from it was seen back (or its object is gone).
-        let pending: HashSet<&ObjectRef> = d.conditions.iter().map(|c| &c.regarding.object).collect();
-        self.written.retain(|w| pending.contains(&w.0.regarding.object));
+        let pending: HashSet<&ObjectRef> = d.conditions.iter().map(|c| &c.object).collect();
+        self.written.retain(|w| pending.contains(&w.0.object));
         // The first write-back fills this with every consumer; once it is
         // seen back, the table's room for them would stay (~2 MB at 100k)
         // unless given back.
@@ -96,19 +96,19 @@ impl Writer {
             self.written.shrink_to_fit();
         }
         for c in d.conditions.iter() {
-            if c.want.is_satisfied_by(c.observed.as_ref(), c.regarding.generation) {
-                self.written.remove(&c.regarding.object);
+            if c.want.is_satisfied_by(c.observed.as_ref(), c.generation) {
+                self.written.remove(&c.object);
                 continue;
             }
-            let already = |w: &ByObject| w.0.want == c.want && w.0.regarding.generation == c.regarding.generation;
-            if self.written.get(&c.regarding.object).is_some_and(already) {
+            let already = |w: &ByObject| w.0.want == c.want && w.0.generation == c.generation;
+            if self.written.get(&c.object).is_some_and(already) {
                 continue;
             }
             match self.write_condition(c).await {
                 Ok(()) => {
                     self.written.replace(ByObject(c.clone()));
                 }
-                Err(e) => self.failed("condition", &c.regarding.object, &e),
+                Err(e) => self.failed("condition", &c.object, &e),
             }
         }
 
@@ -164,11 +164,11 @@ impl Writer {
             "message": c.want.message,
             "lastTransitionTime": transition.to_string(),
         });
-        if let Some(g) = c.regarding.generation {
+        if let Some(g) = c.generation {
             condition["observedGeneration"] = json!(g);
         }
         let patch = json!({"status": {"conditions": [condition]}});
-        let r = &c.regarding.object;
+        let r = &c.object;
         let ar = crate::source::cluster::kong_api_resource(r.kind);
         let api: Api<DynamicObject> = match &r.namespace {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
