@@ -650,17 +650,7 @@ async fn process_mode(k: &Knobs) {
     let server = seeded_server(k, echo).await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: test, cluster: {{server: '{}'}}}}]\n\
-             users: [{{name: test, user: {{}}}}]\n\
-             contexts: [{{name: test, context: {{cluster: test, user: test, namespace: default}}}}]\n\
-             current-context: test\n",
-            server.url()
-        ),
-    )
-    .expect("write kubeconfig");
+    server.write_kubeconfig(&kubeconfig).expect("write kubeconfig");
     let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let local = |port: u16| format!("127.0.0.1:{port}");
     let started = Instant::now();

@@ -666,17 +666,7 @@ async fn the_binary_gives_the_world_threads_freed_memory_back_once_changes_go_qu
     quickstart(&server, echo().await);
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: test, cluster: {{server: '{}'}}}}]\n\
-             users: [{{name: test, user: {{}}}}]\n\
-             contexts: [{{name: test, context: {{cluster: test, user: test, namespace: default}}}}]\n\
-             current-context: test\n",
-            server.url()
-        ),
-    )
-    .unwrap();
+    server.write_kubeconfig(&kubeconfig).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .arg("run")
         .arg("--kubeconfig")

@@ -123,6 +123,22 @@ impl ApiServer {
         format!("http://{}", self.addr())
     }
 
+    /// A kubeconfig file for a separate process (the binary run as
+    /// deployed): plain HTTP, no auth, default namespace "default".
+    #[allow(dead_code)] // not every test binary including this module starts one
+    pub fn write_kubeconfig(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::fs::write(
+            path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: test, cluster: {{server: '{}'}}}}]\n\
+                 users: [{{name: test, user: {{}}}}]\n\
+                 contexts: [{{name: test, context: {{cluster: test, user: test, namespace: default}}}}]\n\
+                 current-context: test\n",
+                self.url()
+            ),
+        )
+    }
+
     /// Plain HTTP, no auth, default namespace "default".
     pub fn kube_config(&self) -> kube::Config {
         kube::Config::new(self.url().parse().expect("server URL is a valid URI"))
