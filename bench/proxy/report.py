@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Summarises bench/proxy/run.sh results: medians over rounds, the spread
-between rounds (noise), and every ratio against nginx in the same run."""
+"""Summarises bench/proxy/run.sh and pairs.sh results: medians over rounds,
+the spread between rounds (noise), and every ratio against nginx in the same
+run; then the ratio against nginx taken within each round (pair) alone, with
+its median, quartiles and range: how sure the ratio is."""
 import csv
 import statistics
 import sys
@@ -37,6 +39,43 @@ def main():
             f"{med(key, 'p99_ms'):.3f} | {ratio('p99_ms'):.2f}x | {med(key, 'cpu_us'):.1f} | {ratio('cpu_us'):.2f}x | {med(key, 'user_us'):.1f} | "
             f"{med(key, 'rss_kb') / 1024:.1f} | {med(key, 'ready_ms'):.0f} | {med(key, 'non2xx'):.0f} | ±{spread(key, 'rps') / 2:.1f}% |"
         )
+
+    paired(groups)
+
+
+def paired(groups):
+    """Each round's (pair's) own ratio against nginx's same round."""
+
+    def by_round(key, field):
+        return {r["round"]: float(r[field]) for r in groups.get(key, []) if r[field] not in ("", "nan")}
+
+    def summary(ratios):
+        if not ratios:
+            return "n/a"
+        ratios = sorted(ratios)
+        med = statistics.median(ratios)
+        if len(ratios) < 4:
+            return f"{med:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        return f"{med:.2f}x [{q1:.2f}-{q3:.2f}] ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+
+    print()
+    print("Per-round ratio against nginx's same round: median [quartiles] (range)")
+    print()
+    print("| N | scenario | contestant | rounds | req/s vs nginx | CPU µs/req vs nginx | p99 vs nginx |")
+    print("|---|---|---|---|---|---|---|")
+    for key in sorted(groups, key=lambda k: (k[0], ["valid", "invalid", "open"].index(k[1]), k[2])):
+        n, scenario, who = key
+        ref = (n, scenario, "nginx")
+        if who == "nginx" or ref not in groups:
+            continue
+        cols = []
+        for field, better_low in (("rps", False), ("cpu_us", True), ("p99_ms", True)):
+            ours, base = by_round(key, field), by_round(ref, field)
+            ratios = [ours[r] / base[r] for r in ours if r in base and base[r]]
+            cols.append(summary(ratios))
+        rounds = len(set(by_round(key, "rps")) & set(by_round(ref, "rps")))
+        print(f"| {n} | {scenario} | {who} | {rounds} | " + " | ".join(cols) + " |")
 
 
 if __name__ == "__main__":

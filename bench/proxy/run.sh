@@ -10,159 +10,26 @@
 #
 # Needs: nginx, haproxy, wrk, curl, python3 (apt-get install nginx haproxy wrk)
 # and a release build (cargo build --release). Prints a Markdown table.
+# On a noisy machine bench/proxy/pairs.sh gives the tighter ratio.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/bench/proxy"
 bin=${BIN:-$root/target/release/portcullis}
-DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
-CONNS=${CONNS:-64}
-PROXY_CPU=${PROXY_CPU:-0}
-LOAD_CPU=${LOAD_CPU:-1}
-UPSTREAM=19100
-declare -A PORT=([nginx]=19001 [haproxy]=19002 [portcullis]=19003)
 read -r -a CONTESTANTS <<<"${CONTESTANTS:-nginx haproxy portcullis}"
 read -r -a SCENARIOS <<<"${SCENARIOS:-valid invalid open}"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10 100000)
 
-for tool in nginx haproxy wrk curl python3 taskset; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx haproxy wrk)" >&2; exit 2; }
-done
-[ -x "$bin" ] || { echo "missing $bin: run cargo build --release" >&2; exit 2; }
-
-work=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-render() { sed -e "s#@DIR@#$work#g" -e "s#@UPSTREAM@#$UPSTREAM#g" -e "s#@PORT@#$2#g" "$here/$1" > "$work/$1"; }
-now_ms() { date +%s%3N; }
-ticks() { # "utime stime" of processes, all their threads (clock ticks)
-  local user=0 sys=0 p u s
-  for p in "$@"; do
-    [ -r "/proc/$p/stat" ] || continue
-    read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat")
-    user=$((user + u)); sys=$((sys + s))
-  done
-  echo "$user $sys"
-}
-rss_kb() { local total=0 p; for p in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$total"; }
-
-# Processes that do the work, for CPU and RSS (nginx: master + worker).
-proc_pids() { local p=$1; echo "$p $(pgrep -P "$p" | tr '\n' ' ')"; }
-
-start() { # name -> sets STARTED_PID, READY_MS
-  local name=$1 port=${PORT[$1]} t0
-  t0=$(now_ms)
-  case $name in
-    nginx)
-      render nginx-proxy.conf "$port"
-      taskset -c "$PROXY_CPU" nginx -c "$work/nginx-proxy.conf" -g 'daemon off;' & ;;
-    haproxy)
-      render haproxy.cfg "$port"
-      taskset -c "$PROXY_CPU" haproxy -db -f "$work/haproxy.cfg" & ;;
-    portcullis)
-      RUST_LOG=warn taskset -c "$PROXY_CPU" "$bin" run --manifests "$work/manifests" \
-        --proxy-listen "127.0.0.1:$port" --admin-listen 127.0.0.1:19103 --proxy-tls-listen 127.0.0.1:19443 & ;;
-  esac
-  STARTED_PID=$!
-  pids+=("$STARTED_PID")
-  # Ready = the first correct answer (Portcullis: /readyz and then a proxied request).
-  until curl -fs -o /dev/null -H "apikey: $(head -1 "$work/keys.txt")" "http://127.0.0.1:$port/"; do
-    kill -0 "$STARTED_PID" 2>/dev/null || { echo "$name died" >&2; exit 1; }
-    sleep 0.005
-  done
-  READY_MS=$(( $(now_ms) - t0 ))
-}
-
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-
-expect() { # name url header expected-status expected-body-substring
-  local out status body
-  out=$(curl -s -w '\n%{http_code}' ${3:+-H "$3"} "$2")
-  status=${out##*$'\n'}
-  body=${out%$'\n'*}
-  if [ "$status" != "$4" ] || [[ "$body" != *"$5"* ]]; then
-    echo "FUNCTIONAL MISMATCH ($1): $2 [$3] -> $status '$body', want $4 '$5'" >&2
-    exit 1
-  fi
-}
-
-check() { # name: same answers as Kong
-  local name=$1 url="http://127.0.0.1:${PORT[$1]}" key
-  key=$(head -1 "$work/keys.txt")
-  expect "$name" "$url/" "" 401 '{
-  "message":"No API key found in request"
-}'
-  expect "$name" "$url/" "apikey: not-a-key" 401 '"message":"Invalid authentication credentials"'
-  # The upstream echoes the identity headers it got: the same for everyone.
-  expect "$name" "$url/" "apikey: $key" 200 "$(cat "$work/identity.txt")"
-  expect "$name" "$url/?apikey=$key" "" 200 "$(cat "$work/identity.txt")"
-  expect "$name" "$url/open" "X-Consumer-ID: forged" 200 "user= id= cred="
-  curl -s -D - -o /dev/null "$url/" | grep -qi '^www-authenticate: Key realm="kong"' \
-    || { echo "FUNCTIONAL MISMATCH ($name): no WWW-Authenticate" >&2; exit 1; }
-  # Headers every proxied response carries.
-  local head; head=$(curl -s -D - -o /dev/null -H "apikey: $key" "$url/")
-  for field in via x-kong-upstream-latency x-kong-proxy-latency; do
-    grep -qi "^$field:" <<<"$head" || { echo "FUNCTIONAL MISMATCH ($name): no $field" >&2; exit 1; }
-  done
-}
-
-load() { # name scenario -> prints "rps p50_ms p99_ms cpu_us_per_req non2xx user_us_per_req"
-  local name=$1 scenario=$2 url="http://127.0.0.1:${PORT[$1]}/" header="" key out before after reqs
-  key=$(head -1 "$work/keys.txt")
-  case $scenario in
-    valid) header="apikey: $key" ;;
-    invalid) header="apikey: not-a-key" ;;
-    open) url="${url}open" ;;
-  esac
-  local procs; procs=$(proc_pids "$STARTED_PID")
-  before=$(ticks $procs)
-  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency ${header:+-H "$header"} "$url")
-  after=$(ticks $procs)
-  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  python3 - "$out" "$before" "$after" "$reqs" "$(getconf CLK_TCK)" <<'PY'
-import re, sys
-out, reqs, tck = sys.argv[1], int(sys.argv[4] or 0), int(sys.argv[5])
-(u0, s0), (u1, s1) = (map(int, sys.argv[i].split()) for i in (2, 3))
-def ms(s):
-    # wrk prints e.g. "812.00us", "1.02ms", "1.20s"; anything else (it has
-    # printed "-nan") is not a number and the round is left out.
-    m = re.match(r"[\d.]+", s)
-    if not m:
-        return float("nan")
-    v = float(m.group())
-    return v / 1000 if s.endswith("us") else v * 1000 if s.endswith("s") and not s.endswith("ms") else v
-try:
-    re.search(r"50%\s+(\S+)", out).group(1) and re.search(r"Requests/sec:", out).group()
-except AttributeError:
-    # Keep the run going; the round is left out of the medians.
-    print("unparsable wrk output:\n" + out, file=sys.stderr)
-    print("nan nan nan nan 0 nan")
-    sys.exit(0)
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
-non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-per_req = lambda ticks: ticks * 1e6 / tck / max(reqs, 1)
-cpu_us, user_us = per_req(u1 - u0 + s1 - s0), per_req(u1 - u0)
-print(f"{rps:.0f} {p50:.3f} {p99:.3f} {cpu_us:.1f} {non2xx.group(1) if non2xx else 0} {user_us:.1f}")
-PY
-}
+# shellcheck source=bench/proxy/lib.sh
+. "$here/lib.sh"
 
 results="$work/results.tsv"
 echo -e "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us" > "$results"
-render upstream.conf "$UPSTREAM"
-printf '{\n  "message":"No API key found in request"\n}' > "$work/no-key.json"
-printf '{\n  "message":"Invalid authentication credentials"\n}' > "$work/invalid.json"
-taskset -c "$LOAD_CPU" nginx -c "$work/upstream.conf" -g 'daemon off;' &
-pids+=($!)
-sleep 0.3
+start_upstream
 
 for n in "${sizes[@]}"; do
-  rm -rf "$work/manifests"
-  python3 "$here/gen.py" "$n" "$work" "$UPSTREAM"
+  generate "$n"
   for round in $(seq 1 "$ROUNDS"); do
     order=("${CONTESTANTS[@]}")
     if [ $((round % 2)) -eq 0 ]; then
@@ -172,7 +39,7 @@ for n in "${sizes[@]}"; do
       start "$name"
       check "$name"
       for scenario in "${SCENARIOS[@]}"; do
-        read -r rps p50 p99 cpu non2xx user <<<"$(load "$name" "$scenario")"
+        read -r rps p50 p99 cpu non2xx user <<<"$(load "$name" "$scenario" "$STARTED_PID")"
         rss=$(rss_kb $(proc_pids "$STARTED_PID"))
         echo -e "$n\t$round\t$name\t$scenario\t$rps\t$p50\t$p99\t$cpu\t$non2xx\t$rss\t$READY_MS\t$user" | tee -a "$results" >&2
       done
