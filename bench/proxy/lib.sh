@@ -1,13 +1,14 @@
 # Shared by bench/proxy/run.sh and bench/proxy/pairs.sh (sourced, not run):
 # the contestants' ports, starting and stopping them, the functional check
 # and one wrk load with the proxy's CPU time over it. Expects `root`, `here`
-# and `bin` set by the caller.
+# and `bin` set by the caller. The contestant `portcullis-b` is a second
+# build (BIN_B=/path/to/portcullis) for an A/B of two builds in one run.
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 UPSTREAM=19100
-declare -A PORT=([nginx]=19001 [haproxy]=19002 [portcullis]=19003)
+declare -A PORT=([nginx]=19001 [haproxy]=19002 [portcullis]=19003 [portcullis-b]=19004)
 
 for tool in nginx haproxy wrk curl python3 taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx haproxy wrk)" >&2; exit 2; }
@@ -48,6 +49,10 @@ start() { # name -> sets STARTED_PID, READY_MS
     portcullis)
       RUST_LOG=warn taskset -c "$PROXY_CPU" "$bin" run --manifests "$work/manifests" \
         --proxy-listen "127.0.0.1:$port" --admin-listen 127.0.0.1:19103 --proxy-tls-listen 127.0.0.1:19443 & ;;
+    portcullis-b)
+      [ -x "${BIN_B:-}" ] || { echo "portcullis-b needs BIN_B=/path/to/portcullis" >&2; exit 2; }
+      RUST_LOG=warn taskset -c "$PROXY_CPU" "$BIN_B" run --manifests "$work/manifests" \
+        --proxy-listen "127.0.0.1:$port" --admin-listen 127.0.0.1:19104 --proxy-tls-listen 127.0.0.1:19444 & ;;
   esac
   STARTED_PID=$!
   pids+=("$STARTED_PID")

@@ -11,6 +11,8 @@
 #
 #   bench/proxy/pairs.sh [N]            credentials (default: 100000)
 #   PAIRS=15 DURATION=2s CONTESTANTS="nginx portcullis" SCENARIOS="valid invalid" bench/proxy/pairs.sh
+#   CONTESTANTS="nginx portcullis portcullis-b" BIN=/tmp/a BIN_B=/tmp/b bench/proxy/pairs.sh
+#                                       two builds, each against nginx and against each other
 #
 # Needs what run.sh needs. nginx must be a contestant (the ratios' base).
 set -euo pipefail

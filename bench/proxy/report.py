@@ -44,7 +44,8 @@ def main():
 
 
 def paired(groups):
-    """Each round's (pair's) own ratio against nginx's same round."""
+    """Each round's (pair's) own ratio against nginx's same round; with a
+    second build (`portcullis-b`), also against the first build's."""
 
     def by_round(key, field):
         return {r["round"]: float(r[field]) for r in groups.get(key, []) if r[field] not in ("", "nan")}
@@ -59,23 +60,28 @@ def paired(groups):
         q1, _, q3 = statistics.quantiles(ratios, n=4)
         return f"{med:.2f}x [{q1:.2f}-{q3:.2f}] ({ratios[0]:.2f}-{ratios[-1]:.2f})"
 
-    print()
-    print("Per-round ratio against nginx's same round: median [quartiles] (range)")
-    print()
-    print("| N | scenario | contestant | rounds | req/s vs nginx | CPU µs/req vs nginx | p99 vs nginx |")
-    print("|---|---|---|---|---|---|---|")
-    for key in sorted(groups, key=lambda k: (k[0], ["valid", "invalid", "open"].index(k[1]), k[2])):
-        n, scenario, who = key
-        ref = (n, scenario, "nginx")
-        if who == "nginx" or ref not in groups:
+    order = lambda k: (k[0], ["valid", "invalid", "open"].index(k[1]), k[2])
+    for base in ("nginx", "portcullis"):
+        rows = []
+        for key in sorted(groups, key=order):
+            n, scenario, who = key
+            ref = (n, scenario, base)
+            if who == base or ref not in groups or (base == "portcullis" and who != "portcullis-b"):
+                continue
+            cols = []
+            for field in ("rps", "cpu_us", "p99_ms"):
+                ours, theirs = by_round(key, field), by_round(ref, field)
+                cols.append(summary([ours[r] / theirs[r] for r in ours if r in theirs and theirs[r]]))
+            rounds = len(set(by_round(key, "rps")) & set(by_round(ref, "rps")))
+            rows.append(f"| {n} | {scenario} | {who} | {rounds} | " + " | ".join(cols) + " |")
+        if not rows:
             continue
-        cols = []
-        for field, better_low in (("rps", False), ("cpu_us", True), ("p99_ms", True)):
-            ours, base = by_round(key, field), by_round(ref, field)
-            ratios = [ours[r] / base[r] for r in ours if r in base and base[r]]
-            cols.append(summary(ratios))
-        rounds = len(set(by_round(key, "rps")) & set(by_round(ref, "rps")))
-        print(f"| {n} | {scenario} | {who} | {rounds} | " + " | ".join(cols) + " |")
+        print()
+        print(f"Per-round ratio against {base}'s same round: median [quartiles] (range)")
+        print()
+        print(f"| N | scenario | contestant | rounds | req/s vs {base} | CPU µs/req vs {base} | p99 vs {base} |")
+        print("|---|---|---|---|---|---|---|")
+        print("\n".join(rows))
 
 
 if __name__ == "__main__":
