@@ -10,7 +10,8 @@ from collections import defaultdict
 
 
 def main():
-    rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+    with open(sys.argv[1]) as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
     groups = defaultdict(list)
     for r in rows:
         groups[(int(r["n"]), r["scenario"], r["contestant"])].append(r)

@@ -1,0 +1,62 @@
+"""Checks report.py's arithmetic on a small run (python3 -m unittest
+discover -s bench/proxy, as .ci/run does)."""
+import contextlib
+import io
+import os
+import tempfile
+import unittest
+import unittest.mock
+
+import report
+
+HEADER = "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us\n"
+
+
+def row(rnd, who, rps, cpu, p99=1.0):
+    return f"100\t{rnd}\t{who}\tvalid\t{rps}\t0.5\t{p99}\t{cpu}\t0\t1024\t10\t1.0\n"
+
+
+class ReportTest(unittest.TestCase):
+    def render(self, rows):
+        with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
+            f.write(HEADER + "".join(rows))
+        self.addCleanup(os.unlink, f.name)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), unittest.mock.patch("sys.argv", ["report.py", f.name]):
+            report.main()
+        return out.getvalue()
+
+    def section(self, out, title):
+        """The data rows of the table that follows `title`."""
+        rows, table = [], False
+        for line in out.split(title, 1)[1].splitlines()[1:]:
+            if line.startswith("|"):
+                table = True
+                rows += [line] if line.startswith("| 100 ") else []
+            elif table:
+                break
+        return rows
+
+    def test_ratios_are_taken_within_each_round(self):
+        # Round by round: 1.30x, 1.10x, 1.20x the requests at 10/12, 5/6,
+        # 6.7/8 the CPU.
+        rows = [row(1, "nginx", 100, 12), row(1, "portcullis", 130, 10),
+                row(2, "nginx", 200, 6), row(2, "portcullis", 220, 5),
+                row(3, "nginx", 150, 8), row(3, "portcullis", 180, 6.7)]
+        (line,) = self.section(self.render(rows), "against nginx's same round")
+        self.assertTrue(line.startswith("| 100 | valid | portcullis | 3 |"), line)
+        self.assertIn("| 1.20x (1.10-1.30) |", line)
+        self.assertIn("| 0.83x (0.83-0.84) |", line)
+
+    def test_a_second_build_is_compared_with_the_first(self):
+        rows = []
+        for rnd, (a, b) in enumerate([(100, 110), (100, 90), (200, 220), (200, 200)], start=1):
+            rows += [row(rnd, "nginx", 100, 10), row(rnd, "portcullis", a, 10), row(rnd, "portcullis-b", b, 10)]
+        (line,) = self.section(self.render(rows), "against portcullis's same round")
+        self.assertTrue(line.startswith("| 100 | valid | portcullis-b | 4 |"), line)
+        # 1.10, 0.90, 1.10, 1.00: median 1.05, range 0.90-1.10.
+        self.assertIn("1.05x", line)
+        self.assertIn("(0.90-1.10)", line)
+
+if __name__ == "__main__":
+    unittest.main()
