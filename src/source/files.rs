@@ -136,6 +136,39 @@ fn parsed(identify: &Identify, hash: u64, doc: manifest::Document) -> Read {
     Read { chunk: hash, index: doc.index, item: doc.item, outcome }
 }
 
+/// A file's reads in file order: the two halves as they were parsed, put
+/// together only when iterated. Appending the second half to the first
+/// would copy both at the peak of a cold start (7 MB more at 100k
+/// credentials).
+struct Reads(Vec<Read>, Vec<Read>);
+
+impl Reads {
+    fn len(&self) -> usize {
+        self.0.len() + self.1.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Read> {
+        self.0.iter().chain(&self.1)
+    }
+}
+
+impl std::ops::Index<usize> for Reads {
+    type Output = Read;
+
+    fn index(&self, i: usize) -> &Read {
+        self.0.get(i).unwrap_or_else(|| &self.1[i - self.0.len()])
+    }
+}
+
+impl IntoIterator for Reads {
+    type Item = Read;
+    type IntoIter = std::iter::Chain<std::vec::IntoIter<Read>, std::vec::IntoIter<Read>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter().chain(self.1)
+    }
+}
+
 /// Below this many documents to parse, one thread parses them all.
 const SPLIT_FROM: usize = 2048;
 
@@ -149,7 +182,7 @@ fn parse_selected(
     chunks: &[manifest::Chunk<'_>],
     hashes: &[u64],
     selected: &[bool],
-) -> Result<Vec<Read>, manifest::ParseError> {
+) -> Result<Reads, manifest::ParseError> {
     let part = |from: usize, to: usize| {
         let mut out = Vec::new();
         manifest::parse_chunks(
@@ -179,10 +212,7 @@ fn parse_selected(
     } else {
         at_once(|| part(middle, chunks.len()), || part(0, middle))
     };
-    let (mut all, second) = (first?, second?);
-    all.reserve_exact(second.len());
-    all.extend(second);
-    Ok(all)
+    Ok(Reads(first?, second?))
 }
 
 /// Whether a path is a manifest we read (`*.yaml`, `*.yml`, `*.json`; not
@@ -236,7 +266,7 @@ impl Folder {
                 continue;
             }
             match std::fs::read_to_string(&path) {
-                Ok(text) => self.load_text(&path, &text, world),
+                Ok(text) => self.load_text(&path, text, world),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.remove_file(&path, world),
                 Err(e) => {
                     // Unreadable right now (permissions, a directory...):
@@ -302,14 +332,18 @@ impl Folder {
     /// Reads one file's text: documents whose text is unchanged since the
     /// last clean read are skipped; the rest are parsed one at a time and
     /// shrunk at once. Nothing is applied unless the whole file parses.
-    fn load_text(&mut self, path: &Path, text: &str, world: &mut World) {
+    fn load_text(&mut self, path: &Path, text: String, world: &mut World) {
         self.load(path, text, world, false);
     }
 
-    /// `load_text`; `whole`: parse every document, unchanged or not.
-    fn load(&mut self, path: &Path, text: &str, world: &mut World, whole: bool) {
+    /// `load_text`; `whole`: parse every document, unchanged or not. The
+    /// text is dropped as soon as nothing needs it, before the parsed
+    /// documents are applied: at 100k credentials it is 35 MB that the
+    /// World's growth would otherwise sit on top of (docs/benchmarks.md,
+    /// "Where the startup peak sits").
+    fn load(&mut self, path: &Path, text: String, world: &mut World, whole: bool) {
         let id = self.state(path).id;
-        let chunks = manifest::split(text);
+        let chunks = manifest::split(&text);
         let previous = self.defined_by(id);
         let old_dirty = std::mem::take(&mut self.state(path).dirty);
         let old_clean: HashSet<u64> = previous
@@ -330,7 +364,7 @@ impl Folder {
             to_parse[i] = true;
             parsed += 1;
         }
-        let reads = match parse_selected(&self.identify, text, &chunks, &hashes, &to_parse) {
+        let reads = match parse_selected(&self.identify, &text, &chunks, &hashes, &to_parse) {
             Ok(reads) => reads,
             Err(e) => {
                 // Keep the previous objects of this file: a half-saved or
@@ -354,6 +388,10 @@ impl Folder {
         };
         self.last_parsed = parsed;
         tracing::debug!(file = %path.display(), documents = chunks.len(), parsed, "manifest file read");
+        // Only a whole re-read (below) reads the text again, and only when
+        // a document was unchanged; at a cold start none is, and its 35 MB
+        // (100k credentials) go before the tables below are built.
+        let mut text = Some(text).filter(|_| !unchanged.is_empty());
 
         let mut issues = Vec::new();
         // Documents that must be parsed again next time: an issue, or an
@@ -397,11 +435,18 @@ impl Folder {
                     // keeping every object's position to avoid it).
                     debug_assert!(!whole, "a whole read leaves no document unchanged");
                     self.state(path).dirty = old_dirty;
-                    return self.load(path, text, world, true);
+                    if let Some(text) = text.take() {
+                        return self.load(path, text, world, true);
+                    }
+                    // Not reached: this document was unchanged, so the
+                    // text was kept. Read the file again rather than
+                    // apply a partial view.
+                    return self.reload([path.to_path_buf()], world);
                 }
             }
         }
         drop(old_clean);
+        drop(text);
         let mut winners: Vec<bool> = vec![false; reads.len()];
         for &i in latest.values() {
             winners[i] = true;
@@ -809,6 +854,11 @@ mod tests {
         rewrite(&mut folder, &mut world, &path, &twice);
         assert_eq!(port(&world, "dup"), Some(99));
         assert_eq!(folder.issues()[0].position.as_deref(), Some(format!("document {}", n + 1).as_str()));
+        // Read cold, every document is parsed: the two definitions come
+        // from different halves of the parse, and still the later wins.
+        let (_cold_dir, _, cold, cold_world) = setup(&twice);
+        assert_eq!((cold.last_parsed(), port(&cold_world, "dup")), (n + 1, Some(99)));
+        assert_eq!(cold.issues()[0].position.as_deref(), Some(format!("document {}", n + 1).as_str()));
 
         let broken_at = |docs: &[usize]| {
             let mut text = big(n, Some((1, 81)));
