@@ -13,7 +13,6 @@ use notify::{RecursiveMode, Watcher};
 use super::files::{FileIssue, Folder, is_manifest};
 use super::free_memory::return_free_memory;
 use crate::publish::Publisher;
-use crate::world::World;
 
 /// A batch of changes is applied once the folder has been quiet this long
 /// (editors write a file in several steps)...
@@ -57,12 +56,7 @@ impl LocalSource {
             .map_err(|source| WatchError::Watch { dir: dir.clone(), source })?;
 
         let mut folder = Folder::new(&dir);
-        let mut world = World::new();
-        // The first publish translates consumers in full: which ones the
-        // load changed is never read.
-        if publisher.translates_consumers_in_full() {
-            world.skip_key_changes_until_taken();
-        }
+        let mut world = publisher.empty_world();
         tracing::debug!(dir = %dir.display(), "loading manifests folder");
         folder.rescan(&mut world).map_err(|source| WatchError::Folder { dir: dir.clone(), source })?;
         tracing::debug!(dir = %dir.display(), "manifests folder loaded");

@@ -239,16 +239,8 @@ struct State {
 
 impl State {
     fn new(streams: usize, publisher: &Publisher) -> Self {
-        let mut world = World::new();
-        // The first publish translates consumers in full and never reads
-        // which ones the initial lists changed: noting them held ~18 MB at
-        // the startup peak with 100k consumers and Secrets
-        // (docs/benchmarks.md, "Where the startup peak sits").
-        if publisher.translates_consumers_in_full() {
-            world.skip_key_changes_until_taken();
-        }
         State {
-            world,
+            world: publisher.empty_world(),
             synced: vec![false; streams],
             invalid_changed: false,
             references_synced: BTreeSet::new(),
