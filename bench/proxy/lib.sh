@@ -3,12 +3,14 @@
 # and one wrk load with the proxy's CPU time over it. Expects `root`, `here`
 # and `bin` set by the caller. The contestant `portcullis-b` is a second
 # build (BIN_B=/path/to/portcullis) for an A/B of two builds in one run.
+# The contestant `floor` (floor.c) is the least a proxy can do per request
+# here: its ratio against nginx is the best any proxy could reach.
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 UPSTREAM=19100
-declare -A PORT=([nginx]=19001 [haproxy]=19002 [portcullis]=19003 [portcullis-b]=19004)
+declare -A PORT=([nginx]=19001 [haproxy]=19002 [portcullis]=19003 [portcullis-b]=19004 [floor]=19005)
 
 for tool in nginx haproxy wrk curl python3 taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx haproxy wrk)" >&2; exit 2; }
@@ -53,6 +55,11 @@ start() { # name -> sets STARTED_PID, READY_MS
       [ -x "${BIN_B:-}" ] || { echo "portcullis-b needs BIN_B=/path/to/portcullis" >&2; exit 2; }
       RUST_LOG=warn taskset -c "$PROXY_CPU" "$BIN_B" run --manifests "$work/manifests" \
         --proxy-listen "127.0.0.1:$port" --admin-listen 127.0.0.1:19104 --proxy-tls-listen 127.0.0.1:19444 & ;;
+    floor)
+      cc -O2 -o "$work/floor" "$here/floor.c"
+      local user id cred
+      read -r user id cred <<<"$(sed -e 's/user=//' -e 's/ id=/ /' -e 's/ cred=/ /' "$work/identity.txt")"
+      taskset -c "$PROXY_CPU" "$work/floor" "$port" "$UPSTREAM" "$(head -1 "$work/keys.txt")" "$user" "$id" "$cred" & ;;
   esac
   STARTED_PID=$!
   pids+=("$STARTED_PID")
@@ -80,6 +87,12 @@ expect() { # name url header expected-status expected-body-substring
 check() { # name: same answers as Kong
   local name=$1 url="http://127.0.0.1:${PORT[$1]}" key
   key=$(head -1 "$work/keys.txt")
+  if [ "$name" = floor ]; then # forwards the first key and /open, refuses anything else; nothing more
+    expect "$name" "$url/" "apikey: $key" 200 "$(cat "$work/identity.txt")"
+    expect "$name" "$url/" "apikey: not-a-key" 401 '"message":"Invalid authentication credentials"'
+    expect "$name" "$url/open" "" 200 "user= id= cred="
+    return
+  fi
   expect "$name" "$url/" "" 401 '{
   "message":"No API key found in request"
 }'

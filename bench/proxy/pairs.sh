@@ -13,6 +13,8 @@
 #   PAIRS=15 DURATION=2s CONTESTANTS="nginx portcullis" SCENARIOS="valid invalid" bench/proxy/pairs.sh
 #   CONTESTANTS="nginx portcullis portcullis-b" BIN=/tmp/a BIN_B=/tmp/b bench/proxy/pairs.sh
 #                                       two builds, each against nginx and against each other
+#   CONTESTANTS="nginx portcullis floor" bench/proxy/pairs.sh
+#                                       with the kernel floor (floor.c): the best any proxy could do
 #
 # Needs what run.sh needs. nginx must be a contestant (the ratios' base).
 set -euo pipefail
@@ -25,6 +27,11 @@ read -r -a CONTESTANTS <<<"${CONTESTANTS:-nginx portcullis}"
 read -r -a SCENARIOS <<<"${SCENARIOS:-valid invalid open}"
 n=${1:-100000}
 [[ " ${CONTESTANTS[*]} " == *" nginx "* ]] || { echo "CONTESTANTS must include nginx" >&2; exit 2; }
+# A polling floor takes its whole core all the time, also while the others
+# are measured on it; run.sh starts each contestant only for its own turn.
+if [ -n "${FLOOR_SPIN:-}" ] && [[ " ${CONTESTANTS[*]} " == *" floor "* ]]; then
+  echo "FLOOR_SPIN with pairs.sh would slow every other contestant: use run.sh" >&2; exit 2
+fi
 
 # shellcheck source=bench/proxy/lib.sh
 . "$here/lib.sh"

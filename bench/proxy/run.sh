@@ -7,6 +7,8 @@
 #   bench/proxy/run.sh [N ...]          credentials per run (default: 10 100000)
 #   DURATION=10s ROUNDS=3 CONNS=64 bench/proxy/run.sh 100000
 #   CONTESTANTS="nginx portcullis" SCENARIOS="valid open" BIN=/path/to/portcullis bench/proxy/run.sh 10
+#   FLOOR_SPIN=1 CONTESTANTS="nginx portcullis floor" bench/proxy/run.sh 100000
+#                                       with the kernel floor polling instead of sleeping (floor.c)
 #
 # Needs: nginx, haproxy, wrk, curl, python3 (apt-get install nginx haproxy wrk)
 # and a release build (cargo build --release). Prints a Markdown table.
