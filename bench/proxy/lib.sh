@@ -110,7 +110,13 @@ check() { # name: same answers as Kong
   done
 }
 
-load() { # name scenario pid -> prints "rps p50_ms p99_ms cpu_us_per_req non2xx user_us_per_req"
+load_core() { # "total idle" jiffies of the load CPU (wrk and the upstream)
+  awk -v cpu="cpu$LOAD_CPU" '$1 == cpu { total = 0; for (i = 2; i <= NF; i++) total += $i; print total, $5 + $6 }' /proc/stat
+}
+
+# The load CPU's busy share says who set the pace: near 100 %, wrk and the
+# upstream could not go faster, and no proxy could have shown more req/s.
+load() { # name scenario pid -> prints "rps p50_ms p99_ms cpu_us_per_req non2xx user_us_per_req load_cpu_busy_pct"
   local name=$1 scenario=$2 pid=$3 url="http://127.0.0.1:${PORT[$1]}/" header="" key out before after reqs
   key=$(head -1 "$work/keys.txt")
   case $scenario in
@@ -119,14 +125,17 @@ load() { # name scenario pid -> prints "rps p50_ms p99_ms cpu_us_per_req non2xx 
     open) url="${url}open" ;;
   esac
   local procs; procs=$(proc_pids "$pid")
-  before=$(ticks $procs)
+  local core_before core_after
+  before=$(ticks $procs); core_before=$(load_core)
   out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency ${header:+-H "$header"} "$url")
-  after=$(ticks $procs)
+  after=$(ticks $procs); core_after=$(load_core)
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  python3 - "$out" "$before" "$after" "$reqs" "$(getconf CLK_TCK)" <<'PY'
+  python3 - "$out" "$before" "$after" "$reqs" "$(getconf CLK_TCK)" "$core_before" "$core_after" <<'PY'
 import re, sys
 out, reqs, tck = sys.argv[1], int(sys.argv[4] or 0), int(sys.argv[5])
 (u0, s0), (u1, s1) = (map(int, sys.argv[i].split()) for i in (2, 3))
+(t0, i0), (t1, i1) = (map(int, sys.argv[i].split()) for i in (6, 7))
+load_busy = 100 * (1 - (i1 - i0) / (t1 - t0)) if t1 > t0 else float("nan")
 def ms(s):
     # wrk prints e.g. "812.00us", "1.02ms", "1.20s"; anything else (it has
     # printed "-nan") is not a number and the round is left out.
@@ -140,7 +149,7 @@ try:
 except AttributeError:
     # Keep the run going; the round is left out of the medians.
     print("unparsable wrk output:\n" + out, file=sys.stderr)
-    print("nan nan nan nan 0 nan")
+    print("nan nan nan nan 0 nan nan")
     sys.exit(0)
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
@@ -148,7 +157,7 @@ p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 per_req = lambda ticks: ticks * 1e6 / tck / max(reqs, 1)
 cpu_us, user_us = per_req(u1 - u0 + s1 - s0), per_req(u1 - u0)
-print(f"{rps:.0f} {p50:.3f} {p99:.3f} {cpu_us:.1f} {non2xx.group(1) if non2xx else 0} {user_us:.1f}")
+print(f"{rps:.0f} {p50:.3f} {p99:.3f} {cpu_us:.1f} {non2xx.group(1) if non2xx else 0} {user_us:.1f} {load_busy:.0f}")
 PY
 }
 

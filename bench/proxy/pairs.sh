@@ -37,7 +37,7 @@ fi
 . "$here/lib.sh"
 
 results="$work/results.tsv"
-echo -e "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us" > "$results"
+echo -e "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us\tload_busy" > "$results"
 start_upstream
 generate "$n"
 
@@ -56,9 +56,9 @@ for scenario in "${SCENARIOS[@]}"; do
       order=(); for ((i = ${#CONTESTANTS[@]} - 1; i >= 0; i--)); do order+=("${CONTESTANTS[$i]}"); done
     fi
     for name in "${order[@]}"; do
-      read -r rps p50 p99 cpu non2xx user <<<"$(load "$name" "$scenario" "${PID[$name]}")"
+      read -r rps p50 p99 cpu non2xx user load_busy <<<"$(load "$name" "$scenario" "${PID[$name]}")"
       rss=$(rss_kb $(proc_pids "${PID[$name]}"))
-      echo -e "$n\t$pair\t$name\t$scenario\t$rps\t$p50\t$p99\t$cpu\t$non2xx\t$rss\t${READY[$name]}\t$user" | tee -a "$results" >&2
+      echo -e "$n\t$pair\t$name\t$scenario\t$rps\t$p50\t$p99\t$cpu\t$non2xx\t$rss\t${READY[$name]}\t$user\t$load_busy" | tee -a "$results" >&2
     done
   done
 done

@@ -2,7 +2,9 @@
 """Summarises bench/proxy/run.sh and pairs.sh results: medians over rounds,
 the spread between rounds (noise), and every ratio against nginx in the same
 run; then the ratio against nginx taken within each round (pair) alone, with
-its median, quartiles and range: how sure the ratio is."""
+its median, quartiles and range: how sure the ratio is. "load CPU busy" is
+the core wrk and the upstream share: near 100 % they set the pace, and the
+ratio is a ceiling of the harness, not the proxy's."""
 import csv
 import statistics
 import sys
@@ -18,7 +20,7 @@ def main():
 
     def values(key, field):
         # Rounds whose load could not be measured (nan) are left out.
-        vals = [float(r[field]) for r in groups[key] if r[field] not in ("", "nan")]
+        vals = [float(r[field]) for r in groups[key] if r.get(field) not in (None, "", "nan")]
         return vals or [float("nan")]
 
     def med(key, field):
@@ -29,8 +31,8 @@ def main():
         m = statistics.median(vals)
         return 100 * (max(vals) - min(vals)) / m if m else 0
 
-    print("| N | scenario | contestant | req/s | vs nginx | p50 ms | p99 ms | p99 vs nginx | CPU µs/req | vs nginx | of it user | RSS MB | ready ms | non-2xx | round spread |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| N | scenario | contestant | req/s | vs nginx | p50 ms | p99 ms | p99 vs nginx | CPU µs/req | vs nginx | of it user | RSS MB | ready ms | non-2xx | round spread | load CPU busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key in sorted(groups, key=lambda k: (k[0], ["valid", "invalid", "open"].index(k[1]), k[2])):
         n, scenario, who = key
         ref = (n, scenario, "nginx")
@@ -38,7 +40,8 @@ def main():
         print(
             f"| {n} | {scenario} | {who} | {med(key, 'rps'):.0f} | {ratio('rps'):.2f}x | {med(key, 'p50_ms'):.3f} | "
             f"{med(key, 'p99_ms'):.3f} | {ratio('p99_ms'):.2f}x | {med(key, 'cpu_us'):.1f} | {ratio('cpu_us'):.2f}x | {med(key, 'user_us'):.1f} | "
-            f"{med(key, 'rss_kb') / 1024:.1f} | {med(key, 'ready_ms'):.0f} | {med(key, 'non2xx'):.0f} | ±{spread(key, 'rps') / 2:.1f}% |"
+            f"{med(key, 'rss_kb') / 1024:.1f} | {med(key, 'ready_ms'):.0f} | {med(key, 'non2xx'):.0f} | ±{spread(key, 'rps') / 2:.1f}% | "
+            f"{med(key, 'load_busy'):.0f}% |"
         )
 
     paired(groups)

@@ -27,7 +27,7 @@ sizes=("$@")
 . "$here/lib.sh"
 
 results="$work/results.tsv"
-echo -e "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us" > "$results"
+echo -e "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us\tload_busy" > "$results"
 start_upstream
 
 for n in "${sizes[@]}"; do
@@ -41,9 +41,9 @@ for n in "${sizes[@]}"; do
       start "$name"
       check "$name"
       for scenario in "${SCENARIOS[@]}"; do
-        read -r rps p50 p99 cpu non2xx user <<<"$(load "$name" "$scenario" "$STARTED_PID")"
+        read -r rps p50 p99 cpu non2xx user load_busy <<<"$(load "$name" "$scenario" "$STARTED_PID")"
         rss=$(rss_kb $(proc_pids "$STARTED_PID"))
-        echo -e "$n\t$round\t$name\t$scenario\t$rps\t$p50\t$p99\t$cpu\t$non2xx\t$rss\t$READY_MS\t$user" | tee -a "$results" >&2
+        echo -e "$n\t$round\t$name\t$scenario\t$rps\t$p50\t$p99\t$cpu\t$non2xx\t$rss\t$READY_MS\t$user\t$load_busy" | tee -a "$results" >&2
       done
       stop "$STARTED_PID"
     done

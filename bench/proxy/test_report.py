@@ -9,11 +9,11 @@ import unittest.mock
 
 import report
 
-HEADER = "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us\n"
+HEADER = "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us\tload_busy\n"
 
 
-def row(rnd, who, rps, cpu, p99=1.0):
-    return f"100\t{rnd}\t{who}\tvalid\t{rps}\t0.5\t{p99}\t{cpu}\t0\t1024\t10\t1.0\n"
+def row(rnd, who, rps, cpu, p99=1.0, load_busy=90):
+    return f"100\t{rnd}\t{who}\tvalid\t{rps}\t0.5\t{p99}\t{cpu}\t0\t1024\t10\t1.0\t{load_busy}\n"
 
 
 class ReportTest(unittest.TestCase):
@@ -57,6 +57,16 @@ class ReportTest(unittest.TestCase):
         # 1.10, 0.90, 1.10, 1.00: median 1.05, range 0.90-1.10.
         self.assertIn("1.05x", line)
         self.assertIn("(0.90-1.10)", line)
+
+    def test_the_load_cpu_busy_share_is_the_median_over_rounds(self):
+        rows = [row(1, "nginx", 100, 10, load_busy=90), row(1, "portcullis", 120, 9, load_busy=99),
+                row(2, "nginx", 100, 10, load_busy=94), row(2, "portcullis", 120, 9, load_busy=97),
+                row(3, "nginx", 100, 10, load_busy="nan"), row(3, "portcullis", 120, 9, load_busy=98)]
+        lines = self.section(self.render(rows), "| N | scenario | contestant | req/s |")
+        busy = {line.split(" | ")[2]: line.rsplit(" | ", 1)[1] for line in lines}
+        # nginx: 90 and 94 (the unmeasured round left out); portcullis: 97, 98, 99.
+        self.assertEqual(busy, {"nginx": "92% |", "portcullis": "98% |"})
+
 
 if __name__ == "__main__":
     unittest.main()
