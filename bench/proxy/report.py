@@ -49,7 +49,9 @@ def main():
 
 def paired(groups):
     """Each round's (pair's) own ratio against nginx's same round; with a
-    second build (`portcullis-b`), also against the first build's."""
+    second build (`portcullis-b`), also against the first build's; with the
+    kernel floor (`floor`), Portcullis's against the floor's: how close it
+    comes to the best any proxy could do in this harness."""
 
     def by_round(key, field):
         return {r["round"]: float(r[field]) for r in groups.get(key, []) if r[field] not in ("", "nan")}
@@ -65,12 +67,13 @@ def paired(groups):
         return f"{med:.2f}x [{q1:.2f}-{q3:.2f}] ({ratios[0]:.2f}-{ratios[-1]:.2f})"
 
     order = lambda k: (k[0], ["valid", "invalid", "open"].index(k[1]), k[2])
-    for base in ("nginx", "portcullis"):
+    compared = {"nginx": None, "portcullis": ("portcullis-b",), "floor": ("portcullis", "portcullis-b")}
+    for base, who_only in compared.items():
         rows = []
         for key in sorted(groups, key=order):
             n, scenario, who = key
             ref = (n, scenario, base)
-            if who == base or ref not in groups or (base == "portcullis" and who != "portcullis-b"):
+            if who == base or ref not in groups or (who_only and who not in who_only):
                 continue
             cols = []
             for field in ("rps", "cpu_us", "p99_ms"):

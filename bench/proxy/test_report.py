@@ -58,6 +58,17 @@ class ReportTest(unittest.TestCase):
         self.assertIn("1.05x", line)
         self.assertIn("(0.90-1.10)", line)
 
+    def test_portcullis_is_compared_with_the_floor(self):
+        rows = []
+        for rnd, (floor, ours) in enumerate([(100, 99), (100, 97), (200, 202)], start=1):
+            rows += [row(rnd, "nginx", 80, 10), row(rnd, "floor", floor, 8), row(rnd, "portcullis", ours, 9)]
+        (line,) = self.section(self.render(rows), "against floor's same round")
+        self.assertTrue(line.startswith("| 100 | valid | portcullis | 3 |"), line)
+        # 0.99, 0.97, 1.01: median 0.99; CPU 9/8 in every round.
+        self.assertIn("| 0.99x (0.97-1.01) | 1.12x (1.12-1.12) |", line)
+        # nginx is no contestant against the floor.
+        self.assertNotIn("| nginx |", self.render(rows).split("against floor's same round", 1)[1])
+
     def test_the_load_cpu_busy_share_is_the_median_over_rounds(self):
         rows = [row(1, "nginx", 100, 10, load_busy=90), row(1, "portcullis", 120, 9, load_busy=99),
                 row(2, "nginx", 100, 10, load_busy=94), row(2, "portcullis", 120, 9, load_busy=97),
