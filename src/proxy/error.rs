@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, LOCATION, SERVER, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 
+use super::clock;
 use super::headers::{JSON_UTF8, SERVER_VALUE, TEXT_UTF8, X_KONG_RESPONSE_LATENCY, millis};
 use super::response::ProxyBody;
 
@@ -112,7 +113,7 @@ impl ProxyError {
     pub fn answer(self, accept: Option<&HeaderValue>, start: Instant) -> Answer {
         let status = self.status();
         let ((json, text), format) = self.bodies();
-        let latency = millis(start.elapsed());
+        let latency = millis(clock::now().saturating_duration_since(start));
         match self {
             // Kong answers a redirect with headers only.
             ProxyError::HttpsRequired { location: Some(location), .. } => {

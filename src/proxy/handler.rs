@@ -10,6 +10,7 @@ use http::header::{ACCEPT, HOST};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 
+use super::clock;
 use super::error::{Answer, ProxyError};
 use super::forward::{self, Added, Forwarding, Proxied};
 use super::headers::remove_identity;
@@ -92,7 +93,7 @@ pub struct Admitted<'r> {
 /// for a key that may be in the body): a request refused here, a 401 most
 /// often, is answered without the forwarding future ever being built.
 pub fn admit<'r>(parts: &'r mut Parts, body: ClientBody, conn: &'r ConnCtx) -> Admission<'r> {
-    let start = Instant::now();
+    let start = clock::now();
     let mut log = RequestLog::default();
     let Parts { method, uri, version, headers, .. } = parts;
     match route_and_authenticate(uri, *version, method, headers, body, conn, &mut log, start) {
@@ -236,10 +237,11 @@ pub fn forward(mut admitted: Admitted<'_>) -> impl Future<Output = Reply> + '_ {
         };
 
         // One clock read ends the proxy's part and starts the upstream's.
-        let sent_at = Instant::now();
+        let sent_at = clock::now();
         let proxy_latency = sent_at.saturating_duration_since(a.start);
         let sent = upstream::send(&shared.pool, &a.route.backend, &mut upstream_req, host_from_target).await;
-        let result = sent.map(|sent| forward::client_response(sent, proxy_latency, sent_at.elapsed()));
+        let result = sent
+            .map(|sent| forward::client_response(sent, proxy_latency, clock::now().saturating_duration_since(sent_at)));
         conclude(result, upstream_req.headers.get(ACCEPT), a.start, &a.log)
     }
 }

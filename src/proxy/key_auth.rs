@@ -4,12 +4,12 @@
 //! anonymous consumer.
 
 use std::borrow::Cow;
-use std::time::SystemTime;
 
 use http::{HeaderMap, Method};
 
 use super::args::{self, Lookup};
 use super::body::{BodyKind, ParsedBody};
+use super::clock;
 use super::error::{AuthFailure, ProxyError};
 use super::headers::{
     X_ANONYMOUS_CONSUMER, X_CONSUMER_CUSTOM_ID, X_CONSUMER_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER,
@@ -106,7 +106,7 @@ fn identify(config: &KeyAuthConfig, consumers: &ConsumerIndex, hit: Hit) -> Resu
         Hit::Duplicate => AuthFailure::Duplicate,
         Hit::Missing | Hit::Skip | Hit::Key(None) => AuthFailure::NoKey,
         Hit::Key(Some(digest)) => match consumers.credential(&digest) {
-            Some(credential) if credential.is_valid_at(SystemTime::now()) => {
+            Some(credential) if credential.is_valid_at(clock::wall()) => {
                 return Ok(Identity::Credential(credential.clone()));
             }
             _ => AuthFailure::Invalid,

@@ -7,6 +7,7 @@
 mod args;
 mod body;
 mod chunked;
+mod clock;
 mod error;
 mod forward;
 mod h1;

@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use super::ProxyConfig;
+use super::clock;
 use super::h1::{self, Ended};
 use super::handler;
 use super::request_body::ClientBody;
@@ -135,7 +136,7 @@ async fn run(
                         watcher: graceful.watcher(),
                         peer,
                     };
-                    connections.spawn(conn.run(stream, transport.clone()));
+                    connections.spawn(clock::Ticked::new(conn.run(stream, transport.clone())));
                 }
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");

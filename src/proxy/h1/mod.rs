@@ -35,6 +35,7 @@ use self::body::{H1Body, Inbound, Leftover};
 use self::head::{HeadError, Parsed, RequestHead};
 use self::io::Io;
 use self::response::{Exchange, Framing, Persistence, Written};
+use super::clock;
 use super::error::{Answer, ProxyError};
 use super::forward::Proxied;
 use super::handler::{self, Admission, Reply};
@@ -166,7 +167,7 @@ impl Connection<'_> {
                     }
                 }
             }
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + limit);
+            let deadline = *deadline.get_or_insert_with(|| clock::tokio_now() + limit);
             let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
             let idle = io.buf.is_empty();
             tokio::select! {
@@ -179,7 +180,7 @@ impl Connection<'_> {
                     Err(error) => return Err(error.into()),
                 },
                 () = timer.as_mut() => {
-                    if Instant::now() >= deadline {
+                    if clock::tokio_now() >= deadline {
                         // An idle keep-alive connection simply ends.
                         return if idle { Ok(Next::Closed) } else { Err(ConnError::HeadTimeout(limit)) };
                     }

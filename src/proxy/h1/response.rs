@@ -3,11 +3,12 @@
 //! from the clock behind `Date`.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, StatusCode, Version};
 
+use crate::proxy::clock;
 use crate::proxy::upstream::put_field;
 
 /// How the response body goes to the client.
@@ -147,7 +148,7 @@ thread_local! {
 
 impl DateCache {
     fn now(&mut self) -> &[u8] {
-        let now = SystemTime::now();
+        let now = clock::wall();
         let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if second != self.second {
             let text = httpdate::fmt_http_date(now);

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 use super::head::BodyFraming;
 use super::pool::Checkin;
 use crate::proxy::chunked::{self, Chunked};
+use crate::proxy::clock;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -141,7 +142,7 @@ impl Body for UpstreamBody {
                 Poll::Ready(Err(e)) => return this.fail(e.into()),
                 Poll::Pending => {
                     if !this.waiting {
-                        let deadline = Instant::now() + this.read_timeout;
+                        let deadline = clock::tokio_now() + this.read_timeout;
                         match &mut this.timer {
                             Some(timer) => timer.as_mut().reset(deadline),
                             None => this.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),

@@ -22,6 +22,7 @@ use crate::proxy::request_body::ClientBody;
 use crate::proxy::wire::{self, READ_CHUNK};
 
 use super::head::{self, AddedFields, HeadError, Parsed, RequestFraming, ResponseHead};
+use crate::proxy::clock;
 use crate::snapshot::Target;
 
 /// Request bodies up to this size are sent in the same write as the head.
@@ -163,7 +164,7 @@ impl UpstreamConn {
     /// Reads up to the final response head (skipping 1xx heads), waiting
     /// at most `limit` from now.
     pub async fn read_head(&mut self, head_request: bool, limit: Duration) -> Result<ResponseHead, ExchangeError> {
-        let deadline = Instant::now() + limit;
+        let deadline = clock::tokio_now() + limit;
         let mut received = !self.buf.is_empty();
         loop {
             if !self.buf.is_empty() {
@@ -206,7 +207,7 @@ impl UpstreamConn {
         }
         let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         while timer.as_mut().poll(cx).is_ready() {
-            if Instant::now() >= deadline {
+            if clock::tokio_now() >= deadline {
                 return Poll::Ready(None);
             }
             // Set for an earlier wait: moved to this one's deadline.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use foldhash::HashMap;
 
 use super::conn::UpstreamConn;
+use crate::proxy::clock;
 use crate::snapshot::Target;
 
 struct Idle {
@@ -44,7 +45,7 @@ impl Pool {
         let mut idle = self.lock();
         let list = idle.get_mut(target)?;
         while let Some(mut entry) = list.pop() {
-            if entry.since.elapsed() < self.idle_timeout && entry.conn.is_idle_usable() {
+            if clock::now().saturating_duration_since(entry.since) < self.idle_timeout && entry.conn.is_idle_usable() {
                 return Some(entry.conn);
             }
         }
@@ -60,7 +61,7 @@ impl Pool {
         if list.len() >= self.max_idle_per_target {
             list.remove(0);
         }
-        list.push(Idle { conn, since: Instant::now() });
+        list.push(Idle { conn, since: clock::now() });
     }
 
     /// Drops expired and closed idle connections and forgets targets that
