@@ -5,6 +5,9 @@
 # build (BIN_B=/path/to/portcullis) for an A/B of two builds in one run.
 # The contestant `floor` (floor.c) is the least a proxy can do per request
 # here: its ratio against nginx is the best any proxy could reach.
+# RATE=<req/s> offers every contestant the same fixed rate (h2load --rps,
+# rounded down to a multiple of CONNS) instead of wrk's as-fast-as-it-goes:
+# CPU per request compared at equal work, where neither core is saturated.
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 PROXY_CPU=${PROXY_CPU:-0}
@@ -12,9 +15,12 @@ LOAD_CPU=${LOAD_CPU:-1}
 UPSTREAM=19100
 declare -A PORT=([nginx]=19001 [haproxy]=19002 [portcullis]=19003 [portcullis-b]=19004 [floor]=19005)
 
-for tool in nginx haproxy wrk curl python3 taskset; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx haproxy wrk)" >&2; exit 2; }
+for tool in nginx haproxy wrk curl python3 taskset ${RATE:+h2load}; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx haproxy wrk nghttp2-client)" >&2; exit 2; }
 done
+if [ -n "${RATE:-}" ] && ! [ "$RATE" -ge "$CONNS" ] 2>/dev/null; then
+  echo "RATE must be a number of requests per second, at least CONNS ($CONNS)" >&2; exit 2
+fi
 [ -x "$bin" ] || { echo "missing $bin: run cargo build --release" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
@@ -128,9 +134,14 @@ load() { # name scenario pid -> prints "rps p50_ms p99_ms cpu_us_per_req non2xx 
   local procs; procs=$(proc_pids "$pid")
   local core_before core_after
   before=$(ticks $procs); core_before=$(load_core)
-  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency ${header:+-H "$header"} "$url")
+  if [ -n "${RATE:-}" ]; then
+    out=$(taskset -c "$LOAD_CPU" h2load --h1 -t1 -c"$CONNS" --rps=$((RATE / CONNS)) -D"$DURATION" ${header:+-H "$header"} "$url")
+    reqs=$(awk '/^requests:/ {print $6}' <<<"$out")
+  else
+    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency ${header:+-H "$header"} "$url")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  fi
   after=$(ticks $procs); core_after=$(load_core)
-  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   python3 - "$out" "$before" "$after" "$reqs" "$(getconf CLK_TCK)" "$core_before" "$core_after" <<'PY'
 import re, sys
 out, reqs, tck = sys.argv[1], int(sys.argv[4] or 0), int(sys.argv[5])
@@ -145,6 +156,17 @@ def ms(s):
         return float("nan")
     v = float(m.group())
     return v / 1000 if s.endswith("us") else v * 1000 if s.endswith("s") and not s.endswith("ms") else v
+per_req = lambda ticks: ticks * 1e6 / tck / max(reqs, 1)
+cpu_us, user_us = per_req(u1 - u0 + s1 - s0), per_req(u1 - u0)
+h2load = re.search(r"finished in \S+, ([\d.]+) req/s", out)
+if h2load:
+    # A fixed rate: h2load reports no percentiles, so latency is left out;
+    # a reply other than 2xx/3xx, and a request that failed, count as non-2xx.
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    failed = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    bad = (int(codes.group(3)) + int(codes.group(4)) if codes else 0) + (int(failed.group(1)) if failed else 0)
+    print(f"{float(h2load.group(1)):.0f} nan nan {cpu_us:.1f} {bad} {user_us:.1f} {load_busy:.0f}")
+    sys.exit(0)
 try:
     re.search(r"50%\s+(\S+)", out).group(1) and re.search(r"Requests/sec:", out).group()
 except AttributeError:
@@ -156,8 +178,6 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
 p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-per_req = lambda ticks: ticks * 1e6 / tck / max(reqs, 1)
-cpu_us, user_us = per_req(u1 - u0 + s1 - s0), per_req(u1 - u0)
 print(f"{rps:.0f} {p50:.3f} {p99:.3f} {cpu_us:.1f} {non2xx.group(1) if non2xx else 0} {user_us:.1f} {load_busy:.0f}")
 PY
 }

@@ -15,6 +15,9 @@
 #                                       two builds, each against nginx and against each other
 #   CONTESTANTS="nginx portcullis floor" bench/proxy/pairs.sh
 #                                       with the kernel floor (floor.c): the best any proxy could do
+#   RATE=50000 DURATION=5s bench/proxy/pairs.sh
+#                                       every contestant offered the same 50k req/s (h2load): CPU per
+#                                       request at equal work, not at saturation
 #
 # Needs what run.sh needs. nginx must be a contestant (the ratios' base).
 set -euo pipefail
@@ -63,5 +66,6 @@ for scenario in "${SCENARIOS[@]}"; do
   done
 done
 
+[ -z "${RATE:-}" ] || echo "Offered rate: $((RATE / CONNS * CONNS)) req/s (h2load, $CONNS connections); no latency percentiles"
 python3 "$here/report.py" "$results"
 echo "raw results: $results" >&2

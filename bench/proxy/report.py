@@ -6,6 +6,7 @@ its median, quartiles and range: how sure the ratio is. "load CPU busy" is
 the core wrk and the upstream share: near 100 % they set the pace, and the
 ratio is a ceiling of the harness, not the proxy's."""
 import csv
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -31,6 +32,10 @@ def main():
         m = statistics.median(vals)
         return 100 * (max(vals) - min(vals)) / m if m else 0
 
+    def show(value, spec, unit=""):
+        # A fixed-rate run (RATE=) has no latency percentiles: n/a, not "nan".
+        return "n/a" if math.isnan(value) else f"{value:{spec}}{unit}"
+
     print("| N | scenario | contestant | req/s | vs nginx | p50 ms | p99 ms | p99 vs nginx | CPU µs/req | vs nginx | of it user | RSS MB | ready ms | non-2xx | round spread | load CPU busy |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key in sorted(groups, key=lambda k: (k[0], ["valid", "invalid", "open"].index(k[1]), k[2])):
@@ -38,8 +43,8 @@ def main():
         ref = (n, scenario, "nginx")
         ratio = lambda f: med(key, f) / med(ref, f) if ref in groups and med(ref, f) else float("nan")
         print(
-            f"| {n} | {scenario} | {who} | {med(key, 'rps'):.0f} | {ratio('rps'):.2f}x | {med(key, 'p50_ms'):.3f} | "
-            f"{med(key, 'p99_ms'):.3f} | {ratio('p99_ms'):.2f}x | {med(key, 'cpu_us'):.1f} | {ratio('cpu_us'):.2f}x | {med(key, 'user_us'):.1f} | "
+            f"| {n} | {scenario} | {who} | {med(key, 'rps'):.0f} | {ratio('rps'):.2f}x | {show(med(key, 'p50_ms'), '.3f')} | "
+            f"{show(med(key, 'p99_ms'), '.3f')} | {show(ratio('p99_ms'), '.2f', 'x')} | {med(key, 'cpu_us'):.1f} | {ratio('cpu_us'):.2f}x | {med(key, 'user_us'):.1f} | "
             f"{med(key, 'rss_kb') / 1024:.1f} | {med(key, 'ready_ms'):.0f} | {med(key, 'non2xx'):.0f} | ±{spread(key, 'rps') / 2:.1f}% | "
             f"{med(key, 'load_busy'):.0f}% |"
         )

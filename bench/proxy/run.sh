@@ -9,6 +9,7 @@
 #   CONTESTANTS="nginx portcullis" SCENARIOS="valid open" BIN=/path/to/portcullis bench/proxy/run.sh 10
 #   FLOOR_SPIN=1 CONTESTANTS="nginx portcullis floor" bench/proxy/run.sh 100000
 #                                       with the kernel floor polling instead of sleeping (floor.c)
+#   RATE=50000 bench/proxy/run.sh 100000  the same fixed rate offered to each (h2load, lib.sh)
 #
 # Needs: nginx, haproxy, wrk, curl, python3 (apt-get install nginx haproxy wrk)
 # and a release build (cargo build --release). Prints a Markdown table.

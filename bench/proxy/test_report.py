@@ -12,8 +12,8 @@ import report
 HEADER = "n\tround\tcontestant\tscenario\trps\tp50_ms\tp99_ms\tcpu_us\tnon2xx\trss_kb\tready_ms\tuser_us\tload_busy\n"
 
 
-def row(rnd, who, rps, cpu, p99=1.0, load_busy=90):
-    return f"100\t{rnd}\t{who}\tvalid\t{rps}\t0.5\t{p99}\t{cpu}\t0\t1024\t10\t1.0\t{load_busy}\n"
+def row(rnd, who, rps, cpu, p99=1.0, load_busy=90, p50=0.5):
+    return f"100\t{rnd}\t{who}\tvalid\t{rps}\t{p50}\t{p99}\t{cpu}\t0\t1024\t10\t1.0\t{load_busy}\n"
 
 
 class ReportTest(unittest.TestCase):
@@ -77,6 +77,19 @@ class ReportTest(unittest.TestCase):
         busy = {line.split(" | ")[2]: line.rsplit(" | ", 1)[1] for line in lines}
         # nginx: 90 and 94 (the unmeasured round left out); portcullis: 97, 98, 99.
         self.assertEqual(busy, {"nginx": "92% |", "portcullis": "98% |"})
+
+    def test_a_fixed_rate_run_compares_cpu_and_leaves_latency_out(self):
+        # RATE= rows: h2load gives no percentiles, lib.sh writes nan.
+        fixed = {"p50": "nan", "p99": "nan"}
+        rows = [row(1, "nginx", 50000, 11, **fixed), row(1, "portcullis", 50000, 9.5, **fixed),
+                row(2, "nginx", 49990, 12, **fixed), row(2, "portcullis", 50000, 9.9, **fixed)]
+        out = self.render(rows)
+        (line,) = [r for r in self.section(out, "| N | scenario | contestant | req/s |") if "| portcullis |" in r]
+        self.assertIn("| 1.00x | n/a | n/a | n/a | 9.7 | 0.84x |", line)
+        self.assertNotIn("nan", out)
+        (paired,) = self.section(out, "against nginx's same round")
+        # CPU 9.5/11 = 0.86 and 9.9/12 = 0.83; no p99 to compare.
+        self.assertIn("| 0.84x (0.83-0.86) | n/a |", paired)
 
 
 if __name__ == "__main__":
