@@ -20,13 +20,15 @@ use super::request_body::{ClientBody, RequestBody};
 use super::response::ProxyBody;
 use super::server::ConnCtx;
 use super::upstream::{self, UpstreamRequest};
-use crate::snapshot::{Consumer, ConsumerIndex, Route, RouteAuth};
+use crate::snapshot::{Consumer, ConsumerIndex, Route, RouteAuth, Snapshot};
 
-/// What the request log line names (never a key).
-#[derive(Default)]
-struct RequestLog {
-    route: Option<Arc<Route>>,
-    consumer: Option<Consumer>,
+/// What the request log line names (never a key): borrowed from the
+/// request's own state when it ends, never copied for a log line that is
+/// off by default.
+#[derive(Clone, Copy, Default)]
+struct RequestLog<'a> {
+    route: Option<&'a Route>,
+    consumer: Option<&'a Consumer>,
 }
 
 /// What a request gets: the upstream's response, or the proxy's own.
@@ -74,7 +76,6 @@ pub enum Admission<'r> {
 pub struct Admitted<'r> {
     conn: &'r ConnCtx,
     start: Instant,
-    log: RequestLog,
     route: Arc<Route>,
     /// The consumers, while key-auth must still read the body.
     body_auth: Option<Arc<ConsumerIndex>>,
@@ -89,51 +90,57 @@ pub struct Admitted<'r> {
     identity: Option<Identity>,
 }
 
+impl Admitted<'_> {
+    fn log(&self) -> RequestLog<'_> {
+        RequestLog { route: Some(&self.route), consumer: self.identity.as_ref().map(Identity::consumer) }
+    }
+}
+
 /// Routes the request and runs key-auth, without waiting for anything (but
 /// for a key that may be in the body): a request refused here, a 401 most
 /// often, is answered without the forwarding future ever being built.
 pub fn admit<'r>(parts: &'r mut Parts, body: ClientBody, conn: &'r ConnCtx) -> Admission<'r> {
     let start = clock::now();
-    let mut log = RequestLog::default();
+    // The one snapshot load of this request, held only while admission
+    // runs (it never waits): routing and key-auth borrow from it, and only
+    // an admitted request takes its own references (no reference-count
+    // traffic for a refusal).
+    let snapshot = conn.shared.snapshot.load();
     let Parts { method, uri, version, headers, .. } = parts;
-    match route_and_authenticate(uri, *version, method, headers, body, conn, &mut log, start) {
+    match route_and_authenticate(&snapshot, uri, *version, method, headers, body, conn, start) {
         Ok(admitted) => Admission::Forward(admitted),
-        Err(error) => Admission::Answered(conclude(Err(error), headers.get(ACCEPT), start, &log)),
+        Err((error, route)) => {
+            let log = RequestLog { route, consumer: None };
+            Admission::Answered(conclude(Err(error), headers.get(ACCEPT), start, log))
+        }
     }
 }
 
 /// `admit`'s work. The method and fields are taken from the head only once
 /// the request is admitted, so a refusal can still read Accept there.
 #[allow(clippy::too_many_arguments)]
-fn route_and_authenticate<'r>(
+fn route_and_authenticate<'r, 's>(
+    snapshot: &'s Snapshot,
     uri: &'r Uri,
     version: Version,
     method: &mut Method,
     headers: &mut HeaderMap,
     body: ClientBody,
     conn: &'r ConnCtx,
-    log: &mut RequestLog,
     start: Instant,
-) -> Result<Admitted<'r>, ProxyError> {
+) -> Result<Admitted<'r>, (ProxyError, Option<&'s Route>)> {
     let shared = &conn.shared;
     // Route. Routing and the upstream both use the normalized path.
     let path = normalize_path(uri.path());
     let host_header = headers.get(HOST);
     let host = routing_host(uri, host_header, version);
-    let found = {
-        // The one snapshot load of this request; the guard is not held
-        // beyond this block, only the parts this request uses.
-        let snapshot = shared.snapshot.load();
-        snapshot.routes.find_for(shared.scheme, &host, &path, method, headers).map(|route| {
-            let consumers = matches!(route.auth, RouteAuth::KeyAuth(_)).then(|| snapshot.consumers.clone());
-            (route.clone(), consumers)
-        })
+    let Some(route) = snapshot.routes.find_for(shared.scheme, &host, &path, method, headers) else {
+        return Err((ProxyError::NoRoute, None));
     };
-    let Some((route, consumers)) = found else { return Err(ProxyError::NoRoute) };
-    log.route = Some(route.clone());
+    let refuse = |error| Err((error, Some(&**route)));
     // Over TLS the router only returns routes that allow https.
     if !route.protocols.allows(shared.scheme) {
-        return Err(https_required(&route, &host, uri));
+        return refuse(https_required(route, &host, uri));
     }
     let forwarded_host = forwarded_host(&host, host_header);
 
@@ -145,22 +152,19 @@ fn route_and_authenticate<'r>(
     let mut body_auth = None;
     match &route.auth {
         RouteAuth::Open => {}
-        RouteAuth::Unavailable => return Err(ProxyError::PluginUnavailable),
+        RouteAuth::Unavailable => return refuse(ProxyError::PluginUnavailable),
         RouteAuth::KeyAuth(config) if key_auth::applies(config, shared.scheme, method) => {
-            let Some(consumers) = consumers else { return Err(ProxyError::PluginUnavailable) };
             let request = AuthRequest {
                 headers,
                 query: &mut query,
                 body: &mut body,
                 max_body_bytes: shared.config.max_body_bytes,
             };
-            match key_auth::authenticate_now(config, &consumers, request) {
-                Some(Ok(found)) => {
-                    log.consumer = Some(found.consumer().clone());
-                    identity = Some(found);
-                }
-                Some(Err(error)) => return Err(error),
-                None => body_auth = Some(consumers),
+            match key_auth::authenticate_now(config, &snapshot.consumers, request) {
+                Some(Ok(found)) => identity = Some(found),
+                Some(Err(error)) => return refuse(error),
+                // The key may be in the body: read in `forward`.
+                None => body_auth = Some(snapshot.consumers.clone()),
             }
         }
         RouteAuth::KeyAuth(_) => {}
@@ -168,8 +172,7 @@ fn route_and_authenticate<'r>(
     Ok(Admitted {
         conn,
         start,
-        log: std::mem::take(log),
-        route,
+        route: route.clone(),
         body_auth,
         method: std::mem::replace(method, Method::GET),
         uri,
@@ -199,18 +202,15 @@ pub fn forward(mut admitted: Admitted<'_>) -> impl Future<Output = Reply> + '_ {
                 max_body_bytes: shared.config.max_body_bytes,
             };
             match Box::pin(key_auth::authenticate(config, &consumers, request)).await {
-                Ok(found) => {
-                    a.log.consumer = Some(found.consumer().clone());
-                    a.identity = Some(found);
-                }
-                Err(error) => return conclude(Err(error), a.headers.get(ACCEPT), a.start, &a.log),
+                Ok(found) => a.identity = Some(found),
+                Err(error) => return conclude(Err(error), a.headers.get(ACCEPT), a.start, a.log()),
             }
         }
 
         let query_changed = matches!(a.query, Some(Cow::Owned(_))) || (a.query.is_none() && a.uri.query().is_some());
         let target = match forward::upstream_uri(&a.route, a.uri, &a.path, a.query.as_deref(), query_changed) {
             Ok(target) => target,
-            Err(error) => return conclude(Err(error), a.headers.get(ACCEPT), a.start, &a.log),
+            Err(error) => return conclude(Err(error), a.headers.get(ACCEPT), a.start, a.log()),
         };
         let forwarding = Forwarding {
             client_ip: &a.conn.client_ip,
@@ -242,7 +242,8 @@ pub fn forward(mut admitted: Admitted<'_>) -> impl Future<Output = Reply> + '_ {
         let sent = upstream::send(&shared.pool, &a.route.backend, &mut upstream_req, host_from_target).await;
         let result = sent
             .map(|sent| forward::client_response(sent, proxy_latency, clock::now().saturating_duration_since(sent_at)));
-        conclude(result, upstream_req.headers.get(ACCEPT), a.start, &a.log)
+        let log = RequestLog { route: Some(&a.route), consumer: added.identity.as_ref().map(Identity::consumer) };
+        conclude(result, upstream_req.headers.get(ACCEPT), a.start, log)
     }
 }
 
@@ -251,7 +252,7 @@ fn conclude(
     result: Result<Proxied, ProxyError>,
     accept: Option<&HeaderValue>,
     start: Instant,
-    log: &RequestLog,
+    log: RequestLog<'_>,
 ) -> Reply {
     let reply = match result {
         Ok(response) => Reply::Proxied(response),
@@ -261,8 +262,8 @@ fn conclude(
         }
     };
     tracing::debug!(
-        route.name = log.route.as_deref().map(|r| r.name.as_str()),
-        consumer.username = log.consumer.as_ref().and_then(|c| c.username()),
+        route.name = log.route.map(|r| r.name.as_str()),
+        consumer.username = log.consumer.and_then(|c| c.username()),
         status = reply.status().as_u16(),
         "request"
     );
