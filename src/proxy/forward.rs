@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use http::header::{CONTENT_LENGTH, DATE, Entry, HOST, VIA};
+use http::header::{CONTENT_LENGTH, Entry, HOST, VIA};
 use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Uri};
 
@@ -257,18 +257,15 @@ pub fn client_response(response: UpstreamResponse, proxy: Duration, upstream: Du
 impl Proxied {
     /// The length the upstream declared (a HEAD's, a 304's, or its body's).
     pub fn declared_length(&self) -> Option<u64> {
-        wire::content_length(self.fields.get_all("content-length")).ok().flatten()
+        wire::content_length(self.fields.content_lengths()).ok().flatten()
     }
 
     /// Writes every field as a `name: value` line: the upstream's as sent,
     /// ours appended to its last Via (or a Via of our own), then the
     /// latency headers. Returns whether the upstream sent a Date.
     pub fn encode_fields(&self, out: &mut Vec<u8>) -> bool {
-        let is = |name: &[u8], field: &HeaderName| name.eq_ignore_ascii_case(field.as_str().as_bytes());
-        let last_via = self.fields.iter().enumerate().filter(|(_, (n, _))| is(n, &VIA)).map(|(i, _)| i).last();
-        let mut has_date = false;
+        let last_via = self.fields.last_via();
         for (i, (name, value)) in self.fields.iter().enumerate() {
-            has_date |= is(name, &DATE);
             put_raw_field(out, name, value);
             if Some(i) == last_via {
                 // Before the line's CRLF: `, 1.1 portcullis`.
@@ -283,7 +280,7 @@ impl Proxied {
         }
         put_field(out, &X_KONG_UPSTREAM_LATENCY, self.upstream_latency.as_bytes());
         put_field(out, &X_KONG_PROXY_LATENCY, self.proxy_latency.as_bytes());
-        has_date
+        self.fields.has_date()
     }
 
     /// The same response with its fields in a map (HTTP/2).

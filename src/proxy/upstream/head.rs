@@ -194,6 +194,10 @@ enum Role {
     Connection,
     /// Never forwarded, whatever `Connection` says (RFC 9110 §7.6.1).
     HopByHop,
+    /// Passed on, and read by the proxy: Via is appended to, a Date spares
+    /// writing our own.
+    Via,
+    Date,
 }
 
 impl Role {
@@ -201,6 +205,8 @@ impl Role {
         let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
         match name.len() {
             2 if is("te") => Role::HopByHop,
+            3 if is("via") => Role::Via,
+            4 if is("date") => Role::Date,
             7 if is("trailer") || is("upgrade") => Role::HopByHop,
             10 if is("connection") => Role::Connection,
             10 if is("keep-alive") => Role::HopByHop,
@@ -232,6 +238,21 @@ impl Fields {
     /// Every value of the field `name` (any case), in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
         self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+    }
+
+    /// The Content-Length values, in order (names were matched once, when
+    /// the head was parsed).
+    pub fn content_lengths(&self) -> impl Iterator<Item = &[u8]> {
+        self.spans.iter().filter(|s| s.role == Role::ContentLength).map(|s| self.slice(&s.value))
+    }
+
+    /// Where the last Via field is, in `iter`'s order.
+    pub fn last_via(&self) -> Option<usize> {
+        self.spans.iter().rposition(|s| s.role == Role::Via)
+    }
+
+    pub fn has_date(&self) -> bool {
+        self.spans.iter().any(|s| s.role == Role::Date)
     }
 
     fn slice(&self, range: &Range<u32>) -> &[u8] {
@@ -323,7 +344,9 @@ impl Pending {
         let mut spans = self.fields;
         spans.retain(|s| match s.role {
             Role::Connection | Role::TransferEncoding | Role::HopByHop => false,
-            Role::Passed | Role::ContentLength => !listed.iter().any(|t| t.eq_ignore_ascii_case(at(&s.name))),
+            Role::Passed | Role::ContentLength | Role::Via | Role::Date => {
+                !listed.iter().any(|t| t.eq_ignore_ascii_case(at(&s.name)))
+            }
         });
         drop(listed);
         let fields = Fields { bytes, spans };
@@ -463,11 +486,12 @@ mod tests {
         assert_eq!(Role::of(b"Content-Length"), Role::ContentLength);
         assert_eq!(Role::of(b"TRANSFER-ENCODING"), Role::TransferEncoding);
         assert_eq!(Role::of(b"connection"), Role::Connection);
+        assert_eq!((Role::of(b"VIA"), Role::of(b"Date")), (Role::Via, Role::Date));
         for hop in ["TE", "Trailer", "upgrade", "Keep-Alive", "Proxy-Connection"] {
             assert_eq!(Role::of(hop.as_bytes()), Role::HopByHop, "{hop}");
         }
         // Same lengths, other names.
-        for passed in ["tf", "trailed", "x-conn-id1", "content-lengtx", "set-cookie", ""] {
+        for passed in ["tf", "vim", "dat", "trailed", "x-conn-id1", "content-lengtx", "set-cookie", ""] {
             assert_eq!(Role::of(passed.as_bytes()), Role::Passed, "{passed}");
         }
     }
@@ -484,6 +508,23 @@ mod tests {
         assert_eq!(head.framing, BodyFraming::Chunked);
         let names: Vec<&[u8]> = head.fields.iter().map(|(n, _)| n).collect();
         assert_eq!(names, [&b"X-Kept"[..]]);
+    }
+
+    #[test]
+    fn fields_the_proxy_reads_are_found_by_role() {
+        let head = parse(
+            b"HTTP/1.1 200 OK\r\nVIA: 1.1 a\r\nContent-Length: 2\r\nX: 1\r\nvia: 1.1 b\r\nX-Date: no\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(head.fields.content_lengths().collect::<Vec<_>>(), [b"2"]);
+        assert_eq!(head.fields.last_via(), Some(3), "the second Via, in iter's order");
+        assert!(!head.fields.has_date(), "X-Date is not Date");
+        // A field the Connection header lists is gone, and so is its role.
+        let head =
+            parse(b"HTTP/1.1 200 OK\r\nDate: d\r\nVia: v\r\nConnection: via\r\nContent-Length: 0\r\n\r\n", false)
+                .unwrap();
+        assert_eq!((head.fields.last_via(), head.fields.has_date()), (None, true));
     }
 
     #[test]
