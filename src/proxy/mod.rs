@@ -18,6 +18,7 @@ mod request;
 mod request_body;
 mod response;
 mod server;
+mod socket;
 mod stop;
 mod tls;
 mod upstream;

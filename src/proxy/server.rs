@@ -26,6 +26,7 @@ use super::clock;
 use super::h1::{self, Ended};
 use super::handler;
 use super::request_body::ClientBody;
+use super::socket::Socket;
 use super::upstream::Pool;
 use crate::snapshot::{Scheme, Snapshot};
 
@@ -174,6 +175,7 @@ struct Conn {
 
 impl Conn {
     async fn run(self, stream: TcpStream, transport: Transport) {
+        let stream = Socket::new(stream);
         match transport {
             Transport::Plain => self.serve(stream, true).await,
             Transport::Tls { acceptor, handshake_timeout } => {

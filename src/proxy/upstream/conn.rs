@@ -15,7 +15,6 @@ use http::{HeaderMap, Method};
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::WriteHalf;
 use tokio::time::{Instant, Sleep};
 
 use crate::proxy::request_body::ClientBody;
@@ -23,13 +22,14 @@ use crate::proxy::wire::{self, READ_CHUNK};
 
 use super::head::{self, AddedFields, HeadError, Parsed, RequestFraming, ResponseHead};
 use crate::proxy::clock;
+use crate::proxy::socket::Socket;
 use crate::snapshot::Target;
 
 /// Request bodies up to this size are sent in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
 
 pub struct UpstreamConn {
-    stream: TcpStream,
+    stream: Socket,
     /// Bytes read and not consumed yet (a response head, body bytes).
     pub(super) buf: BytesMut,
     /// The request head being written (reused: no allocation per request).
@@ -96,7 +96,7 @@ impl UpstreamConn {
         // Heads are small writes that must not wait for Nagle.
         stream.set_nodelay(true)?;
         Ok(UpstreamConn {
-            stream,
+            stream: Socket::new(stream),
             buf: BytesMut::with_capacity(READ_CHUNK),
             out: Vec::with_capacity(1024),
             read_chunk: READ_CHUNK,
@@ -112,13 +112,13 @@ impl UpstreamConn {
             return false;
         }
         let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
+        match self.stream.get_ref().poll_read_ready(&mut cx) {
             Poll::Pending => true,
             Poll::Ready(Err(_)) => false,
             // Readable: closed (0), unasked bytes, or a stale flag
             // (WouldBlock, which also clears it).
             Poll::Ready(Ok(())) => {
-                matches!(self.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+                matches!(self.stream.get_ref().try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
             }
         }
     }
@@ -226,7 +226,7 @@ pub enum Body<'a> {
 
 /// Writes the head (and inline body); a connection that turns out closed
 /// or reset here never got the request.
-async fn write_head(stream: &mut TcpStream, out: &[u8], write_timeout: Duration) -> Result<(), ExchangeError> {
+async fn write_head(stream: &mut Socket, out: &[u8], write_timeout: Duration) -> Result<(), ExchangeError> {
     match within(write_timeout, stream.write_all(out)).await {
         None => Err(ExchangeError::Timeout),
         Some(Ok(())) => Ok(()),
@@ -253,14 +253,14 @@ async fn within<F: Future>(limit: Duration, io: F) -> Option<F::Output> {
 /// Copies a streamed body upstream until it ends, or until the upstream
 /// sends something (an early response, or its close).
 async fn upload(
-    stream: &mut TcpStream,
+    stream: &mut Socket,
     buf: &mut BytesMut,
     out: &mut Vec<u8>,
     incoming: &mut ClientBody,
     chunked: bool,
     write_timeout: Duration,
 ) -> Result<Upload, ExchangeError> {
-    let (reader, mut writer) = stream.split();
+    let (reader, mut writer) = (stream.get_ref(), &*stream);
     loop {
         let step = forward_frame(incoming, &mut writer, out, chunked, write_timeout);
         tokio::pin!(step);
@@ -268,10 +268,10 @@ async fn upload(
             tokio::select! {
                 biased;
                 result = &mut step => break result?,
-                ready = reader.as_ref().readable() => {
+                ready = reader.readable() => {
                     ready?;
                     buf.reserve(READ_CHUNK);
-                    match reader.as_ref().try_read_buf(buf) {
+                    match reader.try_read_buf(buf) {
                         Ok(0) => return Err(ExchangeError::Closed { delivered: true }),
                         Ok(_) => return Ok(Upload::Interrupted),
                         // A stale readiness flag: the frame in flight goes on.
@@ -290,7 +290,7 @@ async fn upload(
 /// Sends the next frame of the client's body; true once the body ended.
 async fn forward_frame(
     incoming: &mut ClientBody,
-    writer: &mut WriteHalf<'_>,
+    writer: &mut &Socket,
     out: &mut Vec<u8>,
     chunked: bool,
     write_timeout: Duration,
