@@ -175,7 +175,10 @@ struct Conn {
 
 impl Conn {
     async fn run(self, stream: TcpStream, transport: Transport) {
-        let stream = Socket::new(stream);
+        let stream = match Socket::new(stream) {
+            Ok(stream) => stream,
+            Err(error) => return tracing::debug!(peer = %self.peer, %error, "client connection not registered"),
+        };
         match transport {
             Transport::Plain => self.serve(stream, true).await,
             Transport::Tls { acceptor, handshake_timeout } => {

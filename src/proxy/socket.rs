@@ -11,65 +11,98 @@
 //! `__pthread_disable_asynccancel`, docs/benchmarks.md); a single-threaded
 //! nginx worker never pays it. rustix makes the system calls directly.
 
-use std::io;
+use std::io::{self, Read};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use rustix::net::{RecvFlags, SendFlags, Shutdown};
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 #[derive(Debug)]
 pub struct Socket {
-    stream: TcpStream,
+    fd: AsyncFd<std::net::TcpStream>,
 }
 
 impl Socket {
-    pub fn new(stream: TcpStream) -> Self {
-        Socket { stream }
+    /// Takes the connection over from tokio's stream (moving its
+    /// registration with the runtime: once per connection).
+    pub fn new(stream: TcpStream) -> io::Result<Self> {
+        let stream = stream.into_std()?;
+        // SAFETY: a std `TcpStream` owns its descriptor: open, and the same
+        // one, until the `AsyncFd` that owns the stream drops it.
+        Ok(Socket { fd: unsafe { AsyncFd::register(stream) }? })
     }
 
-    /// The tokio stream, for readiness and the rare direct read.
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.stream
+    pub fn get_ref(&self) -> &std::net::TcpStream {
+        self.fd.get_ref()
+    }
+
+    /// Whether the peer has neither closed the connection nor sent
+    /// anything: what an idle pooled connection must be to carry a request.
+    /// Costs no system call unless the socket was reported readable.
+    pub fn is_quiet(&self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.fd.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            // Readable: closed (0), unasked bytes, or a stale flag (would
+            // block, which also clears it).
+            Poll::Ready(Ok(mut ready)) => ready.try_io(|fd| fd.get_ref().read(&mut [0u8; 1])).is_err(),
+        }
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         loop {
-            ready!(self.stream.poll_read_ready(cx))?;
+            let mut ready = ready!(self.fd.poll_read_ready(cx))?;
             // SAFETY: `recv` writes only initialised bytes into the unfilled
             // part, and says how many; only those are marked initialised.
             let unfilled: &mut [MaybeUninit<u8>] = unsafe { buf.unfilled_mut() };
+            let room = unfilled.len();
             // `try_io` clears the readiness when the call would block.
-            let read = self.stream.try_io(Interest::READABLE, || {
-                rustix::net::recv(&self.stream, unfilled, RecvFlags::empty())
+            let read = ready.try_io(|fd| {
+                rustix::net::recv(fd, unfilled, RecvFlags::empty())
                     .map(|((filled, _), _)| filled.len())
                     .map_err(io::Error::from)
             });
             match read {
-                Ok(n) => {
+                Ok(Ok(n)) => {
+                    // Less than there was room for: the socket is drained,
+                    // so the next read waits for the next readiness event
+                    // instead of making a system call that would block (as
+                    // tokio's own streams do).
+                    if n > 0 && n < room {
+                        ready.clear_ready();
+                    }
                     // SAFETY: `recv` initialised these `n` bytes.
                     unsafe { buf.assume_init(n) };
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
-                Err(e) => return Poll::Ready(Err(e)),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => {}
             }
         }
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         loop {
-            ready!(self.stream.poll_write_ready(cx))?;
+            let mut ready = ready!(self.fd.poll_write_ready(cx))?;
             // No SIGPIPE on a connection the peer closed (as std does).
-            let sent = self.stream.try_io(Interest::WRITABLE, || {
-                rustix::net::send(&self.stream, data, SendFlags::NOSIGNAL).map_err(io::Error::from)
-            });
-            match sent {
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
-                result => return Poll::Ready(result),
+            match ready.try_io(|fd| rustix::net::send(fd, data, SendFlags::NOSIGNAL).map_err(io::Error::from)) {
+                Ok(Ok(n)) => {
+                    // A short write: the socket buffer is full.
+                    if n > 0 && n < data.len() {
+                        ready.clear_ready();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => {}
             }
         }
     }
@@ -91,7 +124,7 @@ impl AsyncWrite for &Socket {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(rustix::net::shutdown(&self.stream, Shutdown::Write).map_err(io::Error::from))
+        Poll::Ready(rustix::net::shutdown(&self.fd, Shutdown::Write).map_err(io::Error::from))
     }
 }
 
@@ -125,7 +158,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (ours, theirs) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        (Socket::new(ours.expect("connect")), theirs.expect("accept").0)
+        (Socket::new(ours.expect("connect")).expect("register"), theirs.expect("accept").0)
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -96,7 +96,7 @@ impl UpstreamConn {
         // Heads are small writes that must not wait for Nagle.
         stream.set_nodelay(true)?;
         Ok(UpstreamConn {
-            stream: Socket::new(stream),
+            stream: Socket::new(stream)?,
             buf: BytesMut::with_capacity(READ_CHUNK),
             out: Vec::with_capacity(1024),
             read_chunk: READ_CHUNK,
@@ -108,19 +108,7 @@ impl UpstreamConn {
     /// neither closed it nor sent anything unasked. Costs no system call
     /// unless the socket was flagged readable.
     pub fn is_idle_usable(&mut self) -> bool {
-        if !self.buf.is_empty() {
-            return false;
-        }
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.get_ref().poll_read_ready(&mut cx) {
-            Poll::Pending => true,
-            Poll::Ready(Err(_)) => false,
-            // Readable: closed (0), unasked bytes, or a stale flag
-            // (WouldBlock, which also clears it).
-            Poll::Ready(Ok(())) => {
-                matches!(self.stream.get_ref().try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-            }
-        }
+        self.buf.is_empty() && self.stream.is_quiet()
     }
 
     /// Writes the head and the body; a buffered body of up to `INLINE_BODY`
@@ -260,25 +248,18 @@ async fn upload(
     chunked: bool,
     write_timeout: Duration,
 ) -> Result<Upload, ExchangeError> {
-    let (reader, mut writer) = (stream.get_ref(), &*stream);
+    let (mut reader, mut writer) = (&*stream, &*stream);
     loop {
-        let step = forward_frame(incoming, &mut writer, out, chunked, write_timeout);
-        tokio::pin!(step);
-        let finished = loop {
-            tokio::select! {
-                biased;
-                result = &mut step => break result?,
-                ready = reader.readable() => {
-                    ready?;
-                    buf.reserve(READ_CHUNK);
-                    match reader.try_read_buf(buf) {
-                        Ok(0) => return Err(ExchangeError::Closed { delivered: true }),
-                        Ok(_) => return Ok(Upload::Interrupted),
-                        // A stale readiness flag: the frame in flight goes on.
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+        buf.reserve(READ_CHUNK);
+        let finished = tokio::select! {
+            biased;
+            result = forward_frame(incoming, &mut writer, out, chunked, write_timeout) => result?,
+            // Waits for the upstream to send something (a stale readiness
+            // flag does not end the wait).
+            read = tokio_util::io::read_buf(&mut reader, buf) => match read {
+                Ok(0) => return Err(ExchangeError::Closed { delivered: true }),
+                Ok(_) => return Ok(Upload::Interrupted),
+                Err(e) => return Err(e.into()),
             }
         };
         if finished {
