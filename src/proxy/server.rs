@@ -17,7 +17,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -26,7 +26,7 @@ use super::clock;
 use super::h1::{self, Ended};
 use super::handler;
 use super::request_body::ClientBody;
-use super::socket::Socket;
+use super::socket::{Listener, Socket};
 use super::upstream::Pool;
 use crate::snapshot::{Scheme, Snapshot};
 
@@ -102,6 +102,7 @@ async fn run(
     transport: Transport,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = Listener::new(listener)?;
     let local = listener.local_addr()?;
     let pool = Pool::new(config.pool_max_idle_per_target, config.pool_idle_timeout);
     pool.spawn_sweeper();
@@ -124,10 +125,10 @@ async fn run(
             biased;
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
+            accepted = Socket::accept(&listener) => match accepted {
                 Ok((stream, peer)) => {
                     // Small writes (headers) must not wait for Nagle.
-                    let _ = stream.set_nodelay(true);
+                    let _ = stream.get_ref().set_nodelay(true);
                     let conn = Conn {
                         ctx: Arc::new(ConnCtx::new(shared.clone(), peer)),
                         http2: http2.clone(),
@@ -174,11 +175,7 @@ struct Conn {
 }
 
 impl Conn {
-    async fn run(self, stream: TcpStream, transport: Transport) {
-        let stream = match Socket::new(stream) {
-            Ok(stream) => stream,
-            Err(error) => return tracing::debug!(peer = %self.peer, %error, "client connection not registered"),
-        };
+    async fn run(self, stream: Socket, transport: Transport) {
         match transport {
             Transport::Plain => self.serve(stream, true).await,
             Transport::Tls { acceptor, handshake_timeout } => {

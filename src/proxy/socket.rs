@@ -13,13 +13,33 @@
 
 use std::io::{self, Read};
 use std::mem::MaybeUninit;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use rustix::net::{RecvFlags, SendFlags, Shutdown};
+use rustix::net::{RecvFlags, SendFlags, Shutdown, SocketFlags};
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A listening socket that accepts into `Socket`s.
+#[derive(Debug)]
+pub struct Listener {
+    fd: AsyncFd<std::net::TcpListener>,
+}
+
+impl Listener {
+    pub fn new(listener: TcpListener) -> io::Result<Self> {
+        let listener = listener.into_std()?;
+        // SAFETY: a std `TcpListener` owns its descriptor: open, and the
+        // same one, until the `AsyncFd` that owns it drops it.
+        Ok(Listener { fd: unsafe { AsyncFd::register(listener) }? })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.fd.get_ref().local_addr()
+    }
+}
 
 #[derive(Debug)]
 pub struct Socket {
@@ -34,6 +54,23 @@ impl Socket {
         // SAFETY: a std `TcpStream` owns its descriptor: open, and the same
         // one, until the `AsyncFd` that owns the stream drops it.
         Ok(Socket { fd: unsafe { AsyncFd::register(stream) }? })
+    }
+
+    /// Accepts the next connection on `listener` straight into a Socket:
+    /// one registration with the runtime, where tokio's accept and `new`
+    /// would register it, take it back and register it again.
+    pub async fn accept(listener: &Listener) -> io::Result<(Self, SocketAddr)> {
+        let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+        let (fd, peer) = listener
+            .fd
+            .async_io(Interest::READABLE, |l| rustix::net::acceptfrom_with(l, flags).map_err(io::Error::from))
+            .await?;
+        let peer = peer
+            .and_then(|peer| SocketAddr::try_from(peer).ok())
+            .ok_or_else(|| io::Error::other("accepted a connection without an IP peer address"))?;
+        let stream = std::net::TcpStream::from(fd);
+        // SAFETY: as in `new`: the stream owns its descriptor.
+        Ok((Socket { fd: unsafe { AsyncFd::register(stream) }? }, peer))
     }
 
     pub fn get_ref(&self) -> &std::net::TcpStream {
@@ -194,6 +231,19 @@ mod tests {
         theirs.read_to_end(&mut got).await.expect("read");
         writer.await.expect("task").expect("write");
         assert!(got == expected, "{} bytes arrived", got.len());
+    }
+
+    #[tokio::test]
+    async fn a_listener_accepts_with_the_peer_address() {
+        let listener = Listener::new(TcpListener::bind("127.0.0.1:0").await.expect("bind")).expect("register");
+        let addr = listener.local_addr().expect("addr");
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), Socket::accept(&listener));
+        let (mut client, (mut ours, peer)) = (client.expect("connect"), accepted.expect("accept"));
+        assert_eq!(peer, client.local_addr().expect("client addr"));
+        client.write_all(b"hi").await.expect("write");
+        let mut got = [0u8; 2];
+        ours.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"hi");
     }
 
     #[tokio::test]
