@@ -47,8 +47,10 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Takes the connection over from tokio's stream (moving its
-    /// registration with the runtime: once per connection).
+    /// Takes the connection over from tokio's stream: its registration
+    /// with the runtime is dropped and made again, two more `epoll_ctl`
+    /// per connection (used for upstream connections, which are pooled;
+    /// clients come through `accept`).
     pub fn new(stream: TcpStream) -> io::Result<Self> {
         let stream = stream.into_std()?;
         // SAFETY: a std `TcpStream` owns its descriptor: open, and the same
