@@ -14,6 +14,7 @@
 use std::io::{self, Read};
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -21,6 +22,14 @@ use rustix::net::{RecvFlags, SendFlags, Shutdown, SocketFlags};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+/// Registers a std socket with the runtime.
+fn register<T: AsFd + AsRawFd>(socket: T) -> io::Result<AsyncFd<T>> {
+    // SAFETY: a type that is `AsFd` owns or borrows an open descriptor for
+    // its whole life, and the `AsyncFd` owns `socket` until it drops it:
+    // the descriptor stays open and the same while registered.
+    Ok(unsafe { AsyncFd::register(socket) }?)
+}
 
 /// A listening socket that accepts into `Socket`s.
 #[derive(Debug)]
@@ -30,10 +39,7 @@ pub struct Listener {
 
 impl Listener {
     pub fn new(listener: TcpListener) -> io::Result<Self> {
-        let listener = listener.into_std()?;
-        // SAFETY: a std `TcpListener` owns its descriptor: open, and the
-        // same one, until the `AsyncFd` that owns it drops it.
-        Ok(Listener { fd: unsafe { AsyncFd::register(listener) }? })
+        Ok(Listener { fd: register(listener.into_std()?)? })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -52,10 +58,7 @@ impl Socket {
     /// per connection (used for upstream connections, which are pooled;
     /// clients come through `accept`).
     pub fn new(stream: TcpStream) -> io::Result<Self> {
-        let stream = stream.into_std()?;
-        // SAFETY: a std `TcpStream` owns its descriptor: open, and the same
-        // one, until the `AsyncFd` that owns the stream drops it.
-        Ok(Socket { fd: unsafe { AsyncFd::register(stream) }? })
+        Ok(Socket { fd: register(stream.into_std()?)? })
     }
 
     /// Accepts the next connection on `listener` straight into a Socket:
@@ -70,9 +73,7 @@ impl Socket {
         let peer = peer
             .and_then(|peer| SocketAddr::try_from(peer).ok())
             .ok_or_else(|| io::Error::other("accepted a connection without an IP peer address"))?;
-        let stream = std::net::TcpStream::from(fd);
-        // SAFETY: as in `new`: the stream owns its descriptor.
-        Ok((Socket { fd: unsafe { AsyncFd::register(stream) }? }, peer))
+        Ok((Socket { fd: register(std::net::TcpStream::from(fd))? }, peer))
     }
 
     pub fn get_ref(&self) -> &std::net::TcpStream {
