@@ -273,6 +273,28 @@ async fn spoofed_identity_headers_removed_on_open_route() {
     }
 }
 
+/// Field names are case-insensitive: the fields the proxy owns are taken
+/// out however a client spells them, and the rest go upstream as sent.
+#[tokio::test]
+async fn fields_the_proxy_owns_are_found_in_any_case() {
+    let proxy = open_proxy().await;
+    let resp = raw(
+        proxy.addr,
+        b"GET / HTTP/1.1\r\nHOST: example.com\r\nX-Consumer-ID: evil\r\nx-CONSUMER-groups: admins\r\n\
+          X-Anonymous-Consumer: false\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-FOR: 10.0.0.2\r\n\
+          X-Real-IP: 10.9.9.9\r\nX-Mixed-Case: kept\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let up = resp.echo();
+    for name in ["x-consumer-id", "x-consumer-groups", "x-anonymous-consumer"] {
+        assert!(up.headers(name).is_empty(), "{name} passed through");
+    }
+    assert_eq!(up.headers("x-forwarded-for"), ["10.0.0.1, 10.0.0.2, 127.0.0.1"]);
+    assert_eq!(up.headers("x-real-ip"), ["127.0.0.1"]);
+    assert_eq!(up.headers("x-mixed-case"), ["kept"]);
+    assert_eq!(up.headers("x-forwarded-host"), ["example.com"]);
+}
+
 #[tokio::test]
 async fn repeated_headers_are_forwarded_in_order() {
     let proxy = open_proxy().await;

@@ -6,11 +6,11 @@ use std::borrow::Cow;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::HeaderMap;
-use http::header::CONTENT_TYPE;
 use http_body_util::{BodyDataStream, Full};
 use serde_json::{Map, Value};
 
 use super::args::{self, Lookup};
+use super::fields::RequestFields;
 
 /// A body format key-auth can read a key from.
 #[derive(Clone, Debug)]
@@ -23,8 +23,8 @@ pub enum BodyKind {
 impl BodyKind {
     /// Decided as Kong does: a case-insensitive substring match on
     /// Content-Type, form first, then JSON, then multipart.
-    pub fn of(headers: &HeaderMap) -> Option<Self> {
-        let content_type = headers.get(CONTENT_TYPE)?.as_bytes();
+    pub fn of(fields: &RequestFields) -> Option<Self> {
+        let content_type = fields.get("content-type")?;
         if contains_ignore_case(content_type, b"application/x-www-form-urlencoded") {
             Some(BodyKind::Form)
         } else if contains_ignore_case(content_type, b"application/json") {
@@ -213,11 +213,14 @@ mod tests {
     #[test]
     fn kinds() {
         let mut h = HeaderMap::new();
-        h.insert(CONTENT_TYPE, "Application/JSON; charset=utf-8".parse().unwrap_or(http::HeaderValue::from_static("")));
-        assert!(matches!(BodyKind::of(&h), Some(BodyKind::Json)));
-        h.insert(CONTENT_TYPE, http::HeaderValue::from_static("multipart/form-data; boundary=abc"));
-        assert!(matches!(BodyKind::of(&h), Some(BodyKind::Multipart { .. })));
-        h.insert(CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
-        assert!(BodyKind::of(&h).is_none());
+        h.insert(
+            http::header::CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().unwrap_or(http::HeaderValue::from_static("")),
+        );
+        assert!(matches!(BodyKind::of(&(&h).into()), Some(BodyKind::Json)));
+        h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("multipart/form-data; boundary=abc"));
+        assert!(matches!(BodyKind::of(&(&h).into()), Some(BodyKind::Multipart { .. })));
+        h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+        assert!(BodyKind::of(&(&h).into()).is_none());
     }
 }

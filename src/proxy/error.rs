@@ -110,7 +110,7 @@ impl ProxyError {
 
     /// The single mapping from a denial or failure to what the client sees.
     /// `accept` is the client's Accept header, parsed only here.
-    pub fn answer(self, accept: Option<&HeaderValue>, start: Instant) -> Answer {
+    pub fn answer(self, accept: Option<&[u8]>, start: Instant) -> Answer {
         let status = self.status();
         let ((json, text), format) = self.bodies();
         let latency = millis(clock::now().saturating_duration_since(start));
@@ -173,8 +173,11 @@ impl Answer {
 /// Whether the Accept header ranks text/plain above JSON. Media ranges are
 /// weighed by `q` (default 1); on a tie the earlier range wins, and
 /// anything we cannot serve is ignored, so the default stays JSON.
-pub fn prefers_text(accept: &HeaderValue) -> bool {
-    let Ok(accept) = accept.to_str() else { return false };
+pub fn prefers_text(accept: &[u8]) -> bool {
+    // Read only when it is visible ASCII (a valid field value that is ASCII).
+    let Some(accept) = accept.is_ascii().then(|| std::str::from_utf8(accept).ok()).flatten() else {
+        return false;
+    };
     let mut best: Option<(u16, bool)> = None;
     for range in accept.split(',') {
         let mut params = range.split(';');
@@ -211,7 +214,7 @@ mod tests {
     use super::*;
 
     fn text(a: &'static str) -> bool {
-        prefers_text(&HeaderValue::from_static(a))
+        prefers_text(a.as_bytes())
     }
 
     #[test]

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
-use http::header::{CONTENT_LENGTH, Entry, HOST, VIA};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, HOST, VIA};
 use http::uri::{Authority, PathAndQuery};
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Uri};
+use http::{HeaderName, HeaderValue, Response, StatusCode, Uri};
 
 use super::error::ProxyError;
+use super::fields::RequestFields;
 use super::headers::{
     HTTP_VALUE, HTTPS_VALUE, VIA_VALUE, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PATH, X_FORWARDED_PORT,
     X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY, X_REAL_IP, millis,
@@ -78,8 +80,8 @@ pub struct Forwarding<'a> {
     pub port: &'a HeaderValue,
     /// The listener's scheme, for X-Forwarded-Proto.
     pub scheme: Scheme,
-    /// The routing host (lower-cased, no port).
-    pub host: HeaderValue,
+    /// The routing host (lower-cased, no port), a valid field value.
+    pub host: Bytes,
     /// The raw request path, without query.
     pub path: &'a str,
     pub stripped: Option<&'a str>,
@@ -97,7 +99,7 @@ pub struct Forwarded<'a> {
     chain: Option<Vec<u8>>,
     client_ip: &'a HeaderValue,
     proto: HeaderValue,
-    host: HeaderValue,
+    host: Bytes,
     port: &'a HeaderValue,
     path: &'a str,
     prefix: Option<&'a str>,
@@ -110,7 +112,7 @@ impl Forwarded<'_> {
         let chain = self.chain.as_deref().unwrap_or(self.client_ip.as_bytes());
         put_field(out, &X_FORWARDED_FOR, chain);
         put_field(out, &X_FORWARDED_PROTO, self.proto.as_bytes());
-        put_field(out, &X_FORWARDED_HOST, self.host.as_bytes());
+        put_field(out, &X_FORWARDED_HOST, &self.host);
         put_field(out, &X_FORWARDED_PORT, self.port.as_bytes());
         // Both checked, as a HeaderValue would be (the prefix comes from
         // the normalized, decoded path).
@@ -144,8 +146,9 @@ impl AddedFields for Added<'_> {
 /// ours alone (X-Forwarded-For is kept as the start of the chain). Most
 /// names fail the prefix test, so the common request costs one compare per
 /// field.
-fn is_forwarding(name: &HeaderName) -> bool {
-    name.as_str().starts_with("x-") && FORWARDING.contains(name)
+fn is_forwarding(name: &[u8]) -> bool {
+    name.get(..2).is_some_and(|p| p.eq_ignore_ascii_case(b"x-"))
+        && FORWARDING.iter().any(|f| name.eq_ignore_ascii_case(f.as_str().as_bytes()))
 }
 
 const FORWARDING: [HeaderName; 7] = [
@@ -160,36 +163,28 @@ const FORWARDING: [HeaderName; 7] = [
 
 /// Removes the client's forwarding fields; returns its X-Forwarded-For
 /// values joined with ", ", if it sent any.
-fn take_forwarding(headers: &mut HeaderMap) -> Option<Vec<u8>> {
-    if !headers.keys().any(is_forwarding) {
+fn take_forwarding(fields: &mut RequestFields) -> Option<Vec<u8>> {
+    if !fields.any_name(is_forwarding) {
         return None;
     }
-    let chain = match headers.entry(X_FORWARDED_FOR) {
-        Entry::Occupied(entry) => {
-            let (_, values) = entry.remove_entry_mult();
-            let mut joined = Vec::new();
-            for value in values {
-                if !joined.is_empty() {
-                    joined.extend_from_slice(b", ");
-                }
-                joined.extend_from_slice(value.as_bytes());
-            }
-            Some(joined)
+    let mut chain: Option<Vec<u8>> = None;
+    for value in fields.get_all(X_FORWARDED_FOR.as_str()) {
+        let joined = chain.get_or_insert_with(Vec::new);
+        if !joined.is_empty() {
+            joined.extend_from_slice(b", ");
         }
-        Entry::Vacant(_) => None,
-    };
-    for name in &FORWARDING[1..] {
-        headers.remove(name);
+        joined.extend_from_slice(value);
     }
+    fields.remove_where(is_forwarding);
     chain
 }
 
-/// Rewrites the client's headers into the upstream request's (hop-by-hop
+/// Rewrites the client's fields into the upstream request's (hop-by-hop
 /// and forwarding fields out, Content-Length and Host fixed) and returns
 /// the forwarding fields to add.
-pub fn upstream_headers<'a>(headers: &mut HeaderMap, route: &Route, fwd: Forwarding<'a>) -> Forwarded<'a> {
-    remove_hop_by_hop(headers);
-    let chain = take_forwarding(headers).map(|mut chain| {
+pub fn upstream_fields<'a>(fields: &mut RequestFields, route: &Route, fwd: Forwarding<'a>) -> Forwarded<'a> {
+    remove_hop_by_hop(fields);
+    let chain = take_forwarding(fields).map(|mut chain| {
         chain.extend_from_slice(b", ");
         chain.extend_from_slice(fwd.client_ip.as_bytes());
         chain
@@ -198,7 +193,7 @@ pub fn upstream_headers<'a>(headers: &mut HeaderMap, route: &Route, fwd: Forward
         Scheme::Http => HTTP_VALUE,
         Scheme::Https => HTTPS_VALUE,
     };
-    let host_from_target = fix_host_and_length(headers, route, &fwd);
+    let host_from_target = fix_host_and_length(fields, route, &fwd);
     Forwarded {
         chain,
         client_ip: fwd.client_ip,
@@ -213,24 +208,24 @@ pub fn upstream_headers<'a>(headers: &mut HeaderMap, route: &Route, fwd: Forward
 
 /// Content-Length of a rewritten body, and Host. Returns true when Host
 /// must be set per target (preserve_host off, no host_header).
-fn fix_host_and_length(headers: &mut HeaderMap, route: &Route, fwd: &Forwarding<'_>) -> bool {
+fn fix_host_and_length(fields: &mut RequestFields, route: &Route, fwd: &Forwarding<'_>) -> bool {
     if let Some(len) = fwd.buffered_len {
         // A bodiless request that was read for a key stays bodiless.
-        if len > 0 || headers.contains_key(CONTENT_LENGTH) {
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        if len > 0 || fields.contains(CONTENT_LENGTH.as_str()) {
+            fields.set(CONTENT_LENGTH.as_str(), itoa::Buffer::new().format(len).as_bytes());
         }
     }
 
     if let Some(host) = &route.backend.host_header {
-        headers.insert(HOST, host.clone());
+        fields.set(HOST.as_str(), host.as_bytes());
         return false;
     }
     if route.preserve_host {
-        if headers.contains_key(HOST) {
+        if fields.contains(HOST.as_str()) {
             return false;
         }
-        if let Some(host) = fwd.authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
-            headers.insert(HOST, host);
+        if let Some(authority) = fwd.authority {
+            fields.set(HOST.as_str(), authority.as_str().as_bytes());
             return false;
         }
     }

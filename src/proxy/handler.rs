@@ -6,16 +6,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, HOST};
-use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 
 use super::clock;
 use super::error::{Answer, ProxyError};
+use super::fields::RequestFields;
 use super::forward::{self, Added, Forwarding, Proxied};
 use super::headers::remove_identity;
 use super::key_auth::{self, AuthRequest, Identity};
-use super::request::{normalize_path, routing_host};
+use super::request::{ClientHead, normalize_path, routing_host};
 use super::request_body::{ClientBody, RequestBody};
 use super::response::ProxyBody;
 use super::server::ConnCtx;
@@ -56,8 +55,10 @@ impl Reply {
 /// One request start to end (HTTP/2; the HTTP/1 server calls `admit` and
 /// `forward` itself).
 pub async fn handle(req: Request<ClientBody>, conn: &ConnCtx) -> Reply {
-    let (mut parts, body) = req.into_parts();
-    match admit(&mut parts, body, conn) {
+    let (parts, body) = req.into_parts();
+    let mut head =
+        ClientHead { method: parts.method, uri: parts.uri, version: parts.version, fields: (&parts.headers).into() };
+    match admit(&mut head, body, conn) {
         Admission::Forward(admitted) => forward(admitted).await,
         Admission::Answered(reply) => reply,
     }
@@ -81,11 +82,11 @@ pub struct Admitted<'r> {
     body_auth: Option<Arc<ConsumerIndex>>,
     method: Method,
     uri: &'r Uri,
-    headers: HeaderMap,
+    fields: RequestFields,
     /// The normalized path, which routing used and the upstream gets.
     path: Cow<'r, str>,
     query: Option<Cow<'r, str>>,
-    forwarded_host: HeaderValue,
+    forwarded_host: Bytes,
     body: RequestBody,
     identity: Option<Identity>,
 }
@@ -99,19 +100,19 @@ impl Admitted<'_> {
 /// Routes the request and runs key-auth, without waiting for anything (but
 /// for a key that may be in the body): a request refused here, a 401 most
 /// often, is answered without the forwarding future ever being built.
-pub fn admit<'r>(parts: &'r mut Parts, body: ClientBody, conn: &'r ConnCtx) -> Admission<'r> {
+pub fn admit<'r>(head: &'r mut ClientHead, body: ClientBody, conn: &'r ConnCtx) -> Admission<'r> {
     let start = clock::now();
     // The one snapshot load of this request, held only while admission
     // runs (it never waits): routing and key-auth borrow from it, and only
     // an admitted request takes its own references (no reference-count
     // traffic for a refusal).
     let snapshot = conn.shared.snapshot.load();
-    let Parts { method, uri, version, headers, .. } = parts;
-    match route_and_authenticate(&snapshot, uri, *version, method, headers, body, conn, start) {
+    let ClientHead { method, uri, version, fields } = head;
+    match route_and_authenticate(&snapshot, uri, *version, method, fields, body, conn, start) {
         Ok(admitted) => Admission::Forward(admitted),
         Err((error, route)) => {
             let log = RequestLog { route, consumer: None };
-            Admission::Answered(conclude(Err(error), headers.get(ACCEPT), start, log))
+            Admission::Answered(conclude(Err(error), fields.get("accept"), start, log))
         }
     }
 }
@@ -124,7 +125,7 @@ fn route_and_authenticate<'r, 's>(
     uri: &'r Uri,
     version: Version,
     method: &mut Method,
-    headers: &mut HeaderMap,
+    fields: &mut RequestFields,
     body: ClientBody,
     conn: &'r ConnCtx,
     start: Instant,
@@ -132,9 +133,8 @@ fn route_and_authenticate<'r, 's>(
     let shared = &conn.shared;
     // Route. Routing and the upstream both use the normalized path.
     let path = normalize_path(uri.path());
-    let host_header = headers.get(HOST);
-    let host = routing_host(uri, host_header, version);
-    let Some(route) = snapshot.routes.find_for(shared.scheme, &host, &path, method, headers) else {
+    let host = routing_host(uri, fields.get("host"), version);
+    let Some(route) = snapshot.routes.find_for(shared.scheme, &host, &path, method, fields) else {
         return Err((ProxyError::NoRoute, None));
     };
     let refuse = |error| Err((error, Some(&**route)));
@@ -142,10 +142,10 @@ fn route_and_authenticate<'r, 's>(
     if !route.protocols.allows(shared.scheme) {
         return refuse(https_required(route, &host, uri));
     }
-    let forwarded_host = forwarded_host(&host, host_header);
+    let forwarded_host = forwarded_host(&host, fields);
 
     // Plugins: identity headers are ours alone, on every route.
-    remove_identity(headers);
+    remove_identity(fields);
     let mut body = RequestBody::Stream(body);
     let mut query = uri.query().map(Cow::Borrowed);
     let mut identity = None;
@@ -155,7 +155,7 @@ fn route_and_authenticate<'r, 's>(
         RouteAuth::Unavailable => return refuse(ProxyError::PluginUnavailable),
         RouteAuth::KeyAuth(config) if key_auth::applies(config, shared.scheme, method) => {
             let request = AuthRequest {
-                headers,
+                fields,
                 query: &mut query,
                 body: &mut body,
                 max_body_bytes: shared.config.max_body_bytes,
@@ -176,7 +176,7 @@ fn route_and_authenticate<'r, 's>(
         body_auth,
         method: std::mem::replace(method, Method::GET),
         uri,
-        headers: std::mem::take(headers),
+        fields: std::mem::take(fields),
         path,
         query,
         forwarded_host,
@@ -196,27 +196,27 @@ pub fn forward(mut admitted: Admitted<'_>) -> impl Future<Output = Reply> + '_ {
         let shared = &a.conn.shared;
         if let (Some(consumers), RouteAuth::KeyAuth(config)) = (a.body_auth.take(), &a.route.auth) {
             let request = AuthRequest {
-                headers: &mut a.headers,
+                fields: &mut a.fields,
                 query: &mut a.query,
                 body: &mut a.body,
                 max_body_bytes: shared.config.max_body_bytes,
             };
             match Box::pin(key_auth::authenticate(config, &consumers, request)).await {
                 Ok(found) => a.identity = Some(found),
-                Err(error) => return conclude(Err(error), a.headers.get(ACCEPT), a.start, a.log()),
+                Err(error) => return conclude(Err(error), a.fields.get("accept"), a.start, a.log()),
             }
         }
 
         let query_changed = matches!(a.query, Some(Cow::Owned(_))) || (a.query.is_none() && a.uri.query().is_some());
         let target = match forward::upstream_uri(&a.route, a.uri, &a.path, a.query.as_deref(), query_changed) {
             Ok(target) => target,
-            Err(error) => return conclude(Err(error), a.headers.get(ACCEPT), a.start, a.log()),
+            Err(error) => return conclude(Err(error), a.fields.get("accept"), a.start, a.log()),
         };
         let forwarding = Forwarding {
             client_ip: &a.conn.client_ip,
             port: &shared.forwarded_port,
             scheme: shared.scheme,
-            host: std::mem::replace(&mut a.forwarded_host, HeaderValue::from_static("")),
+            host: std::mem::take(&mut a.forwarded_host),
             path: a.uri.path(),
             stripped: target.stripped,
             authority: a.uri.authority(),
@@ -225,13 +225,13 @@ pub fn forward(mut admitted: Admitted<'_>) -> impl Future<Output = Reply> + '_ {
                 RequestBody::Stream(_) => None,
             },
         };
-        let forwarded = forward::upstream_headers(&mut a.headers, &a.route, forwarding);
+        let forwarded = forward::upstream_fields(&mut a.fields, &a.route, forwarding);
         let host_from_target = forwarded.host_from_target;
         let added = Added { identity: a.identity.take(), forwarded };
         let mut upstream_req = UpstreamRequest {
             method: std::mem::replace(&mut a.method, Method::GET),
             uri: target.uri,
-            headers: std::mem::take(&mut a.headers),
+            fields: std::mem::take(&mut a.fields),
             added: &added,
             body: std::mem::replace(&mut a.body, RequestBody::Buffered(Bytes::new())),
         };
@@ -243,17 +243,12 @@ pub fn forward(mut admitted: Admitted<'_>) -> impl Future<Output = Reply> + '_ {
         let result = sent
             .map(|sent| forward::client_response(sent, proxy_latency, clock::now().saturating_duration_since(sent_at)));
         let log = RequestLog { route: Some(&a.route), consumer: added.identity.as_ref().map(Identity::consumer) };
-        conclude(result, upstream_req.headers.get(ACCEPT), a.start, log)
+        conclude(result, upstream_req.fields.get("accept"), a.start, log)
     }
 }
 
 /// Logs the request's end and turns an error into the proxy's answer.
-fn conclude(
-    result: Result<Proxied, ProxyError>,
-    accept: Option<&HeaderValue>,
-    start: Instant,
-    log: RequestLog<'_>,
-) -> Reply {
+fn conclude(result: Result<Proxied, ProxyError>, accept: Option<&[u8]>, start: Instant, log: RequestLog<'_>) -> Reply {
     let reply = match result {
         Ok(response) => Reply::Proxied(response),
         Err(error) => {
@@ -288,11 +283,13 @@ fn https_required(route: &Route, host: &str, uri: &Uri) -> ProxyError {
     ProxyError::HttpsRequired { status, location }
 }
 
-/// X-Forwarded-Host: the routing host; the client's Host value is reused
-/// as is when it is already in that form (the common case).
-fn forwarded_host(host: &str, host_header: Option<&HeaderValue>) -> HeaderValue {
-    match host_header {
-        Some(value) if value.as_bytes() == host.as_bytes() => value.clone(),
-        _ => HeaderValue::from_str(host).unwrap_or_else(|_| HeaderValue::from_static("")),
+/// X-Forwarded-Host: the routing host; the client's Host value is shared
+/// as is when it is already in that form (the common case). The routing
+/// host comes from a field value or the request target, so it is a valid
+/// field value.
+fn forwarded_host(host: &str, fields: &RequestFields) -> Bytes {
+    match fields.get_shared("host") {
+        Some(value) if value == host.as_bytes() => value,
+        _ => Bytes::copy_from_slice(host.as_bytes()),
     }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::OnceLock;
 
-use http::header::{
-    CONNECTION, EXPECT, Entry, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+use http::header::{CONNECTION, EXPECT, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+
+use super::fields::RequestFields;
 
 pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
 pub const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
@@ -35,67 +35,50 @@ pub const HTTPS_VALUE: HeaderValue = HeaderValue::from_static("https");
 pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 pub const TEXT_UTF8: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
-/// Whether a client-sent header could pass for one of ours: every
+/// Whether a client-sent field could pass for one of ours: every
 /// `X-Consumer-*` (so future ones like `X-Consumer-Groups` are covered too),
 /// `X-Credential-Identifier` and `X-Anonymous-Consumer`.
-fn is_identity(name: &HeaderName) -> bool {
-    name.as_str().starts_with("x-consumer-") || name == X_CREDENTIAL_IDENTIFIER || name == X_ANONYMOUS_CONSUMER
+fn is_identity(name: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"x-consumer-";
+    name.get(..PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
+        || name.eq_ignore_ascii_case(X_CREDENTIAL_IDENTIFIER.as_str().as_bytes())
+        || name.eq_ignore_ascii_case(X_ANONYMOUS_CONSUMER.as_str().as_bytes())
 }
 
-/// Removes client-sent identity headers (`is_identity`): a client sending
+/// Removes client-sent identity fields (`is_identity`): a client sending
 /// them could otherwise impersonate a consumer to an upstream that trusts
-/// them. One pass over the names; the rare request carrying some pays for
-/// their removal.
-pub fn remove_identity(headers: &mut HeaderMap) {
-    if !headers.keys().any(is_identity) {
-        return;
-    }
-    let names: Vec<HeaderName> = headers.keys().filter(|k| is_identity(k)).cloned().collect();
-    for name in names {
-        headers.remove(name);
-    }
+/// them. One pass over the names.
+pub fn remove_identity(fields: &mut RequestFields) {
+    fields.remove_where(is_identity);
 }
 
-/// Hop-by-hop headers that are always removed (RFC 9110 §7.6.1), besides
+/// Hop-by-hop fields that are always removed (RFC 9110 §7.6.1), besides
 /// `Connection` and the names it lists; and `Expect`, which the proxy
 /// answers itself (100 Continue when it starts reading the body, as nginx
 /// does): an upstream that also saw it would send a 100 of its own, read as
 /// an early response while the upload is still going.
 const HOP_BY_HOP: [HeaderName; 7] = [KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, EXPECT];
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == CONNECTION || HOP_BY_HOP.contains(name)
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(CONNECTION.as_str().as_bytes())
+        || HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
 }
 
-/// Removes hop-by-hop headers: those named in `Connection`, then the fixed
-/// list. Applied to requests and responses. Comparing names is cheaper than
-/// hashing them, so one pass finds out whether there is anything to remove
-/// (requests usually have none; responses usually only `Connection:
-/// keep-alive`).
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if !headers.keys().any(is_hop_by_hop) {
+/// Removes a request's hop-by-hop fields: those named in `Connection`,
+/// then the fixed list. One pass finds out whether there is anything to
+/// remove (requests usually have none).
+pub fn remove_hop_by_hop(fields: &mut RequestFields) {
+    if !fields.any_name(is_hop_by_hop) {
         return;
     }
-    if let Entry::Occupied(entry) = headers.entry(CONNECTION) {
-        let (_, mut values) = entry.remove_entry_mult();
-        // One value is the rule; more go to a Vec (empty: no allocation).
-        let first = values.next();
-        let rest: Vec<HeaderValue> = values.collect();
-        for value in first.iter().chain(&rest) {
-            for token in value.to_str().unwrap_or("").split(',') {
-                // By &str: looked up without building (allocating) a name.
-                let token = token.trim();
-                if !token.is_empty() {
-                    headers.remove(token);
-                }
-            }
-        }
-    }
-    if headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
-        for name in HOP_BY_HOP {
-            headers.remove(name);
-        }
-    }
+    let listed: Vec<Vec<u8>> = fields
+        .get_all(CONNECTION.as_str())
+        .flat_map(|value| value.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    fields.remove_where(|name| is_hop_by_hop(name) || listed.iter().any(|token| name.eq_ignore_ascii_case(token)));
 }
 
 /// Milliseconds as a header value (integer, like Kong's latency headers).
@@ -109,7 +92,13 @@ pub fn millis(d: std::time::Duration) -> HeaderValue {
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
+
     use super::*;
+
+    fn names(h: &RequestFields) -> Vec<String> {
+        h.iter().map(|(n, _)| String::from_utf8_lossy(n).into_owned()).collect()
+    }
 
     #[test]
     fn hop_by_hop_includes_connection_listed() {
@@ -118,9 +107,9 @@ mod tests {
         h.insert("x-foo", HeaderValue::from_static("1"));
         h.insert("x-bar", HeaderValue::from_static("1"));
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        let mut h = RequestFields::from(h);
         remove_hop_by_hop(&mut h);
-        assert_eq!(h.len(), 1);
-        assert!(h.contains_key("x-bar"));
+        assert_eq!(names(&h), ["x-bar"]);
     }
 
     #[test]
@@ -131,13 +120,15 @@ mod tests {
         for name in ["keep-alive", "x-a", "x-b", "x-c", "te", "upgrade", "proxy-connection", "trailer"] {
             h.insert(HeaderName::from_static(name), HeaderValue::from_static("1"));
         }
+        let mut h = RequestFields::from(h);
         remove_hop_by_hop(&mut h);
-        assert_eq!(h.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["x-c"]);
+        assert_eq!(names(&h), ["x-c"]);
 
         let mut plain = HeaderMap::new();
         plain.insert("x-c", HeaderValue::from_static("1"));
+        let mut plain = RequestFields::from(plain);
         remove_hop_by_hop(&mut plain);
-        assert_eq!(plain.len(), 1);
+        assert_eq!(names(&plain), ["x-c"]);
     }
 
     #[test]
@@ -159,8 +150,8 @@ mod tests {
         h.append(X_CONSUMER_USERNAME, HeaderValue::from_static("b"));
         h.insert("x-other", HeaderValue::from_static("kept"));
         h.insert("x-consumer", HeaderValue::from_static("kept: no dash after the prefix"));
+        let mut h = RequestFields::from(h);
         remove_identity(&mut h);
-        assert_eq!(h.len(), 2);
-        assert!(h.contains_key("x-other") && h.contains_key("x-consumer"));
+        assert_eq!(names(&h), ["x-other", "x-consumer"]);
     }
 }

@@ -5,12 +5,13 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, Method};
+use http::Method;
 
 use super::args::{self, Lookup};
 use super::body::{BodyKind, ParsedBody};
 use super::clock;
 use super::error::{AuthFailure, ProxyError};
+use super::fields::RequestFields;
 use super::headers::{
     X_ANONYMOUS_CONSUMER, X_CONSUMER_CUSTOM_ID, X_CONSUMER_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER,
 };
@@ -20,7 +21,7 @@ use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyAuthConfig, KeyDig
 
 /// The part of the request key-auth reads and may rewrite.
 pub struct AuthRequest<'a, 'q> {
-    pub headers: &'a mut HeaderMap,
+    pub fields: &'a mut RequestFields,
     /// The raw query string; replaced when `hide_credentials` removes the key.
     pub query: &'a mut Option<Cow<'q, str>>,
     pub body: &'a mut RequestBody,
@@ -190,7 +191,7 @@ async fn find_key(config: &KeyAuthConfig, req: &mut AuthRequest<'_, '_>) -> Resu
 fn in_fields_or_query(config: &KeyAuthConfig, key_name: &KeyName, req: &AuthRequest<'_, '_>) -> Hit {
     let mut hit = Hit::Missing;
     if config.key_in_header {
-        hit = header_lookup(req.headers, key_name).into();
+        hit = header_lookup(req.fields, key_name).into();
     }
     if matches!(hit, Hit::Missing) && config.key_in_query {
         let query = req.query.as_deref().unwrap_or("");
@@ -200,18 +201,18 @@ fn in_fields_or_query(config: &KeyAuthConfig, key_name: &KeyName, req: &AuthRequ
 }
 
 /// Header names are case-insensitive; `api_key` also matches `api-key`.
-fn header_lookup<'h>(headers: &'h HeaderMap, key_name: &KeyName) -> Lookup<'h> {
-    let mut values = headers.get_all(&key_name.header).iter();
+fn header_lookup<'h>(fields: &'h RequestFields, key_name: &'h KeyName) -> Lookup<'h> {
+    let mut values = fields.get_all(key_name.header.as_str());
     let mut first = values.next();
     if first.is_none()
         && let Some(alt) = &key_name.header_alt
     {
-        values = headers.get_all(alt).iter();
+        values = fields.get_all(alt.as_str());
         first = values.next();
     }
     match (first, values.next()) {
         (None, _) => Lookup::Missing,
-        (Some(value), None) => Lookup::One(Cow::Borrowed(value.as_bytes())),
+        (Some(value), None) => Lookup::One(Cow::Borrowed(value)),
         (Some(_), Some(_)) => Lookup::Duplicate,
     }
 }
@@ -222,10 +223,10 @@ async fn parsed_body<'b>(
 ) -> Result<&'b ParsedBody, ProxyError> {
     if slot.is_none() {
         // Only bodies that can hold a key are read; anything else streams on.
-        let parsed = match BodyKind::of(req.headers) {
+        let parsed = match BodyKind::of(req.fields) {
             None => ParsedBody::none(),
             Some(kind) => {
-                let bytes = req.body.buffer(req.headers, req.max_body_bytes).await?;
+                let bytes = req.body.buffer(req.fields, req.max_body_bytes).await?;
                 ParsedBody::parse(Some(kind), bytes).await
             }
         };
@@ -252,9 +253,9 @@ async fn hide(
 }
 
 fn hide_in_fields_and_query(key_name: &KeyName, req: &mut AuthRequest<'_, '_>) {
-    req.headers.remove(&key_name.header);
+    req.fields.remove(key_name.header.as_str());
     if let Some(alt) = &key_name.header_alt {
-        req.headers.remove(alt);
+        req.fields.remove(alt.as_str());
     }
     if let Some(query) = req.query.as_deref()
         && let Some(rest) = args::remove(query.as_bytes(), &key_name.name)

@@ -9,6 +9,7 @@ mod body;
 mod chunked;
 mod clock;
 mod error;
+mod fields;
 mod forward;
 mod h1;
 mod handler;

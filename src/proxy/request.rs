@@ -4,16 +4,28 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderValue, Uri, Version};
+use http::{Method, Uri, Version};
+
+use super::fields::RequestFields;
+
+/// What the handler reads of a client request before its body.
+#[derive(Debug)]
+pub struct ClientHead {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub fields: RequestFields,
+}
 
 /// The routing host: `:authority` for HTTP/2, else the Host header (falling
 /// back to an absolute-form URI), lower-cased, without port or trailing dot.
-/// A Host header that is not valid UTF-8 routes as no host.
-pub fn routing_host<'a>(uri: &'a Uri, host_header: Option<&'a HeaderValue>, version: Version) -> Cow<'a, str> {
+/// A Host header that is not ASCII routes as no host.
+pub fn routing_host<'a>(uri: &'a Uri, host_header: Option<&'a [u8]>, version: Version) -> Cow<'a, str> {
     let raw = match (version, uri.authority()) {
         (Version::HTTP_2, Some(authority)) => authority.as_str(),
         (_, authority) => match host_header {
-            Some(host) => host.to_str().unwrap_or(""),
+            Some(host) if host.is_ascii() => std::str::from_utf8(host).unwrap_or(""),
+            Some(_) => "",
             None => authority.map_or("", |a| a.as_str()),
         },
     };

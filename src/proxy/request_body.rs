@@ -5,13 +5,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::HeaderMap;
-use http::header::CONTENT_LENGTH;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use super::error::ProxyError;
+use super::fields::RequestFields;
 use super::upstream::BoxError;
 
 /// A client's body as it arrives: over our HTTP/1 server (boxed, only when
@@ -59,7 +58,7 @@ pub enum RequestBody {
 impl RequestBody {
     /// Reads a streamed body into memory, refusing more than `limit` bytes
     /// (by Content-Length before reading anything, else while reading).
-    pub async fn buffer(&mut self, headers: &HeaderMap, limit: usize) -> Result<Bytes, ProxyError> {
+    pub async fn buffer(&mut self, fields: &RequestFields, limit: usize) -> Result<Bytes, ProxyError> {
         let incoming = match std::mem::replace(self, RequestBody::Buffered(Bytes::new())) {
             RequestBody::Buffered(bytes) => {
                 *self = RequestBody::Buffered(bytes.clone());
@@ -67,7 +66,8 @@ impl RequestBody {
             }
             RequestBody::Stream(incoming) => incoming,
         };
-        let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let declared =
+            fields.get("content-length").and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ProxyError::BodyTooLarge);
         }

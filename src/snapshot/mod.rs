@@ -28,7 +28,7 @@ pub use consumers::{
 pub use digest::KeyDigest;
 pub use key_auth::{KeyAuthConfig, KeyName};
 pub use route::{HeaderMatch, HostMatch, PathMatch, Protocols, Route, RouteAuth, Scheme};
-pub use router::RouteTable;
+pub use router::{FieldValues, RouteTable};
 pub use summary::{BackendSummary, ConsumerSummary, RouteSummary, Summary, TlsSummary};
 pub use tls::{TlsCert, TlsCertificates};
 pub use uid::Uid;

@@ -48,7 +48,7 @@ impl RouteTable {
     }
 
     /// The route for a plain-HTTP request (see `find_for`).
-    pub fn find(&self, host: &str, path: &str, method: &Method, headers: &HeaderMap) -> Option<&Arc<Route>> {
+    pub fn find(&self, host: &str, path: &str, method: &Method, headers: &impl FieldValues) -> Option<&Arc<Route>> {
         self.find_for(Scheme::Http, host, path, method, headers)
     }
 
@@ -65,7 +65,7 @@ impl RouteTable {
         host: &str,
         path: &str,
         method: &Method,
-        headers: &HeaderMap,
+        headers: &impl FieldValues,
     ) -> Option<&Arc<Route>> {
         let reachable = |r: &&Arc<Route>| scheme == Scheme::Http || r.protocols.https;
         let wildcard = host.split_once('.').and_then(|(_, suffix)| self.wildcard.get(suffix));
@@ -107,9 +107,23 @@ fn method_matches(r: &Route, method: &Method) -> bool {
     r.methods.is_empty() || r.methods.contains(method)
 }
 
-fn headers_match(r: &Route, headers: &HeaderMap) -> bool {
+/// A request's header fields as routing reads them: each value of a
+/// (lower-case) name. The proxy's own field list and `HeaderMap` both are.
+pub trait FieldValues {
+    fn field_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a;
+}
+
+impl FieldValues for HeaderMap {
+    fn field_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.get_all(name).into_iter().map(|v| v.as_bytes())
+    }
+}
+
+/// Every header condition holds: one of the field's values is one of the
+/// wanted ones, exactly. A value that is not visible ASCII matches none.
+fn headers_match(r: &Route, headers: &impl FieldValues) -> bool {
     r.headers.iter().all(|h| {
-        headers.get_all(&h.name).iter().any(|v| v.to_str().is_ok_and(|v| h.values.iter().any(|want| want == v)))
+        headers.field_values(h.name.as_str()).any(|v| v.is_ascii() && h.values.iter().any(|want| want.as_bytes() == v))
     })
 }
 

@@ -5,9 +5,9 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
+use http::{Method, Uri, Version};
 
+use crate::proxy::fields::{Field, RequestFields};
 use crate::proxy::wire;
 
 /// Largest request head accepted (request line + fields). nginx's default
@@ -33,7 +33,7 @@ pub struct RequestHead {
     pub method: Method,
     pub uri: Uri,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub fields: RequestFields,
     /// None: no body.
     pub framing: Option<BodyFraming>,
     /// The client lets the connection carry another request.
@@ -66,7 +66,7 @@ pub struct Pending {
     method: Method,
     target: Range<usize>,
     version: Version,
-    fields: Vec<(HeaderName, Range<usize>)>,
+    fields: Vec<Field>,
 }
 
 /// Parses the request head at the start of `buf`.
@@ -102,45 +102,37 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, HeadError> {
     let target = position(request.path.ok_or(HeadError::Malformed("request target"))?.as_bytes())?;
     let mut fields = Vec::with_capacity(request.headers.len());
     for h in request.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("field name"))?;
-        fields.push((name, position(h.value)?));
+        fields.push(Field::at(position(h.name.as_bytes())?, position(h.value)?));
     }
     Ok(Parsed::Complete(len, Pending { method, target, version, fields }))
 }
 
 impl Pending {
-    /// Builds the head from its frozen bytes (those `parse` saw).
+    /// Builds the head from its frozen bytes (those `parse` saw): the
+    /// fields stay there, read in place.
     pub fn head(self, bytes: &Bytes) -> Result<RequestHead, HeadError> {
         let uri = Uri::from_maybe_shared(bytes.slice(self.target.clone()))
             .map_err(|_| HeadError::Malformed("request target"))?;
-        let values = |name: HeaderName| {
-            self.fields.iter().filter(move |(n, _)| *n == name).map(|(_, range)| &bytes[range.clone()])
-        };
+        let fields = RequestFields::parsed(bytes.clone(), self.fields);
         // RFC 9112 §3.2, as nginx: at most one Host, and HTTP/1.1 must send it.
-        let mut hosts = values(HOST);
+        let mut hosts = fields.get_all("host");
         match (hosts.next(), hosts.next()) {
             (_, Some(_)) => return Err(HeadError::Malformed("more than one Host field")),
             (None, _) if self.version == Version::HTTP_11 => {
                 return Err(HeadError::Malformed("HTTP/1.1 request without Host"));
             }
-            _ => {}
+            _ => drop(hosts),
         }
-        let framing = framing(self.version, values(TRANSFER_ENCODING), values(CONTENT_LENGTH))?;
-        let keep_alive = wire::keeps_alive(self.version, values(CONNECTION));
+        let framing = framing(self.version, fields.get_all("transfer-encoding"), fields.get_all("content-length"))?;
+        let keep_alive = wire::keeps_alive(self.version, fields.get_all("connection"));
         let expect_continue = framing.is_some()
             && self.version == Version::HTTP_11
-            && values(EXPECT).any(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"));
-        let mut headers = HeaderMap::with_capacity(self.fields.len());
-        for (name, range) in self.fields {
-            let value =
-                HeaderValue::from_maybe_shared(bytes.slice(range)).map_err(|_| HeadError::Malformed("field value"))?;
-            headers.append(name, value);
-        }
+            && fields.get_all("expect").any(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"));
         Ok(RequestHead {
             method: self.method,
             uri,
             version: self.version,
-            headers,
+            fields,
             framing,
             keep_alive,
             expect_continue,
@@ -193,7 +185,7 @@ mod tests {
             (h.method, h.uri.path(), h.uri.query(), h.version),
             (Method::GET, "/a", Some("b=c"), Version::HTTP_11)
         );
-        assert_eq!(h.headers.get_all("x-two").iter().count(), 2);
+        assert_eq!(h.fields.get_all("x-two").count(), 2);
         assert_eq!(h.framing, None);
         assert!(h.keep_alive && !h.expect_continue);
     }

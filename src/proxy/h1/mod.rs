@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use http::{Request, Version};
+use http::Version;
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -39,6 +39,7 @@ use super::clock;
 use super::error::{Answer, ProxyError};
 use super::forward::Proxied;
 use super::handler::{self, Admission, Reply};
+use super::request::ClientHead;
 use super::request_body::ClientBody;
 use super::server::ConnCtx;
 use super::stop::Waiter;
@@ -197,14 +198,9 @@ impl Connection<'_> {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue } = head;
+        let RequestHead { method, uri, version, fields, framing, keep_alive, expect_continue } = head;
         let is_head = method == http::Method::HEAD;
-        let mut request = Request::new(());
-        *request.method_mut() = method;
-        *request.uri_mut() = uri;
-        *request.version_mut() = version;
-        *request.headers_mut() = headers;
-        let (mut parts, ()) = request.into_parts();
+        let mut head = ClientHead { method, uri, version, fields };
 
         // A body borrows the connection for the handler's run.
         let (connection, body) = match framing {
@@ -217,7 +213,7 @@ impl Connection<'_> {
         };
         // Admission does not wait: a refused request (a 401) is answered
         // without building the forwarding future.
-        let response = match handler::admit(&mut parts, body, self.ctx) {
+        let response = match handler::admit(&mut head, body, self.ctx) {
             Admission::Forward(admitted) => handler::forward(admitted).await,
             Admission::Answered(reply) => reply,
         };

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use futures::FutureExt;
-use http::{HeaderMap, Method};
+use http::Method;
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use crate::proxy::fields::RequestFields;
 use crate::proxy::request_body::ClientBody;
 use crate::proxy::wire::{self, READ_CHUNK};
 
@@ -47,7 +48,7 @@ pub struct Outgoing<'a> {
     pub method: &'a Method,
     /// Origin-form request target (path and query).
     pub target: &'a str,
-    pub headers: &'a HeaderMap,
+    pub fields: &'a RequestFields,
     pub added: &'a dyn AddedFields,
     pub framing: RequestFraming,
 }
@@ -122,7 +123,7 @@ impl UpstreamConn {
         write_timeout: Duration,
     ) -> Result<Upload, ExchangeError> {
         self.out.clear();
-        head::encode_request(&mut self.out, req.method, req.target, req.headers, req.added, req.framing);
+        head::encode_request(&mut self.out, req.method, req.target, req.fields, req.added, req.framing);
         let UpstreamConn { stream, buf, out, .. } = self;
         match body {
             Body::Empty => {

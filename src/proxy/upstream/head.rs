@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
+use crate::proxy::fields::RequestFields;
 use crate::proxy::wire;
 
 /// Largest response head accepted (status line + headers). nginx's default
@@ -78,7 +79,7 @@ pub fn encode_request(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
-    headers: &HeaderMap,
+    fields: &RequestFields,
     added: &dyn AddedFields,
     framing: RequestFraming,
 ) {
@@ -86,11 +87,15 @@ pub fn encode_request(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+    for (name, value) in fields.iter() {
+        // Framing is ours to write (and Transfer-Encoding was removed as
+        // hop-by-hop already).
+        if name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str().as_bytes())
+            || name.eq_ignore_ascii_case(TRANSFER_ENCODING.as_str().as_bytes())
+        {
             continue;
         }
-        put_field(out, name, value.as_bytes());
+        put_raw_field(out, name, value);
     }
     added.encode(out);
     match framing {
@@ -412,19 +417,26 @@ mod tests {
                 put_field(out, &HeaderName::from_static("x-ours"), b"v");
             }
         }
-        encode_request(&mut out, &Method::POST, "/p?q=1", &headers, &Ours, RequestFraming::Length(1234567890));
+        encode_request(
+            &mut out,
+            &Method::POST,
+            "/p?q=1",
+            &(&headers).into(),
+            &Ours,
+            RequestFraming::Length(1234567890),
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "POST /p?q=1 HTTP/1.1\r\nhost: example.com\r\nx-a: 1\r\nx-a: 2\r\nx-ours: v\r\ncontent-length: 1234567890\r\n\r\n"
         );
         let mut out = Vec::new();
-        encode_request(&mut out, &Method::GET, "/", &HeaderMap::new(), &(), RequestFraming::None);
+        encode_request(&mut out, &Method::GET, "/", &RequestFields::default(), &(), RequestFraming::None);
         assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
         let mut out = Vec::new();
-        encode_request(&mut out, &Method::PUT, "/", &HeaderMap::new(), &(), RequestFraming::Chunked);
+        encode_request(&mut out, &Method::PUT, "/", &RequestFields::default(), &(), RequestFraming::Chunked);
         assert_eq!(out, b"PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
         let mut out = Vec::new();
-        encode_request(&mut out, &Method::POST, "/", &HeaderMap::new(), &(), RequestFraming::Length(0));
+        encode_request(&mut out, &Method::POST, "/", &RequestFields::default(), &(), RequestFraming::Length(0));
         assert_eq!(out, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
     }
 

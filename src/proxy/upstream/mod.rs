@@ -18,7 +18,7 @@ mod pool;
 use std::sync::Arc;
 
 use http::header::{CONTENT_LENGTH, HOST};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http::{Method, StatusCode, Uri};
 use http_body::Body as _;
 
 pub use body::{BoxError, UpstreamBody};
@@ -29,6 +29,7 @@ use self::conn::{Body, ExchangeError, Outgoing, Upload, UpstreamConn};
 use self::head::RequestFraming;
 use self::pool::Checkin;
 use super::error::ProxyError;
+use super::fields::RequestFields;
 use super::request_body::RequestBody;
 use crate::snapshot::{Backend, Target};
 
@@ -46,8 +47,8 @@ pub struct UpstreamRequest<'a> {
     /// Origin-form: path and query.
     pub uri: Uri,
     /// The client's fields, rewritten.
-    pub headers: HeaderMap,
-    /// The proxy's own fields, written after `headers`.
+    pub fields: RequestFields,
+    /// The proxy's own fields, written after `fields`.
     pub added: &'a dyn AddedFields,
     pub body: RequestBody,
 }
@@ -67,7 +68,7 @@ pub async fn send(
         RequestBody::Buffered(bytes) => Some(bytes.len() as u64),
         RequestBody::Stream(incoming) => incoming.size_hint().exact(),
     };
-    let framing = RequestFraming::choose(known, req.headers.contains_key(CONTENT_LENGTH));
+    let framing = RequestFraming::choose(known, req.fields.contains(CONTENT_LENGTH.as_str()));
     let streamed = framing != RequestFraming::None && matches!(req.body, RequestBody::Stream(_));
     let idempotent = is_idempotent(&req.method);
     let mut attempts = backend.retries.saturating_add(1);
@@ -75,8 +76,8 @@ pub async fn send(
     while attempts > 0 {
         attempts -= 1;
         let target = backend.next_target().ok_or(ProxyError::NoPeers)?;
-        if host_from_target && let Ok(host) = HeaderValue::try_from(target.to_string()) {
-            req.headers.insert(HOST, host);
+        if host_from_target {
+            req.fields.set(HOST.as_str(), target.to_string().as_bytes());
         }
         loop {
             let (conn, pooled) = match pool.checkout(target) {
@@ -136,7 +137,7 @@ async fn exchange(
     let outgoing = Outgoing {
         method: &req.method,
         target: req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
-        headers: &req.headers,
+        fields: &req.fields,
         added: req.added,
         framing,
     };
