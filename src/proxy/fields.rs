@@ -6,9 +6,10 @@
 //! reference to the buffer (a `HeaderMap` cost two allocations, a hash per
 //! field and two atomic reference-count updates per value, for fields that
 //! are mostly only copied upstream). An HTTP/2 head is copied in once.
-//! Names compare ASCII case-insensitively (`name` arguments are lower-case);
-//! lookups are linear, which for a request's handful of fields is cheaper
-//! than hashing each name.
+//! Each name is classified once (`headers::Known`), so lookups of the
+//! names the proxy knows and its filters compare one byte per field; other
+//! names compare ASCII case-insensitively. Lookups are linear, which for a
+//! request's handful of fields is cheaper than hashing each name.
 
 use std::fmt;
 use std::ops::Range;
@@ -16,6 +17,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use http::HeaderMap;
 
+use super::headers::Known;
 use crate::snapshot::FieldValues;
 
 /// Where a name or a value is: `head`'s bytes, then `set`'s.
@@ -44,13 +46,14 @@ impl Span {
 pub struct Field {
     name: Span,
     value: Span,
+    known: Known,
     removed: bool,
 }
 
 impl Field {
     /// A field whose name and value are at these positions of the head.
     pub fn at(name: Range<usize>, value: Range<usize>) -> Field {
-        Field { name: Span::of(name), value: Span::of(value), removed: false }
+        Field { name: Span::of(name), value: Span::of(value), known: Known::Other, removed: false }
     }
 }
 
@@ -68,7 +71,10 @@ pub struct RequestFields {
 impl RequestFields {
     /// Fields at positions of `head` (valid names and values, as httparse
     /// checked them).
-    pub fn parsed(head: Bytes, fields: Vec<Field>) -> RequestFields {
+    pub fn parsed(head: Bytes, mut fields: Vec<Field>) -> RequestFields {
+        for field in &mut fields {
+            field.known = Known::of(head.get(field.name.range()).unwrap_or_default());
+        }
         RequestFields { head, set: Vec::new(), fields }
     }
 
@@ -88,17 +94,23 @@ impl RequestFields {
 
     /// Every field still in the request: name (as sent) and value.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.live().map(|f| (self.bytes(f.name), self.bytes(f.value)))
+        self.iter_known().map(|(_, name, value)| (name, value))
     }
 
-    /// Whether any field's name passes `test`.
-    pub fn any_name(&self, mut test: impl FnMut(&[u8]) -> bool) -> bool {
-        self.live().any(|f| test(self.bytes(f.name)))
+    /// `iter`, with each field's kind.
+    pub fn iter_known(&self) -> impl Iterator<Item = (Known, &[u8], &[u8])> {
+        self.live().map(|f| (f.known, self.bytes(f.name), self.bytes(f.value)))
+    }
+
+    /// Whether any field is of a kind that passes `test`.
+    pub fn any_known(&self, test: impl Fn(Known) -> bool) -> bool {
+        self.live().any(|f| test(f.known))
     }
 
     /// The values of every field called `name`, in order.
     pub fn get_all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.live().filter(move |f| self.is(f, name)).map(|f| self.bytes(f.value))
+        let known = Known::of(name.as_bytes());
+        self.live().filter(move |f| self.is(f, known, name)).map(|f| self.bytes(f.value))
     }
 
     /// The first value of `name`.
@@ -108,7 +120,8 @@ impl RequestFields {
 
     /// The first value of `name`, sharing the head's bytes when it is there.
     pub fn get_shared(&self, name: &str) -> Option<Bytes> {
-        let field = self.live().find(|f| self.is(f, name))?;
+        let known = Known::of(name.as_bytes());
+        let field = self.live().find(|f| self.is(f, known, name))?;
         let range = field.value.range();
         Some(if range.end <= self.head.len() {
             self.head.slice(range)
@@ -118,19 +131,21 @@ impl RequestFields {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.live().any(|f| self.is(f, name))
+        self.get_all(name).next().is_some()
     }
 
-    fn is(&self, field: &Field, name: &str) -> bool {
-        self.bytes(field.name).eq_ignore_ascii_case(name.as_bytes())
+    /// Whether `field` is called `name` (which is of kind `known`).
+    fn is(&self, field: &Field, known: Known, name: &str) -> bool {
+        field.known == known && (known.is_one_name() || self.bytes(field.name).eq_ignore_ascii_case(name.as_bytes()))
     }
 
-    /// Removes every field whose name passes `test`; says whether any did.
-    pub fn remove_where(&mut self, mut test: impl FnMut(&[u8]) -> bool) -> bool {
+    /// Removes every field whose kind and name pass `test`; says whether
+    /// any did.
+    pub fn remove_where(&mut self, mut test: impl FnMut(Known, &[u8]) -> bool) -> bool {
         let mut removed = false;
         for i in 0..self.fields.len() {
             let field = self.fields[i];
-            if !field.removed && test(self.bytes(field.name)) {
+            if !field.removed && test(field.known, self.bytes(field.name)) {
                 self.fields[i].removed = true;
                 removed = true;
             }
@@ -140,7 +155,9 @@ impl RequestFields {
 
     /// Removes every field called `name`.
     pub fn remove(&mut self, name: &str) -> bool {
-        self.remove_where(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+        let known = Known::of(name.as_bytes());
+        let one_name = known.is_one_name();
+        self.remove_where(|k, n| k == known && (one_name || n.eq_ignore_ascii_case(name.as_bytes())))
     }
 
     /// Replaces every field called `name` with one of this `value` (a valid
@@ -151,7 +168,9 @@ impl RequestFields {
         self.set.extend_from_slice(name.as_bytes());
         self.set.extend_from_slice(value);
         let name_end = base + name.len();
-        self.fields.push(Field::at(base..name_end, name_end..name_end + value.len()));
+        let mut field = Field::at(base..name_end, name_end..name_end + value.len());
+        field.known = Known::of(name.as_bytes());
+        self.fields.push(field);
     }
 }
 
@@ -232,9 +251,9 @@ mod tests {
         assert!(f.remove("A"));
         assert!(!f.remove("a"), "nothing left to remove");
         assert_eq!(f.get("a"), None);
-        assert!(!f.any_name(|n| n == b"a"));
+        assert!(!f.iter().any(|(n, _)| n == b"a"));
         assert_eq!(f.iter().collect::<Vec<_>>(), [(&b"b"[..], &b"2"[..]), (b"c", b"4")]);
-        assert!(f.remove_where(|n| n == b"b" || n == b"c"));
+        assert!(f.remove_where(|_, n| n == b"b" || n == b"c"));
         assert_eq!(f.iter().count(), 0);
     }
 

@@ -6,12 +6,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, VIA};
 use http::uri::{Authority, PathAndQuery};
-use http::{HeaderName, HeaderValue, Response, StatusCode, Uri};
+use http::{HeaderValue, Response, StatusCode, Uri};
 
 use super::error::ProxyError;
 use super::fields::RequestFields;
 use super::headers::{
-    HTTP_VALUE, HTTPS_VALUE, VIA_VALUE, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PATH, X_FORWARDED_PORT,
+    HTTP_VALUE, HTTPS_VALUE, Known, VIA_VALUE, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PATH, X_FORWARDED_PORT,
     X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY, X_REAL_IP, millis,
     remove_hop_by_hop,
 };
@@ -142,29 +142,10 @@ impl AddedFields for Added<'_> {
     }
 }
 
-/// Whether a client-sent field is one of the forwarding fields: those are
-/// ours alone (X-Forwarded-For is kept as the start of the chain). Most
-/// names fail the prefix test, so the common request costs one compare per
-/// field.
-fn is_forwarding(name: &[u8]) -> bool {
-    name.get(..2).is_some_and(|p| p.eq_ignore_ascii_case(b"x-"))
-        && FORWARDING.iter().any(|f| name.eq_ignore_ascii_case(f.as_str().as_bytes()))
-}
-
-const FORWARDING: [HeaderName; 7] = [
-    X_FORWARDED_FOR,
-    X_FORWARDED_PROTO,
-    X_FORWARDED_HOST,
-    X_FORWARDED_PORT,
-    X_FORWARDED_PATH,
-    X_FORWARDED_PREFIX,
-    X_REAL_IP,
-];
-
 /// Removes the client's forwarding fields; returns its X-Forwarded-For
 /// values joined with ", ", if it sent any.
 fn take_forwarding(fields: &mut RequestFields) -> Option<Vec<u8>> {
-    if !fields.any_name(is_forwarding) {
+    if !fields.any_known(Known::is_forwarding) {
         return None;
     }
     let mut chain: Option<Vec<u8>> = None;
@@ -175,7 +156,7 @@ fn take_forwarding(fields: &mut RequestFields) -> Option<Vec<u8>> {
         }
         joined.extend_from_slice(value);
     }
-    fields.remove_where(is_forwarding);
+    fields.remove_where(|known, _| known.is_forwarding());
     chain
 }
 

@@ -112,7 +112,7 @@ pub fn admit<'r>(head: &'r mut ClientHead, body: ClientBody, conn: &'r ConnCtx) 
         Ok(admitted) => Admission::Forward(admitted),
         Err((error, route)) => {
             let log = RequestLog { route, consumer: None };
-            Admission::Answered(conclude(Err(error), fields.get("accept"), start, log))
+            Admission::Answered(conclude(Err(error), fields, start, log))
         }
     }
 }
@@ -203,14 +203,14 @@ pub fn forward(mut admitted: Admitted<'_>) -> impl Future<Output = Reply> + '_ {
             };
             match Box::pin(key_auth::authenticate(config, &consumers, request)).await {
                 Ok(found) => a.identity = Some(found),
-                Err(error) => return conclude(Err(error), a.fields.get("accept"), a.start, a.log()),
+                Err(error) => return conclude(Err(error), &a.fields, a.start, a.log()),
             }
         }
 
         let query_changed = matches!(a.query, Some(Cow::Owned(_))) || (a.query.is_none() && a.uri.query().is_some());
         let target = match forward::upstream_uri(&a.route, a.uri, &a.path, a.query.as_deref(), query_changed) {
             Ok(target) => target,
-            Err(error) => return conclude(Err(error), a.fields.get("accept"), a.start, a.log()),
+            Err(error) => return conclude(Err(error), &a.fields, a.start, a.log()),
         };
         let forwarding = Forwarding {
             client_ip: &a.conn.client_ip,
@@ -243,17 +243,18 @@ pub fn forward(mut admitted: Admitted<'_>) -> impl Future<Output = Reply> + '_ {
         let result = sent
             .map(|sent| forward::client_response(sent, proxy_latency, clock::now().saturating_duration_since(sent_at)));
         let log = RequestLog { route: Some(&a.route), consumer: added.identity.as_ref().map(Identity::consumer) };
-        conclude(result, upstream_req.fields.get("accept"), a.start, log)
+        conclude(result, &upstream_req.fields, a.start, log)
     }
 }
 
-/// Logs the request's end and turns an error into the proxy's answer.
-fn conclude(result: Result<Proxied, ProxyError>, accept: Option<&[u8]>, start: Instant, log: RequestLog<'_>) -> Reply {
+/// Logs the request's end and turns an error into the proxy's answer
+/// (which reads the client's Accept).
+fn conclude(result: Result<Proxied, ProxyError>, fields: &RequestFields, start: Instant, log: RequestLog<'_>) -> Reply {
     let reply = match result {
         Ok(response) => Reply::Proxied(response),
         Err(error) => {
             tracing::debug!(%error, "answered by the proxy");
-            Reply::Own(error.answer(accept, start))
+            Reply::Own(error.answer(fields.get("accept"), start))
         }
     };
     tracing::debug!(

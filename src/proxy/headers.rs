@@ -3,7 +3,10 @@
 
 use std::sync::OnceLock;
 
-use http::header::{CONNECTION, EXPECT, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    ACCEPT, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, HeaderName, HeaderValue, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE,
+};
 
 use super::fields::RequestFields;
 
@@ -35,40 +38,107 @@ pub const HTTPS_VALUE: HeaderValue = HeaderValue::from_static("https");
 pub const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 pub const TEXT_UTF8: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
-/// Whether a client-sent field could pass for one of ours: every
-/// `X-Consumer-*` (so future ones like `X-Consumer-Groups` are covered too),
-/// `X-Credential-Identifier` and `X-Anonymous-Consumer`.
-fn is_identity(name: &[u8]) -> bool {
-    const PREFIX: &[u8] = b"x-consumer-";
-    name.get(..PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
-        || name.eq_ignore_ascii_case(X_CREDENTIAL_IDENTIFIER.as_str().as_bytes())
-        || name.eq_ignore_ascii_case(X_ANONYMOUS_CONSUMER.as_str().as_bytes())
+/// The forwarding fields: ours alone (the client's X-Forwarded-For is kept
+/// as the start of the chain).
+pub const FORWARDING: [HeaderName; 7] = [
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PORT,
+    X_FORWARDED_PATH,
+    X_FORWARDED_PREFIX,
+    X_REAL_IP,
+];
+
+/// What the proxy knows a request field's name as. Decided once per field
+/// when the head is read, so the lookups and filters after it compare one
+/// byte per field instead of names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    Other,
+    Host,
+    Accept,
+    ContentType,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Expect,
+    /// Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade.
+    HopByHop,
+    /// A name that could pass for one of ours: every `X-Consumer-*` (so
+    /// future ones like `X-Consumer-Groups` are covered too),
+    /// `X-Credential-Identifier` and `X-Anonymous-Consumer`.
+    Identity,
+    XForwardedFor,
+    /// The other forwarding fields.
+    Forwarding,
 }
 
-/// Removes client-sent identity fields (`is_identity`): a client sending
-/// them could otherwise impersonate a consumer to an upstream that trusts
-/// them. One pass over the names.
+impl Known {
+    pub fn of(name: &[u8]) -> Known {
+        let is = |known: &HeaderName| name.eq_ignore_ascii_case(known.as_str().as_bytes());
+        match name.len() {
+            2 if is(&TE) => Known::HopByHop,
+            4 if is(&HOST) => Known::Host,
+            6 if is(&ACCEPT) => Known::Accept,
+            6 if is(&EXPECT) => Known::Expect,
+            7 if is(&TRAILER) || is(&UPGRADE) => Known::HopByHop,
+            10 if is(&CONNECTION) => Known::Connection,
+            10 if is(&KEEP_ALIVE) => Known::HopByHop,
+            12 if is(&CONTENT_TYPE) => Known::ContentType,
+            14 if is(&CONTENT_LENGTH) => Known::ContentLength,
+            16 if is(&PROXY_CONNECTION) => Known::HopByHop,
+            17 if is(&TRANSFER_ENCODING) => Known::TransferEncoding,
+            _ if name.first().is_some_and(|b| b.eq_ignore_ascii_case(&b'x')) => {
+                const CONSUMER: &[u8] = b"x-consumer-";
+                if name.get(..CONSUMER.len()).is_some_and(|p| p.eq_ignore_ascii_case(CONSUMER))
+                    || is(&X_CREDENTIAL_IDENTIFIER)
+                    || is(&X_ANONYMOUS_CONSUMER)
+                {
+                    Known::Identity
+                } else if is(&X_FORWARDED_FOR) {
+                    Known::XForwardedFor
+                } else if FORWARDING[1..].iter().any(is) {
+                    Known::Forwarding
+                } else {
+                    Known::Other
+                }
+            }
+            _ => Known::Other,
+        }
+    }
+
+    /// Whether this is one name's own kind (else names of it must still be
+    /// compared).
+    pub fn is_one_name(self) -> bool {
+        !matches!(self, Known::Other | Known::HopByHop | Known::Identity | Known::Forwarding)
+    }
+
+    /// Hop-by-hop fields that are always removed (RFC 9110 §7.6.1), with
+    /// `Connection` (the names it lists go too); and `Expect`, which the
+    /// proxy answers itself (100 Continue when it starts reading the body,
+    /// as nginx does): an upstream that also saw it would send a 100 of its
+    /// own, read as an early response while the upload is still going.
+    pub fn is_hop_by_hop(self) -> bool {
+        matches!(self, Known::Connection | Known::HopByHop | Known::TransferEncoding | Known::Expect)
+    }
+
+    pub fn is_forwarding(self) -> bool {
+        matches!(self, Known::XForwardedFor | Known::Forwarding)
+    }
+}
+
+/// Removes client-sent identity fields: a client sending them could
+/// otherwise impersonate a consumer to an upstream that trusts them.
 pub fn remove_identity(fields: &mut RequestFields) {
-    fields.remove_where(is_identity);
-}
-
-/// Hop-by-hop fields that are always removed (RFC 9110 §7.6.1), besides
-/// `Connection` and the names it lists; and `Expect`, which the proxy
-/// answers itself (100 Continue when it starts reading the body, as nginx
-/// does): an upstream that also saw it would send a 100 of its own, read as
-/// an early response while the upload is still going.
-const HOP_BY_HOP: [HeaderName; 7] = [KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, EXPECT];
-
-fn is_hop_by_hop(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(CONNECTION.as_str().as_bytes())
-        || HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
+    fields.remove_where(|known, _| known == Known::Identity);
 }
 
 /// Removes a request's hop-by-hop fields: those named in `Connection`,
-/// then the fixed list. One pass finds out whether there is anything to
-/// remove (requests usually have none).
+/// then the fixed kinds. Requests usually have none, found out by one
+/// look at each field's kind.
 pub fn remove_hop_by_hop(fields: &mut RequestFields) {
-    if !fields.any_name(is_hop_by_hop) {
+    if !fields.any_known(Known::is_hop_by_hop) {
         return;
     }
     let listed: Vec<Vec<u8>> = fields
@@ -78,7 +148,9 @@ pub fn remove_hop_by_hop(fields: &mut RequestFields) {
         .filter(|token| !token.is_empty())
         .map(<[u8]>::to_vec)
         .collect();
-    fields.remove_where(|name| is_hop_by_hop(name) || listed.iter().any(|token| name.eq_ignore_ascii_case(token)));
+    fields.remove_where(|known, name| {
+        known.is_hop_by_hop() || listed.iter().any(|token| name.eq_ignore_ascii_case(token))
+    });
 }
 
 /// Milliseconds as a header value (integer, like Kong's latency headers).
@@ -129,6 +201,38 @@ mod tests {
         let mut plain = RequestFields::from(plain);
         remove_hop_by_hop(&mut plain);
         assert_eq!(names(&plain), ["x-c"]);
+    }
+
+    #[test]
+    fn field_names_are_known_in_any_case() {
+        for (name, known) in [
+            ("Host", Known::Host),
+            ("ACCEPT", Known::Accept),
+            ("expect", Known::Expect),
+            ("Content-Type", Known::ContentType),
+            ("content-LENGTH", Known::ContentLength),
+            ("Transfer-Encoding", Known::TransferEncoding),
+            ("Connection", Known::Connection),
+            ("TE", Known::HopByHop),
+            ("Keep-Alive", Known::HopByHop),
+            ("Proxy-Connection", Known::HopByHop),
+            ("Trailer", Known::HopByHop),
+            ("Upgrade", Known::HopByHop),
+            ("X-Consumer-ID", Known::Identity),
+            ("x-consumer-groups", Known::Identity),
+            ("X-Credential-Identifier", Known::Identity),
+            ("X-Anonymous-Consumer", Known::Identity),
+            ("X-Forwarded-For", Known::XForwardedFor),
+            ("X-Real-IP", Known::Forwarding),
+            ("x-forwarded-prefix", Known::Forwarding),
+            ("X-Consumer", Known::Other),
+            ("X-Forwarded", Known::Other),
+            ("apikey", Known::Other),
+            ("Hosts", Known::Other),
+            ("", Known::Other),
+        ] {
+            assert_eq!(Known::of(name.as_bytes()), known, "{name}");
+        }
     }
 
     #[test]

@@ -11,10 +11,10 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::proxy::fields::RequestFields;
+use crate::proxy::headers::Known;
 use crate::proxy::wire;
 
 /// Largest response head accepted (status line + headers). nginx's default
@@ -87,15 +87,12 @@ pub fn encode_request(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in fields.iter() {
+    for (known, name, value) in fields.iter_known() {
         // Framing is ours to write (and Transfer-Encoding was removed as
         // hop-by-hop already).
-        if name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str().as_bytes())
-            || name.eq_ignore_ascii_case(TRANSFER_ENCODING.as_str().as_bytes())
-        {
-            continue;
+        if known != Known::ContentLength && known != Known::TransferEncoding {
+            put_raw_field(out, name, value);
         }
-        put_raw_field(out, name, value);
     }
     added.encode(out);
     match framing {
@@ -392,6 +389,8 @@ fn framing<'a>(
 
 #[cfg(test)]
 mod tests {
+    use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+
     use super::*;
 
     fn parse(raw: &[u8], head_request: bool) -> Result<ResponseHead, HeadError> {
