@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::args::{self, Lookup};
 use super::fields::RequestFields;
+use super::headers::Known;
 
 /// A body format key-auth can read a key from.
 #[derive(Clone, Debug)]
@@ -24,7 +25,7 @@ impl BodyKind {
     /// Decided as Kong does: a case-insensitive substring match on
     /// Content-Type, form first, then JSON, then multipart.
     pub fn of(fields: &RequestFields) -> Option<Self> {
-        let content_type = fields.get("content-type")?;
+        let content_type = fields.first_of(Known::ContentType)?;
         if contains_ignore_case(content_type, b"application/x-www-form-urlencoded") {
             Some(BodyKind::Form)
         } else if contains_ignore_case(content_type, b"application/json") {

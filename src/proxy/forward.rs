@@ -149,7 +149,7 @@ fn take_forwarding(fields: &mut RequestFields) -> Option<Vec<u8>> {
         return None;
     }
     let mut chain: Option<Vec<u8>> = None;
-    for value in fields.get_all(X_FORWARDED_FOR.as_str()) {
+    for value in fields.values_of(Known::XForwardedFor) {
         let joined = chain.get_or_insert_with(Vec::new);
         if !joined.is_empty() {
             joined.extend_from_slice(b", ");
@@ -192,7 +192,7 @@ pub fn upstream_fields<'a>(fields: &mut RequestFields, route: &Route, fwd: Forwa
 fn fix_host_and_length(fields: &mut RequestFields, route: &Route, fwd: &Forwarding<'_>) -> bool {
     if let Some(len) = fwd.buffered_len {
         // A bodiless request that was read for a key stays bodiless.
-        if len > 0 || fields.contains(CONTENT_LENGTH.as_str()) {
+        if len > 0 || fields.has(Known::ContentLength) {
             fields.set(CONTENT_LENGTH.as_str(), itoa::Buffer::new().format(len).as_bytes());
         }
     }
@@ -202,7 +202,7 @@ fn fix_host_and_length(fields: &mut RequestFields, route: &Route, fwd: &Forwardi
         return false;
     }
     if route.preserve_host {
-        if fields.contains(HOST.as_str()) {
+        if fields.has(Known::Host) {
             return false;
         }
         if let Some(authority) = fwd.authority {

@@ -12,7 +12,7 @@ use super::clock;
 use super::error::{Answer, ProxyError};
 use super::fields::RequestFields;
 use super::forward::{self, Added, Forwarding, Proxied};
-use super::headers::remove_identity;
+use super::headers::{Known, remove_identity};
 use super::key_auth::{self, AuthRequest, Identity};
 use super::request::{ClientHead, normalize_path, routing_host};
 use super::request_body::{ClientBody, RequestBody};
@@ -133,7 +133,7 @@ fn route_and_authenticate<'r, 's>(
     let shared = &conn.shared;
     // Route. Routing and the upstream both use the normalized path.
     let path = normalize_path(uri.path());
-    let host = routing_host(uri, fields.get("host"), version);
+    let host = routing_host(uri, fields.first_of(Known::Host), version);
     let Some(route) = snapshot.routes.find_for(shared.scheme, &host, &path, method, fields) else {
         return Err((ProxyError::NoRoute, None));
     };
@@ -254,7 +254,7 @@ fn conclude(result: Result<Proxied, ProxyError>, fields: &RequestFields, start: 
         Ok(response) => Reply::Proxied(response),
         Err(error) => {
             tracing::debug!(%error, "answered by the proxy");
-            Reply::Own(error.answer(fields.get("accept"), start))
+            Reply::Own(error.answer(fields.first_of(Known::Accept), start))
         }
     };
     tracing::debug!(
@@ -289,7 +289,7 @@ fn https_required(route: &Route, host: &str, uri: &Uri) -> ProxyError {
 /// host comes from a field value or the request target, so it is a valid
 /// field value.
 fn forwarded_host(host: &str, fields: &RequestFields) -> Bytes {
-    match fields.get_shared("host") {
+    match fields.first_shared(Known::Host) {
         Some(value) if value == host.as_bytes() => value,
         _ => Bytes::copy_from_slice(host.as_bytes()),
     }

@@ -142,7 +142,7 @@ pub fn remove_hop_by_hop(fields: &mut RequestFields) {
         return;
     }
     let listed: Vec<Vec<u8>> = fields
-        .get_all(CONNECTION.as_str())
+        .values_of(Known::Connection)
         .flat_map(|value| value.split(|&b| b == b','))
         .map(<[u8]>::trim_ascii)
         .filter(|token| !token.is_empty())

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 
 use super::error::ProxyError;
 use super::fields::RequestFields;
+use super::headers::Known;
 use super::upstream::BoxError;
 
 /// A client's body as it arrives: over our HTTP/1 server (boxed, only when
@@ -66,8 +67,10 @@ impl RequestBody {
             }
             RequestBody::Stream(incoming) => incoming,
         };
-        let declared =
-            fields.get("content-length").and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse::<u64>().ok());
+        let declared = fields
+            .first_of(Known::ContentLength)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ProxyError::BodyTooLarge);
         }

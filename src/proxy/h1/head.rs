@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{Method, Uri, Version};
 
 use crate::proxy::fields::{Field, RequestFields};
+use crate::proxy::headers::Known;
 use crate::proxy::wire;
 
 /// Largest request head accepted (request line + fields). nginx's default
@@ -115,7 +116,7 @@ impl Pending {
             .map_err(|_| HeadError::Malformed("request target"))?;
         let fields = RequestFields::parsed(bytes.clone(), self.fields);
         // RFC 9112 §3.2, as nginx: at most one Host, and HTTP/1.1 must send it.
-        let mut hosts = fields.get_all("host");
+        let mut hosts = fields.values_of(Known::Host);
         match (hosts.next(), hosts.next()) {
             (_, Some(_)) => return Err(HeadError::Malformed("more than one Host field")),
             (None, _) if self.version == Version::HTTP_11 => {
@@ -123,11 +124,12 @@ impl Pending {
             }
             _ => drop(hosts),
         }
-        let framing = framing(self.version, fields.get_all("transfer-encoding"), fields.get_all("content-length"))?;
-        let keep_alive = wire::keeps_alive(self.version, fields.get_all("connection"));
+        let framing =
+            framing(self.version, fields.values_of(Known::TransferEncoding), fields.values_of(Known::ContentLength))?;
+        let keep_alive = wire::keeps_alive(self.version, fields.values_of(Known::Connection));
         let expect_continue = framing.is_some()
             && self.version == Version::HTTP_11
-            && fields.get_all("expect").any(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"));
+            && fields.values_of(Known::Expect).any(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"));
         Ok(RequestHead {
             method: self.method,
             uri,
@@ -188,6 +190,30 @@ mod tests {
         assert_eq!(h.fields.get_all("x-two").count(), 2);
         assert_eq!(h.framing, None);
         assert!(h.keep_alive && !h.expect_continue);
+    }
+
+    #[test]
+    fn fields_go_upstream_as_lines_runs_copied_whole() {
+        let lines = |raw: &[u8], change: &dyn Fn(&mut RequestFields)| {
+            let mut h = head(raw).expect("valid");
+            change(&mut h.fields);
+            let mut out = Vec::new();
+            h.fields.write_lines(&mut out, |known| known == Known::ContentLength);
+            String::from_utf8(out).expect("ascii")
+        };
+        let raw = b"POST / HTTP/1.1\r\nHost: a\r\nX-One: 1\r\nContent-Length: 0\r\nx-two: 2\r\nX-Three: 3\r\n\r\n";
+        assert_eq!(lines(raw, &|_| {}), "Host: a\r\nX-One: 1\r\nx-two: 2\r\nX-Three: 3\r\n");
+        assert_eq!(
+            lines(raw, &|f| {
+                f.remove("x-two");
+                f.set("host", b"b");
+            }),
+            "X-One: 1\r\nX-Three: 3\r\nhost: b\r\n"
+        );
+        // Other spacing, bare LF line ends and empty values come out in the
+        // usual form.
+        let odd = b"GET / HTTP/1.1\nHost:a\nX-Empty:\r\nX-Pad:   p  \r\nX-Last: l\n\n";
+        assert_eq!(lines(odd, &|_| {}), "Host: a\r\nX-Empty: \r\nX-Pad: p\r\nX-Last: l\r\n");
     }
 
     #[test]

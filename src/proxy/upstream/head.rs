@@ -87,13 +87,9 @@ pub fn encode_request(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (known, name, value) in fields.iter_known() {
-        // Framing is ours to write (and Transfer-Encoding was removed as
-        // hop-by-hop already).
-        if known != Known::ContentLength && known != Known::TransferEncoding {
-            put_raw_field(out, name, value);
-        }
-    }
+    // Framing is ours to write (and Transfer-Encoding was removed as
+    // hop-by-hop already).
+    fields.write_lines(out, |known| known == Known::ContentLength || known == Known::TransferEncoding);
     added.encode(out);
     match framing {
         RequestFraming::None => {}

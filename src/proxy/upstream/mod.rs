@@ -17,7 +17,7 @@ mod pool;
 
 use std::sync::Arc;
 
-use http::header::{CONTENT_LENGTH, HOST};
+use http::header::HOST;
 use http::{Method, StatusCode, Uri};
 use http_body::Body as _;
 
@@ -30,6 +30,7 @@ use self::head::RequestFraming;
 use self::pool::Checkin;
 use super::error::ProxyError;
 use super::fields::RequestFields;
+use super::headers::Known;
 use super::request_body::RequestBody;
 use crate::snapshot::{Backend, Target};
 
@@ -68,7 +69,7 @@ pub async fn send(
         RequestBody::Buffered(bytes) => Some(bytes.len() as u64),
         RequestBody::Stream(incoming) => incoming.size_hint().exact(),
     };
-    let framing = RequestFraming::choose(known, req.fields.contains(CONTENT_LENGTH.as_str()));
+    let framing = RequestFraming::choose(known, req.fields.has(Known::ContentLength));
     let streamed = framing != RequestFraming::None && matches!(req.body, RequestBody::Stream(_));
     let idempotent = is_idempotent(&req.method);
     let mut attempts = backend.retries.saturating_add(1);
