@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 
 use super::headers::Known;
-use super::upstream::put_raw_field;
+use super::lines::{Lines, put_raw_field};
 use crate::snapshot::FieldValues;
 
 /// Where a name or a value is: `head`'s bytes, then `set`'s.
@@ -153,41 +153,22 @@ impl RequestFields {
     }
 
     /// Appends the fields as `name: value\r\n` lines, but for those of a
-    /// kind `skip` passes. Consecutive lines the client sent in that form
-    /// (the usual case) are copied from the head as one run of bytes: one
-    /// copy for a whole head instead of four per field.
+    /// kind `skip` passes; lines the client wrote in a row go as one copy
+    /// (`Lines`).
     pub fn write_lines(&self, out: &mut Vec<u8>, skip: impl Fn(Known) -> bool) {
-        let head = &self.head[..];
-        // The run being gathered: from its first name to its last value.
-        let mut run: Option<Range<usize>> = None;
-        let flush = |out: &mut Vec<u8>, run: Option<Range<usize>>| {
-            if let Some(bytes) = run.and_then(|run| head.get(run)) {
-                out.extend_from_slice(bytes);
-                out.extend_from_slice(b"\r\n");
-            }
-        };
+        let mut lines = Lines::new(&self.head);
         for field in &self.fields {
             if field.removed || skip(field.known) {
-                flush(out, run.take());
-                continue;
-            }
-            let (name, value) = (field.name.range(), field.value.range());
-            let as_written =
-                !value.is_empty() && value.end <= head.len() && head.get(name.end..value.start) == Some(&b": "[..]);
-            if !as_written {
-                flush(out, run.take());
+                lines.end_line(out, b"");
+            } else if field.name.range().end > self.head.len() {
+                // Set by the proxy (`set`): not in the head.
+                lines.end_line(out, b"");
                 put_raw_field(out, self.bytes(field.name), self.bytes(field.value));
-                continue;
+            } else {
+                lines.field(out, field.name.range(), field.value.range());
             }
-            run = match run {
-                Some(r) if head.get(r.end..name.start) == Some(&b"\r\n"[..]) => Some(r.start..value.end),
-                r => {
-                    flush(out, r);
-                    Some(name.start..value.end)
-                }
-            };
         }
-        flush(out, run);
+        lines.end_line(out, b"");
     }
 
     /// Removes every field whose kind and name pass `test`; says whether

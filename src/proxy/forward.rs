@@ -17,7 +17,8 @@ use super::headers::{
 };
 use super::key_auth::Identity;
 use super::response::ProxyBody;
-use super::upstream::{AddedFields, Fields, UpstreamBody, UpstreamResponse, put_field, put_raw_field};
+use super::lines::put_field;
+use super::upstream::{AddedFields, Fields, UpstreamBody, UpstreamResponse};
 use super::wire;
 use crate::snapshot::{Route, Scheme, header_safe};
 
@@ -240,18 +241,10 @@ impl Proxied {
     /// ours appended to its last Via (or a Via of our own), then the
     /// latency headers. Returns whether the upstream sent a Date.
     pub fn encode_fields(&self, out: &mut Vec<u8>) -> bool {
-        let last_via = self.fields.last_via();
-        for (i, (name, value)) in self.fields.iter().enumerate() {
-            put_raw_field(out, name, value);
-            if Some(i) == last_via {
-                // Before the line's CRLF: `, 1.1 portcullis`.
-                out.truncate(out.len() - 2);
-                out.extend_from_slice(b", ");
-                out.extend_from_slice(VIA_VALUE.as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        if last_via.is_none() {
+        // After the last Via's value: `, 1.1 portcullis`.
+        const VIA_ADDED: &[u8] = b", 1.1 portcullis";
+        debug_assert_eq!(&VIA_ADDED[2..], VIA_VALUE.as_bytes());
+        if !self.fields.write_lines(out, VIA_ADDED) {
             put_field(out, &VIA, VIA_VALUE.as_bytes());
         }
         put_field(out, &X_KONG_UPSTREAM_LATENCY, self.upstream_latency.as_bytes());

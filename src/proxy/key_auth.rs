@@ -16,7 +16,7 @@ use super::headers::{
     X_ANONYMOUS_CONSUMER, X_CONSUMER_CUSTOM_ID, X_CONSUMER_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER,
 };
 use super::request_body::RequestBody;
-use super::upstream::put_field;
+use super::lines::put_field;
 use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyAuthConfig, KeyDigest, KeyName, Scheme};
 
 /// The part of the request key-auth reads and may rewrite.

@@ -15,6 +15,7 @@ mod h1;
 mod handler;
 mod headers;
 mod key_auth;
+mod lines;
 mod request;
 mod request_body;
 mod response;

@@ -9,7 +9,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, StatusCode, Version};
 
 use crate::proxy::clock;
-use crate::proxy::upstream::put_field;
+use crate::proxy::lines::put_field;
 
 /// How the response body goes to the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

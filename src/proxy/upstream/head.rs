@@ -15,6 +15,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use crate::proxy::fields::RequestFields;
 use crate::proxy::headers::Known;
+use crate::proxy::lines::Lines;
 use crate::proxy::wire;
 
 /// Largest response head accepted (status line + headers). nginx's default
@@ -57,20 +58,6 @@ pub trait AddedFields: Sync {
 /// Nothing added.
 impl AddedFields for () {
     fn encode(&self, _: &mut Vec<u8>) {}
-}
-
-/// Appends one `name: value\r\n` line.
-pub fn put_field(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
-    put_raw_field(out, name.as_str().as_bytes(), value);
-}
-
-/// Appends one `name: value\r\n` line; `name` must be a token and `value`
-/// a valid field value (as httparse checked them on the way in).
-pub fn put_raw_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes `METHOD target HTTP/1.1`, the headers (minus any framing header),
@@ -179,41 +166,7 @@ pub struct Pending {
 struct Span {
     name: Range<u32>,
     value: Range<u32>,
-    role: Role,
-}
-
-/// What a response field is to the proxy, decided once per field from its
-/// name (by length first: most names are compared with nothing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    Passed,
-    ContentLength,
-    TransferEncoding,
-    Connection,
-    /// Never forwarded, whatever `Connection` says (RFC 9110 §7.6.1).
-    HopByHop,
-    /// Passed on, and read by the proxy: Via is appended to, a Date spares
-    /// writing our own.
-    Via,
-    Date,
-}
-
-impl Role {
-    fn of(name: &[u8]) -> Role {
-        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
-        match name.len() {
-            2 if is("te") => Role::HopByHop,
-            3 if is("via") => Role::Via,
-            4 if is("date") => Role::Date,
-            7 if is("trailer") || is("upgrade") => Role::HopByHop,
-            10 if is("connection") => Role::Connection,
-            10 if is("keep-alive") => Role::HopByHop,
-            14 if is("content-length") => Role::ContentLength,
-            16 if is("proxy-connection") => Role::HopByHop,
-            17 if is("transfer-encoding") => Role::TransferEncoding,
-            _ => Role::Passed,
-        }
-    }
+    known: Known,
 }
 
 /// A response's fields as the upstream sent them, hop-by-hop ones left
@@ -241,16 +194,28 @@ impl Fields {
     /// The Content-Length values, in order (names were matched once, when
     /// the head was parsed).
     pub fn content_lengths(&self) -> impl Iterator<Item = &[u8]> {
-        self.spans.iter().filter(|s| s.role == Role::ContentLength).map(|s| self.slice(&s.value))
-    }
-
-    /// Where the last Via field is, in `iter`'s order.
-    pub fn last_via(&self) -> Option<usize> {
-        self.spans.iter().rposition(|s| s.role == Role::Via)
+        self.spans.iter().filter(|s| s.known == Known::ContentLength).map(|s| self.slice(&s.value))
     }
 
     pub fn has_date(&self) -> bool {
-        self.spans.iter().any(|s| s.role == Role::Date)
+        self.spans.iter().any(|s| s.known == Known::Date)
+    }
+
+    /// Appends the fields as lines, as the upstream wrote them where it
+    /// could be (`Lines`), with `via` added to the value of the last Via.
+    /// Says whether there was a Via.
+    pub fn write_lines(&self, out: &mut Vec<u8>, via: &[u8]) -> bool {
+        let last_via = self.spans.iter().rposition(|s| s.known == Known::Via);
+        let mut lines = Lines::new(&self.bytes);
+        let range = |r: &Range<u32>| r.start as usize..r.end as usize;
+        for (i, span) in self.spans.iter().enumerate() {
+            lines.field(out, range(&span.name), range(&span.value));
+            if Some(i) == last_via {
+                lines.end_line(out, via);
+            }
+        }
+        lines.end_line(out, b"");
+        last_via.is_some()
     }
 
     fn slice(&self, range: &Range<u32>) -> &[u8] {
@@ -315,7 +280,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed, HeadError> {
         fields.push(Span {
             name: position(h.name.as_bytes()).ok_or_else(invalid)?,
             value: position(h.value).ok_or_else(invalid)?,
-            role: Role::of(h.name.as_bytes()),
+            known: Known::of(h.name.as_bytes()),
         });
     }
     Ok(Parsed::Final(len, Pending { status, version, fields }))
@@ -327,11 +292,12 @@ impl Pending {
     /// lists, and the fixed list) are read for framing and left out.
     pub fn head(self, bytes: Bytes, head_request: bool) -> Result<ResponseHead, HeadError> {
         let at = |r: &Range<u32>| bytes.get(r.start as usize..r.end as usize).unwrap_or_default();
-        let values = |role: Role| self.fields.iter().filter(move |s| s.role == role).map(|s| at(&s.value));
-        let framing = framing(self.status, head_request, values(Role::TransferEncoding), values(Role::ContentLength))?;
+        let values = |known: Known| self.fields.iter().filter(move |s| s.known == known).map(|s| at(&s.value));
+        let framing =
+            framing(self.status, head_request, values(Known::TransferEncoding), values(Known::ContentLength))?;
         let keep_alive =
-            framing != BodyFraming::UntilClose && wire::keeps_alive(self.version, values(Role::Connection));
-        let tokens = || values(Role::Connection).flat_map(|v| v.split(|&b| b == b',')).map(<[u8]>::trim_ascii);
+            framing != BodyFraming::UntilClose && wire::keeps_alive(self.version, values(Known::Connection));
+        let tokens = || values(Known::Connection).flat_map(|v| v.split(|&b| b == b',')).map(<[u8]>::trim_ascii);
         // Nearly always `Connection: keep-alive` (itself hop-by-hop) or
         // none: then no other field needs looking up in it.
         let listed: Vec<&[u8]> = if tokens().any(|t| !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive")) {
@@ -340,11 +306,11 @@ impl Pending {
             Vec::new()
         };
         let mut spans = self.fields;
-        spans.retain(|s| match s.role {
-            Role::Connection | Role::TransferEncoding | Role::HopByHop => false,
-            Role::Passed | Role::ContentLength | Role::Via | Role::Date => {
-                !listed.iter().any(|t| t.eq_ignore_ascii_case(at(&s.name)))
-            }
+        // Never forwarded, whatever `Connection` says (RFC 9110 §7.6.1);
+        // unlike a request's, a response's Expect is nothing to the proxy.
+        spans.retain(|s| match s.known {
+            Known::Connection | Known::TransferEncoding | Known::HopByHop => false,
+            _ => !listed.iter().any(|t| t.eq_ignore_ascii_case(at(&s.name))),
         });
         drop(listed);
         let fields = Fields { bytes, spans };
@@ -388,6 +354,7 @@ mod tests {
     use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 
     use super::*;
+    use crate::proxy::lines::put_field;
 
     fn parse(raw: &[u8], head_request: bool) -> Result<ResponseHead, HeadError> {
         match parse_response(raw)? {
@@ -489,21 +456,6 @@ mod tests {
     }
 
     #[test]
-    fn roles_are_decided_by_the_whole_name_in_any_case() {
-        assert_eq!(Role::of(b"Content-Length"), Role::ContentLength);
-        assert_eq!(Role::of(b"TRANSFER-ENCODING"), Role::TransferEncoding);
-        assert_eq!(Role::of(b"connection"), Role::Connection);
-        assert_eq!((Role::of(b"VIA"), Role::of(b"Date")), (Role::Via, Role::Date));
-        for hop in ["TE", "Trailer", "upgrade", "Keep-Alive", "Proxy-Connection"] {
-            assert_eq!(Role::of(hop.as_bytes()), Role::HopByHop, "{hop}");
-        }
-        // Same lengths, other names.
-        for passed in ["tf", "vim", "dat", "trailed", "x-conn-id1", "content-lengtx", "set-cookie", ""] {
-            assert_eq!(Role::of(passed.as_bytes()), Role::Passed, "{passed}");
-        }
-    }
-
-    #[test]
     fn hop_by_hop_fields_are_left_out() {
         let head = parse(
             b"HTTP/1.1 200 OK\r\nConnection: X-Hop, keep-alive\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n\
@@ -518,20 +470,28 @@ mod tests {
     }
 
     #[test]
-    fn fields_the_proxy_reads_are_found_by_role() {
+    fn fields_the_proxy_reads_are_found_by_kind() {
         let head = parse(
             b"HTTP/1.1 200 OK\r\nVIA: 1.1 a\r\nContent-Length: 2\r\nX: 1\r\nvia: 1.1 b\r\nX-Date: no\r\n\r\n",
             false,
         )
         .unwrap();
         assert_eq!(head.fields.content_lengths().collect::<Vec<_>>(), [b"2"]);
-        assert_eq!(head.fields.last_via(), Some(3), "the second Via, in iter's order");
+        let mut out = Vec::new();
+        assert!(head.fields.write_lines(&mut out, b", 1.1 p"));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "VIA: 1.1 a\r\nContent-Length: 2\r\nX: 1\r\nvia: 1.1 b, 1.1 p\r\nX-Date: no\r\n",
+            "ours goes on the last Via, the lines as they were sent"
+        );
         assert!(!head.fields.has_date(), "X-Date is not Date");
         // A field the Connection header lists is gone, and so is its role.
         let head =
             parse(b"HTTP/1.1 200 OK\r\nDate: d\r\nVia: v\r\nConnection: via\r\nContent-Length: 0\r\n\r\n", false)
                 .unwrap();
-        assert_eq!((head.fields.last_via(), head.fields.has_date()), (None, true));
+        let mut out = Vec::new();
+        assert_eq!((head.fields.write_lines(&mut out, b", 1.1 p"), head.fields.has_date()), (false, true));
+        assert_eq!(String::from_utf8_lossy(&out), "Date: d\r\nContent-Length: 0\r\n");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use http::{Method, StatusCode, Uri};
 use http_body::Body as _;
 
 pub use body::{BoxError, UpstreamBody};
-pub use head::{AddedFields, Fields, put_field, put_raw_field};
+pub use head::{AddedFields, Fields};
 pub use pool::Pool;
 
 use self::conn::{Body, ExchangeError, Outgoing, Upload, UpstreamConn};
