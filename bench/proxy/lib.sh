@@ -182,11 +182,21 @@ print(f"{rps:.0f} {p50:.3f} {p99:.3f} {cpu_us:.1f} {non2xx.group(1) if non2xx el
 PY
 }
 
-start_upstream() { # the shared nginx upstream, on the load CPU
-  render upstream.conf "$UPSTREAM"
-  taskset -c "$LOAD_CPU" nginx -c "$work/upstream.conf" -g 'daemon off;' &
+# The shared upstream, on the load CPU: upstream.c by default, or nginx
+# (upstream.conf) with UPSTREAM_SERVER=nginx, as every run before 2026-12-06
+# (fourteenth session) had it. nginx took about half of the load CPU.
+start_upstream() {
+  case ${UPSTREAM_SERVER:-c} in
+    c)
+      cc -O2 -o "$work/upstream" "$here/upstream.c"
+      taskset -c "$LOAD_CPU" "$work/upstream" "$UPSTREAM" & ;;
+    nginx)
+      render upstream.conf "$UPSTREAM"
+      taskset -c "$LOAD_CPU" nginx -c "$work/upstream.conf" -g 'daemon off;' & ;;
+    *) echo "UPSTREAM_SERVER must be c or nginx" >&2; exit 2 ;;
+  esac
   pids+=($!)
-  sleep 0.3
+  until curl -fs -o /dev/null "http://127.0.0.1:$UPSTREAM/"; do sleep 0.05; done
 }
 
 generate() { # n: the same n credentials for every contestant, and Kong's 401 bodies
