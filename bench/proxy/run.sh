@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Key-auth proxy benchmark: Portcullis (local mode, release build) vs nginx
-# (map) vs HAProxy (map file), in front of the same nginx upstream, in one
-# run on one machine. Each contestant is pinned to CPU $PROXY_CPU, wrk and
+# (map) vs HAProxy (map file), in front of the same upstream (upstream.c;
+# UPSTREAM_SERVER=nginx for nginx, as before 2026-12-06), in one run on one
+# machine. Each contestant is pinned to CPU $PROXY_CPU, wrk and
 # the upstream to CPU $LOAD_CPU. Functional equivalence is checked first.
 #
 #   bench/proxy/run.sh [N ...]          credentials per run (default: 10 100000)
