@@ -16,8 +16,8 @@ use super::headers::{
     remove_hop_by_hop,
 };
 use super::key_auth::Identity;
-use super::response::ProxyBody;
 use super::lines::put_field;
+use super::response::ProxyBody;
 use super::upstream::{AddedFields, Fields, UpstreamBody, UpstreamResponse};
 use super::wire;
 use crate::snapshot::{Route, Scheme, header_safe};

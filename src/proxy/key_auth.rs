@@ -15,8 +15,8 @@ use super::fields::RequestFields;
 use super::headers::{
     X_ANONYMOUS_CONSUMER, X_CONSUMER_CUSTOM_ID, X_CONSUMER_ID, X_CONSUMER_USERNAME, X_CREDENTIAL_IDENTIFIER,
 };
-use super::request_body::RequestBody;
 use super::lines::put_field;
+use super::request_body::RequestBody;
 use crate::snapshot::{Consumer, ConsumerIndex, Credential, KeyAuthConfig, KeyDigest, KeyName, Scheme};
 
 /// The part of the request key-auth reads and may rewrite.
