@@ -372,3 +372,40 @@ async fn large_bodies_stream_through_intact() {
     }
     assert_eq!(seen.connections(), 1, "both bodies were read to their end");
 }
+
+#[tokio::test]
+async fn a_body_that_arrives_in_pieces_after_its_head_comes_out_whole() {
+    // The head and the first piece in one write, the rest later: the part
+    // read with the head goes out first, then the rest as it comes.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let up = listener.local_addr().expect("addr");
+    let connections = Arc::new(Mutex::new(0usize));
+    let count = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            *count.lock().expect("lock") += 1;
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while read_until(&mut stream, &mut buf, b"\r\n\r\n").await.is_some() {
+                    buf.clear();
+                    let pieces: [&[u8]; 3] = [b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello", b" wor", b"ld"];
+                    for piece in pieces {
+                        if stream.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            });
+        }
+    });
+    let proxy = proxy_to(up).await;
+    for _ in 0..2 {
+        let resp = get_path(proxy.addr, "/").await;
+        assert_eq!(
+            (resp.status, resp.header("content-length"), resp.text()),
+            (StatusCode::OK, Some("11"), "hello world")
+        );
+    }
+    assert_eq!(*connections.lock().expect("lock"), 1, "the body was read to its end, so the connection was reused");
+}
