@@ -195,8 +195,12 @@ start_upstream() {
       taskset -c "$LOAD_CPU" nginx -c "$work/upstream.conf" -g 'daemon off;' & ;;
     *) echo "UPSTREAM_SERVER must be c or nginx" >&2; exit 2 ;;
   esac
-  pids+=($!)
-  until curl -fs -o /dev/null "http://127.0.0.1:$UPSTREAM/"; do sleep 0.05; done
+  local pid=$!
+  pids+=("$pid")
+  until curl -fs -m 1 -o /dev/null "http://127.0.0.1:$UPSTREAM/"; do
+    kill -0 "$pid" 2>/dev/null || { echo "the upstream died" >&2; exit 1; }
+    sleep 0.05
+  done
 }
 
 generate() { # n: the same n credentials for every contestant, and Kong's 401 bodies
