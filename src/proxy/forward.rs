@@ -12,8 +12,8 @@ use super::error::ProxyError;
 use super::fields::RequestFields;
 use super::headers::{
     HTTP_VALUE, HTTPS_VALUE, Known, VIA_VALUE, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PATH, X_FORWARDED_PORT,
-    X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY, X_REAL_IP, millis,
-    remove_hop_by_hop,
+    X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY, X_REAL_IP, millis_value,
+    remove_hop_by_hop, whole_millis,
 };
 use super::key_auth::Identity;
 use super::lines::put_field;
@@ -222,13 +222,16 @@ pub struct Proxied {
     pub status: StatusCode,
     pub fields: Fields,
     pub body: UpstreamBody,
-    proxy_latency: HeaderValue,
-    upstream_latency: HeaderValue,
+    /// Whole milliseconds, made field values as the head is written: a
+    /// response moves from the upstream read to the client write, and two
+    /// field values would make it 64 bytes larger at each move.
+    proxy_ms: u32,
+    upstream_ms: u32,
 }
 
 pub fn client_response(response: UpstreamResponse, proxy: Duration, upstream: Duration) -> Proxied {
     let UpstreamResponse { status, fields, body } = response;
-    Proxied { status, fields, body, proxy_latency: millis(proxy), upstream_latency: millis(upstream) }
+    Proxied { status, fields, body, proxy_ms: whole_millis(proxy), upstream_ms: whole_millis(upstream) }
 }
 
 impl Proxied {
@@ -247,8 +250,8 @@ impl Proxied {
         if !self.fields.write_lines(out, VIA_ADDED) {
             put_field(out, &VIA, VIA_VALUE.as_bytes());
         }
-        put_field(out, &X_KONG_UPSTREAM_LATENCY, self.upstream_latency.as_bytes());
-        put_field(out, &X_KONG_PROXY_LATENCY, self.proxy_latency.as_bytes());
+        put_field(out, &X_KONG_UPSTREAM_LATENCY, millis_value(self.upstream_ms).as_bytes());
+        put_field(out, &X_KONG_PROXY_LATENCY, millis_value(self.proxy_ms).as_bytes());
         self.fields.has_date()
     }
 
@@ -271,8 +274,8 @@ impl Proxied {
                 headers.append(VIA, HeaderValue::from_bytes(&v).unwrap_or(VIA_VALUE));
             }
         }
-        headers.insert(X_KONG_UPSTREAM_LATENCY, self.upstream_latency);
-        headers.insert(X_KONG_PROXY_LATENCY, self.proxy_latency);
+        headers.insert(X_KONG_UPSTREAM_LATENCY, millis_value(self.upstream_ms));
+        headers.insert(X_KONG_PROXY_LATENCY, millis_value(self.proxy_ms));
         let mut response = Response::new(ProxyBody::Upstream(self.body));
         *response.status_mut() = self.status;
         *response.headers_mut() = headers;

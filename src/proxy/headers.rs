@@ -161,8 +161,18 @@ pub fn remove_hop_by_hop(fields: &mut RequestFields) {
 /// Milliseconds as a header value (integer, like Kong's latency headers).
 /// Values under a second come from a table built once: no allocation.
 pub fn millis(d: std::time::Duration) -> HeaderValue {
+    millis_value(whole_millis(d))
+}
+
+/// Whole milliseconds, as Kong's latency headers count them; a duration
+/// past `u32::MAX` ms (49 days) reads as that.
+pub fn whole_millis(d: std::time::Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// `ms` as a header value (see `millis`).
+pub fn millis_value(ms: u32) -> HeaderValue {
     static SMALL: OnceLock<Box<[HeaderValue]>> = OnceLock::new();
-    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let table = SMALL.get_or_init(|| (0..1000u64).map(HeaderValue::from).collect());
     usize::try_from(ms).ok().and_then(|i| table.get(i)).cloned().unwrap_or_else(|| HeaderValue::from(ms))
 }

@@ -6,7 +6,6 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -40,7 +39,6 @@ pub struct UpstreamBody {
     /// Present until the body ends or fails.
     conn: Option<Checkin>,
     state: State,
-    read_timeout: Duration,
     /// Created on the first wait only: bodies that arrive with the head
     /// never touch the timer.
     timer: Option<Pin<Box<Sleep>>>,
@@ -56,14 +54,15 @@ enum Next {
 
 impl UpstreamBody {
     /// `conn.reusable` says whether the exchange so far allows reuse.
-    pub fn new(conn: Checkin, framing: BodyFraming, read_timeout: Duration) -> Self {
+    /// Reads time out after the connection's `read_timeout`.
+    pub fn new(conn: Checkin, framing: BodyFraming) -> Self {
         let state = match framing {
             BodyFraming::Empty => State::Done,
             BodyFraming::Length(n) => State::Length(n),
             BodyFraming::Chunked => State::Chunked(Chunked::default()),
             BodyFraming::UntilClose => State::UntilClose,
         };
-        let mut body = UpstreamBody { conn: Some(conn), state, read_timeout, timer: None, waiting: false };
+        let mut body = UpstreamBody { conn: Some(conn), state, timer: None, waiting: false };
         if matches!(body.state, State::Done) {
             body.finish();
         }
@@ -142,7 +141,7 @@ impl Body for UpstreamBody {
                 Poll::Ready(Err(e)) => return this.fail(e.into()),
                 Poll::Pending => {
                     if !this.waiting {
-                        let deadline = clock::tokio_now() + this.read_timeout;
+                        let deadline = clock::tokio_now() + conn.conn.read_timeout;
                         match &mut this.timer {
                             Some(timer) => timer.as_mut().reset(deadline),
                             None => this.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),

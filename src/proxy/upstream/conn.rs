@@ -29,7 +29,13 @@ use crate::snapshot::Target;
 /// Request bodies up to this size are sent in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
 
+/// Boxed for its whole life (made once per connection, then pooled and
+/// reused): what a request's response carries to the client is a pointer
+/// to it, not its ~150 bytes, moved at every step from the upstream read
+/// to the client write.
 pub struct UpstreamConn {
+    /// Where it is connected, and which pool list it goes back to.
+    pub(super) target: Target,
     stream: Socket,
     /// Bytes read and not consumed yet (a response head, body bytes).
     pub(super) buf: BytesMut,
@@ -37,6 +43,9 @@ pub struct UpstreamConn {
     out: Vec<u8>,
     /// How much to read at once (see `READ_CHUNK`).
     read_chunk: usize,
+    /// The backend's read timeout, set for each exchange: the response
+    /// body reads with it (kept here, not in the body, for the body's size).
+    pub(super) read_timeout: Duration,
     /// The response-head deadline's timer: made on the first wait and then
     /// only moved when it fires before the current wait's deadline, so a
     /// request costs a clock read, not a timer registration.
@@ -92,17 +101,19 @@ pub enum ConnectError {
 
 impl UpstreamConn {
     /// Opens a connection (resolving a name target now) within `timeout`.
-    pub async fn connect(target: &Target, timeout: Duration) -> Result<Self, ConnectError> {
+    pub async fn connect(target: &Target, timeout: Duration) -> Result<Box<Self>, ConnectError> {
         let stream = tokio::time::timeout(timeout, open(target)).await.map_err(|_| ConnectError::Timeout)??;
         // Heads are small writes that must not wait for Nagle.
         stream.set_nodelay(true)?;
-        Ok(UpstreamConn {
+        Ok(Box::new(UpstreamConn {
+            target: target.clone(),
             stream: Socket::new(stream)?,
             buf: BytesMut::with_capacity(READ_CHUNK),
             out: Vec::with_capacity(1024),
             read_chunk: READ_CHUNK,
+            read_timeout: Duration::ZERO,
             timer: None,
-        })
+        }))
     }
 
     /// Whether an idle connection can carry a request: the upstream has
@@ -153,6 +164,7 @@ impl UpstreamConn {
     /// Reads up to the final response head (skipping 1xx heads), waiting
     /// at most `limit` from now.
     pub async fn read_head(&mut self, head_request: bool, limit: Duration) -> Result<ResponseHead, ExchangeError> {
+        self.read_timeout = limit;
         let deadline = clock::tokio_now() + limit;
         let mut received = !self.buf.is_empty();
         loop {

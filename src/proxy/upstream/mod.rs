@@ -32,7 +32,7 @@ use super::error::ProxyError;
 use super::fields::RequestFields;
 use super::headers::Known;
 use super::request_body::RequestBody;
-use crate::snapshot::{Backend, Target};
+use crate::snapshot::Backend;
 
 /// The upstream's answer: its status, its fields (hop-by-hop ones left
 /// out) and its body, still to be read.
@@ -95,7 +95,7 @@ pub async fn send(
                     }
                 },
             };
-            match exchange(pool, target, conn, req, framing, backend).await {
+            match exchange(pool, conn, req, framing, backend).await {
                 Ok(response) => return Ok(response),
                 Err(ExchangeError::Closed { delivered }) => {
                     let resendable = !delivered || (idempotent && !streamed);
@@ -129,8 +129,7 @@ pub async fn send(
 /// client's side, from the returned response.
 async fn exchange(
     pool: &Arc<Pool>,
-    target: &Target,
-    mut conn: UpstreamConn,
+    mut conn: Box<UpstreamConn>,
     req: &mut UpstreamRequest<'_>,
     framing: RequestFraming,
     backend: &Backend,
@@ -152,8 +151,8 @@ async fn exchange(
     // request is sent (an early response ends the upload sooner).
     let head = conn.read_head(req.method == Method::HEAD, backend.timeouts.read).await?;
     let reusable = head.keep_alive && upload == Upload::Complete;
-    let checkin = Checkin::new(pool.clone(), target.clone(), conn, reusable);
-    let body = UpstreamBody::new(checkin, head.framing, backend.timeouts.read);
+    let checkin = Checkin::new(pool.clone(), conn, reusable);
+    let body = UpstreamBody::new(checkin, head.framing);
     Ok(UpstreamResponse { status: head.status, fields: head.fields, body })
 }
 

@@ -18,7 +18,7 @@ use crate::proxy::clock;
 use crate::snapshot::Target;
 
 struct Idle {
-    conn: UpstreamConn,
+    conn: Box<UpstreamConn>,
     since: Instant,
 }
 
@@ -41,7 +41,7 @@ impl Pool {
 
     /// The most recently returned idle connection to `target` that is still
     /// usable (not expired, not closed by the upstream).
-    pub fn checkout(&self, target: &Target) -> Option<UpstreamConn> {
+    pub fn checkout(&self, target: &Target) -> Option<Box<UpstreamConn>> {
         let mut idle = self.lock();
         let list = idle.get_mut(target)?;
         while let Some(mut entry) = list.pop() {
@@ -52,12 +52,17 @@ impl Pool {
         None
     }
 
-    fn checkin(&self, target: Target, conn: UpstreamConn) {
+    fn checkin(&self, conn: Box<UpstreamConn>) {
         if self.max_idle_per_target == 0 {
             return;
         }
         let mut idle = self.lock();
-        let list = idle.entry(target).or_default();
+        // The target is cloned only for a list not yet made (a name
+        // target's clone allocates).
+        let list = match idle.get_mut(&conn.target) {
+            Some(list) => list,
+            None => idle.entry(conn.target.clone()).or_default(),
+        };
         if list.len() >= self.max_idle_per_target {
             list.remove(0);
         }
@@ -94,23 +99,22 @@ impl Pool {
 /// response body once it has been read to the end.
 pub struct Checkin {
     pool: Arc<Pool>,
-    target: Target,
-    pub(super) conn: UpstreamConn,
+    pub(super) conn: Box<UpstreamConn>,
     /// The exchange left the connection clean: request fully sent, the
     /// upstream keeps it alive, the body is delimited.
     reusable: bool,
 }
 
 impl Checkin {
-    pub fn new(pool: Arc<Pool>, target: Target, conn: UpstreamConn, reusable: bool) -> Self {
-        Checkin { pool, target, conn, reusable }
+    pub fn new(pool: Arc<Pool>, conn: Box<UpstreamConn>, reusable: bool) -> Self {
+        Checkin { pool, conn, reusable }
     }
 
     /// Back to the pool if reusable and nothing unread is left; else the
     /// connection is closed.
     pub fn release(self) {
         if self.reusable && self.conn.buf.is_empty() {
-            self.pool.checkin(self.target, self.conn);
+            self.pool.checkin(self.conn);
         }
     }
 }
