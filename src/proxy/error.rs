@@ -11,6 +11,11 @@ use super::clock;
 use super::headers::{JSON_UTF8, SERVER_VALUE, TEXT_UTF8, X_KONG_RESPONSE_LATENCY, millis};
 use super::response::ProxyBody;
 
+static JSON: HeaderValue = JSON_UTF8;
+static TEXT: HeaderValue = TEXT_UTF8;
+static LOCATION_NAME: HeaderName = LOCATION;
+static WWW_AUTHENTICATE_NAME: HeaderName = WWW_AUTHENTICATE;
+
 /// Why key-auth rejected a request (before `anonymous` is considered).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthFailure {
@@ -117,13 +122,15 @@ impl ProxyError {
         match self {
             // Kong answers a redirect with headers only.
             ProxyError::HttpsRequired { location: Some(location), .. } => {
-                Answer { status, latency, content_type: None, extra: Some((LOCATION, location)), body: "" }
+                Answer { status, latency, content_type: None, extra: Some((&LOCATION_NAME, location)), body: "" }
             }
             other => {
                 let as_text = matches!(format, Format::Negotiated) && accept.is_some_and(prefers_text);
-                let (content_type, body) = if as_text { (TEXT_UTF8, text) } else { (JSON_UTF8, json) };
+                let (content_type, body) = if as_text { (&TEXT, text) } else { (&JSON, json) };
                 let extra = match other {
-                    ProxyError::Unauthorized { www_authenticate, .. } => Some((WWW_AUTHENTICATE, www_authenticate)),
+                    ProxyError::Unauthorized { www_authenticate, .. } => {
+                        Some((&WWW_AUTHENTICATE_NAME, www_authenticate))
+                    }
                     _ => None,
                 };
                 Answer { status, latency, content_type: Some(content_type), extra, body }
@@ -140,9 +147,12 @@ pub struct Answer {
     pub status: StatusCode,
     /// X-Kong-Response-Latency.
     latency: HeaderValue,
-    content_type: Option<HeaderValue>,
+    // Static names and values are referred to: an answer moves from the
+    // handler to the connection's writer, and owned ones made it ~60 %
+    // larger.
+    content_type: Option<&'static HeaderValue>,
     /// Location (redirects) or WWW-Authenticate (401s).
-    extra: Option<(HeaderName, HeaderValue)>,
+    extra: Option<(&'static HeaderName, HeaderValue)>,
     pub body: &'static str,
 }
 
@@ -154,8 +164,8 @@ impl Answer {
         static TYPE: HeaderName = CONTENT_TYPE;
         [(&SERVER_FIELD.0, &SERVER_FIELD.1), (&LATENCY, &self.latency)]
             .into_iter()
-            .chain(self.content_type.as_ref().map(|v| (&TYPE, v)))
-            .chain(self.extra.as_ref().map(|(n, v)| (n, v)))
+            .chain(self.content_type.map(|v| (&TYPE, v)))
+            .chain(self.extra.as_ref().map(|(n, v)| (*n, v)))
     }
 
     pub fn into_response(self) -> Response<ProxyBody> {

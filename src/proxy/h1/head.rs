@@ -111,10 +111,12 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, HeadError> {
 impl Pending {
     /// Builds the head from its frozen bytes (those `parse` saw): the
     /// fields stay there, read in place.
-    pub fn head(self, bytes: &Bytes) -> Result<RequestHead, HeadError> {
+    pub fn head(self, bytes: Bytes) -> Result<RequestHead, HeadError> {
         let uri = Uri::from_maybe_shared(bytes.slice(self.target.clone()))
             .map_err(|_| HeadError::Malformed("request target"))?;
-        let fields = RequestFields::parsed(bytes.clone(), self.fields);
+        // The head's bytes go to the fields as they are: a clone and a drop
+        // would be two atomic updates of their reference count.
+        let fields = RequestFields::parsed(bytes, self.fields);
         // RFC 9112 §3.2, as nginx: at most one Host, and HTTP/1.1 must send it.
         let mut hosts = fields.values_of(Known::Host);
         match (hosts.next(), hosts.next()) {
@@ -175,7 +177,7 @@ mod tests {
 
     fn head(raw: &[u8]) -> Result<RequestHead, HeadError> {
         match parse(raw)? {
-            Parsed::Complete(len, pending) => pending.head(&Bytes::copy_from_slice(&raw[..len])),
+            Parsed::Complete(len, pending) => pending.head(Bytes::copy_from_slice(&raw[..len])),
             Parsed::Partial => Err(HeadError::Malformed("partial")),
         }
     }

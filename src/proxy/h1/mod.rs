@@ -32,7 +32,7 @@ use tokio::time::{Instant, Sleep};
 pub use rewind::Rewind;
 
 use self::body::{H1Body, Inbound, Leftover};
-use self::head::{HeadError, Parsed, RequestHead};
+use self::head::{HeadError, Parsed, Pending, RequestHead};
 use self::io::Io;
 use self::response::{Exchange, Framing, Persistence, Written};
 use super::clock;
@@ -77,11 +77,13 @@ pub enum ConnError {
     BodyLength,
 }
 
-/// What waiting for the next request head gave. Returned once per request
-/// and taken apart at once, so the head is not boxed.
-#[allow(clippy::large_enum_variant)]
+/// What waiting for the next request head gave.
 enum Next {
-    Head(RequestHead),
+    /// A complete head of this many bytes at the start of the buffer,
+    /// parsed into positions. `exchange` makes the `RequestHead` and takes
+    /// it apart at once: the head (~200 bytes) is never returned or passed
+    /// on, each of which would copy it.
+    Head(usize, Pending),
     Closed,
     Http2,
 }
@@ -97,8 +99,8 @@ where
     let mut conn = Connection { ctx, stop, timer: None, first: detect_h2 };
     let mut io = Io::new(stream);
     loop {
-        let head = match conn.next_head(&mut io).await {
-            Ok(Next::Head(head)) => head,
+        let (len, pending) = match conn.next_head(&mut io).await {
+            Ok(Next::Head(len, pending)) => (len, pending),
             Ok(Next::Closed) => return Ok(Ended::Closed),
             Ok(Next::Http2) => return Ok(Ended::Http2(Rewind::new(io.stream, io.buf.freeze()))),
             Err(ConnError::Head(error)) => {
@@ -108,7 +110,7 @@ where
             Err(error) => return Err(error),
         };
         conn.first = false;
-        let (back, persistence) = conn.exchange(io, head).await?;
+        let (back, persistence) = conn.exchange(io, len, pending).await?;
         io = back;
         io.settle();
         if persistence == Persistence::Close {
@@ -161,10 +163,7 @@ impl Connection<'_> {
                     self.first = false;
                     match head::parse(&io.buf)? {
                         Parsed::Partial => {}
-                        Parsed::Complete(len, pending) => {
-                            let bytes = io.buf.split_to(len).freeze();
-                            return Ok(Next::Head(pending.head(&bytes)?));
-                        }
+                        Parsed::Complete(len, pending) => return Ok(Next::Head(len, pending)),
                     }
                 }
             }
@@ -192,12 +191,24 @@ impl Connection<'_> {
         }
     }
 
-    /// One request: the handler, then the response. Says whether the
-    /// connection carries on.
-    async fn exchange<I>(&mut self, io: Io<I>, head: RequestHead) -> Result<(Io<I>, Persistence), ConnError>
+    /// One request, whose head is the buffer's first `len` bytes: the
+    /// handler, then the response. Says whether the connection carries on.
+    async fn exchange<I>(
+        &mut self,
+        mut io: Io<I>,
+        len: usize,
+        pending: Pending,
+    ) -> Result<(Io<I>, Persistence), ConnError>
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let head = match pending.head(io.buf.split_to(len).freeze()) {
+            Ok(head) => head,
+            Err(error) => {
+                refuse(&mut io, &error, &self.stop).await;
+                return Err(error.into());
+            }
+        };
         let RequestHead { method, uri, version, fields, framing, keep_alive, expect_continue } = head;
         let is_head = method == http::Method::HEAD;
         let mut head = ClientHead { method, uri, version, fields };
@@ -212,10 +223,16 @@ impl Connection<'_> {
             }
         };
         // Admission does not wait: a refused request (a 401) is answered
-        // without building the forwarding future.
-        let response = match handler::admit(&mut head, body, self.ctx) {
-            Admission::Forward(admitted) => handler::forward(admitted).await,
-            Admission::Answered(reply) => reply,
+        // without building the forwarding future. An admitted request is
+        // forwarded from where admission left it (`ref mut`), not moved out,
+        // and dropped at the block's end with what it still holds (a body
+        // the handler did not read ends its loan of the connection there).
+        let response = {
+            let mut admission = handler::admit(&mut head, body, self.ctx);
+            match admission {
+                Admission::Forward(ref mut admitted) => handler::forward(admitted).await,
+                Admission::Answered(reply) => reply,
+            }
         };
         let (mut io, leftover) = match connection {
             Lent::Kept(io) => (io, Leftover::Consumed),
