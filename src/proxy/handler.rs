@@ -79,9 +79,9 @@ pub struct Admitted<'r> {
     route: Arc<Route>,
     /// The consumers, while key-auth must still read the body.
     body_auth: Option<Arc<ConsumerIndex>>,
-    method: Method,
+    method: &'r Method,
     uri: &'r Uri,
-    fields: RequestFields,
+    fields: &'r mut RequestFields,
     /// The normalized path, which routing used and the upstream gets.
     path: Cow<'r, str>,
     query: Option<Cow<'r, str>>,
@@ -109,37 +109,44 @@ pub fn admit<'r>(head: &'r mut ClientHead, body: ClientBody, conn: &'r ConnCtx) 
     let ClientHead { method, uri, version, fields } = head;
     match route_and_authenticate(&snapshot, uri, *version, method, fields, body, conn, start) {
         Ok(admitted) => Admission::Forward(admitted),
-        Err((error, route)) => {
+        Err(Refusal { error, route, fields }) => {
             let log = RequestLog { route, consumer: None };
             Admission::Answered(conclude(Err(error), fields, start, log))
         }
     }
 }
 
-/// `admit`'s work. The method and fields are taken from the head only once
-/// the request is admitted, so a refusal can still read Accept there.
+/// A request refused by admission, with its fields (for Accept) given back.
+struct Refusal<'r, 's> {
+    error: ProxyError,
+    route: Option<&'s Route>,
+    fields: &'r RequestFields,
+}
+
+/// `admit`'s work. An admitted request borrows the method and fields from
+/// the head, which stays with the connection: the field list's storage is
+/// reused for the connection's next request.
 #[allow(clippy::too_many_arguments)]
 fn route_and_authenticate<'r, 's>(
     snapshot: &'s Snapshot,
     uri: &'r Uri,
     version: Version,
-    method: &mut Method,
-    fields: &mut RequestFields,
+    method: &'r Method,
+    fields: &'r mut RequestFields,
     body: ClientBody,
     conn: &'r ConnCtx,
     start: Instant,
-) -> Result<Admitted<'r>, (ProxyError, Option<&'s Route>)> {
+) -> Result<Admitted<'r>, Refusal<'r, 's>> {
     let shared = &conn.shared;
     // Route. Routing and the upstream both use the normalized path.
     let path = normalize_path(uri.path());
     let host = routing_host(uri, fields.first_of(Known::Host), version);
     let Some(route) = snapshot.routes.find_for(shared.scheme, &host, &path, method, fields) else {
-        return Err((ProxyError::NoRoute, None));
+        return Err(Refusal { error: ProxyError::NoRoute, route: None, fields });
     };
-    let refuse = |error| Err((error, Some(&**route)));
     // Over TLS the router only returns routes that allow https.
     if !route.protocols.allows(shared.scheme) {
-        return refuse(https_required(route, &host, uri));
+        return Err(Refusal { error: https_required(route, &host, uri), route: Some(route), fields });
     }
     let forwarded_host = forwarded_host(&host, fields);
 
@@ -151,7 +158,9 @@ fn route_and_authenticate<'r, 's>(
     let mut body_auth = None;
     match &route.auth {
         RouteAuth::Open => {}
-        RouteAuth::Unavailable => return refuse(ProxyError::PluginUnavailable),
+        RouteAuth::Unavailable => {
+            return Err(Refusal { error: ProxyError::PluginUnavailable, route: Some(route), fields });
+        }
         RouteAuth::KeyAuth(config) if key_auth::applies(config, shared.scheme, method) => {
             let request = AuthRequest {
                 fields,
@@ -161,7 +170,7 @@ fn route_and_authenticate<'r, 's>(
             };
             match key_auth::authenticate_now(config, &snapshot.consumers, request) {
                 Some(Ok(found)) => identity = Some(found),
-                Some(Err(error)) => return refuse(error),
+                Some(Err(error)) => return Err(Refusal { error, route: Some(route), fields }),
                 // The key may be in the body: read in `forward`.
                 None => body_auth = Some(snapshot.consumers.clone()),
             }
@@ -173,9 +182,9 @@ fn route_and_authenticate<'r, 's>(
         start,
         route: route.clone(),
         body_auth,
-        method: std::mem::replace(method, Method::GET),
+        method,
         uri,
-        fields: std::mem::take(fields),
+        fields,
         path,
         query,
         forwarded_host,
@@ -192,21 +201,21 @@ pub async fn forward(a: &mut Admitted<'_>) -> Reply {
     let shared = &a.conn.shared;
     if let (Some(consumers), RouteAuth::KeyAuth(config)) = (a.body_auth.take(), &a.route.auth) {
         let request = AuthRequest {
-            fields: &mut a.fields,
+            fields: a.fields,
             query: &mut a.query,
             body: &mut a.body,
             max_body_bytes: shared.config.max_body_bytes,
         };
         match Box::pin(key_auth::authenticate(config, &consumers, request)).await {
             Ok(found) => a.identity = Some(found),
-            Err(error) => return conclude(Err(error), &a.fields, a.start, a.log()),
+            Err(error) => return conclude(Err(error), a.fields, a.start, a.log()),
         }
     }
 
     let query_changed = matches!(a.query, Some(Cow::Owned(_))) || (a.query.is_none() && a.uri.query().is_some());
     let target = match forward::upstream_uri(&a.route, a.uri, &a.path, a.query.as_deref(), query_changed) {
         Ok(target) => target,
-        Err(error) => return conclude(Err(error), &a.fields, a.start, a.log()),
+        Err(error) => return conclude(Err(error), a.fields, a.start, a.log()),
     };
     let forwarding = Forwarding {
         client_ip: &a.conn.client_ip,
@@ -221,13 +230,13 @@ pub async fn forward(a: &mut Admitted<'_>) -> Reply {
             RequestBody::Stream(_) => None,
         },
     };
-    let forwarded = forward::upstream_fields(&mut a.fields, &a.route, forwarding);
+    let forwarded = forward::upstream_fields(a.fields, &a.route, forwarding);
     let host_from_target = forwarded.host_from_target;
     let added = Added { identity: a.identity.take(), forwarded };
     let mut upstream_req = UpstreamRequest {
-        method: std::mem::replace(&mut a.method, Method::GET),
+        method: a.method,
         uri: target.uri,
-        fields: std::mem::take(&mut a.fields),
+        fields: a.fields,
         added: &added,
         body: std::mem::replace(&mut a.body, RequestBody::Buffered(Bytes::new())),
     };
@@ -239,7 +248,7 @@ pub async fn forward(a: &mut Admitted<'_>) -> Reply {
     let result =
         sent.map(|sent| forward::client_response(sent, proxy_latency, clock::now().saturating_duration_since(sent_at)));
     let log = RequestLog { route: Some(&a.route), consumer: added.identity.as_ref().map(Identity::consumer) };
-    conclude(result, &upstream_req.fields, a.start, log)
+    conclude(result, upstream_req.fields, a.start, log)
 }
 
 /// Logs the request's end and turns an error into the proxy's answer

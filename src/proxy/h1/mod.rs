@@ -37,6 +37,7 @@ use self::io::Io;
 use self::response::{Exchange, Framing, Persistence, Written};
 use super::clock;
 use super::error::{Answer, ProxyError};
+use super::fields::Field;
 use super::forward::Proxied;
 use super::handler::{self, Admission, Reply};
 use super::request::ClientHead;
@@ -96,7 +97,7 @@ pub async fn serve<I>(stream: I, ctx: &ConnCtx, stop: Waiter, detect_h2: bool) -
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut conn = Connection { ctx, stop, timer: None, first: detect_h2 };
+    let mut conn = Connection { ctx, stop, timer: None, first: detect_h2, spare_fields: Vec::new() };
     let mut io = Io::new(stream);
     loop {
         let (len, pending) = match conn.next_head(&mut io).await {
@@ -142,6 +143,9 @@ struct Connection<'a> {
     timer: Option<Pin<Box<Sleep>>>,
     /// No request yet: the HTTP/2 preface is still possible.
     first: bool,
+    /// The last request's field list, emptied: the next head's is made in
+    /// its storage.
+    spare_fields: Vec<Field>,
 }
 
 impl Connection<'_> {
@@ -161,7 +165,7 @@ impl Connection<'_> {
                     }
                 } else {
                     self.first = false;
-                    match head::parse(&io.buf)? {
+                    match head::parse(&io.buf, &mut self.spare_fields)? {
                         Parsed::Partial => {}
                         Parsed::Complete(len, pending) => return Ok(Next::Head(len, pending)),
                     }
@@ -234,6 +238,8 @@ impl Connection<'_> {
                 Admission::Answered(reply) => reply,
             }
         };
+        // The head is done with: its field list's storage serves the next.
+        self.spare_fields = std::mem::take(&mut head.fields).into_spare();
         let (mut io, leftover) = match connection {
             Lent::Kept(io) => (io, Leftover::Consumed),
             Lent::ToBody(inbound) => {

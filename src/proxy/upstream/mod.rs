@@ -44,11 +44,11 @@ pub struct UpstreamResponse {
 
 /// What goes upstream: the rewritten request.
 pub struct UpstreamRequest<'a> {
-    pub method: Method,
+    pub method: &'a Method,
     /// Origin-form: path and query.
     pub uri: Uri,
     /// The client's fields, rewritten.
-    pub fields: RequestFields,
+    pub fields: &'a mut RequestFields,
     /// The proxy's own fields, written after `fields`.
     pub added: &'a dyn AddedFields,
     pub body: RequestBody,
@@ -71,7 +71,7 @@ pub async fn send(
     };
     let framing = RequestFraming::choose(known, req.fields.has(Known::ContentLength));
     let streamed = framing != RequestFraming::None && matches!(req.body, RequestBody::Stream(_));
-    let idempotent = is_idempotent(&req.method);
+    let idempotent = is_idempotent(req.method);
     let mut attempts = backend.retries.saturating_add(1);
     let mut failure = ProxyError::BadGateway;
     while attempts > 0 {
@@ -135,9 +135,9 @@ async fn exchange(
     backend: &Backend,
 ) -> Result<UpstreamResponse, ExchangeError> {
     let outgoing = Outgoing {
-        method: &req.method,
+        method: req.method,
         target: req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
-        fields: &req.fields,
+        fields: req.fields,
         added: req.added,
         framing,
     };
@@ -149,7 +149,7 @@ async fn exchange(
     let upload = conn.send(outgoing, body, backend.timeouts.write).await?;
     // The read timeout bounds the wait for the response head once the
     // request is sent (an early response ends the upload sooner).
-    let head = conn.read_head(req.method == Method::HEAD, backend.timeouts.read).await?;
+    let head = conn.read_head(*req.method == Method::HEAD, backend.timeouts.read).await?;
     let reusable = head.keep_alive && upload == Upload::Complete;
     let checkin = Checkin::new(pool.clone(), conn, reusable);
     let body = UpstreamBody::new(checkin, head.framing);
