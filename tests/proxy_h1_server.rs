@@ -137,6 +137,30 @@ async fn keep_alive_and_pipelined_requests_are_answered_in_order() {
     assert!(third.header("date").is_some_and(|d| httpdate::parse_http_date(&d).is_ok()), "{}", third.head);
 }
 
+/// The connection reuses the last request's field list for the next head:
+/// each request must reach the upstream with its own fields only, however
+/// many the one before it had.
+#[tokio::test]
+async fn each_request_on_a_connection_carries_only_its_own_fields() {
+    let proxy = open_proxy().await;
+    let mut client = Client::connect(proxy.addr).await;
+    let many: String = (0..40).map(|i| format!("X-First-{i}: {i}\r\n")).collect();
+    client.send(format!("GET /one HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()).await;
+    let first = client.reply(false).await;
+    client.send(b"GET /two HTTP/1.1\r\nHost: a\r\nX-Second: 2\r\n\r\n").await;
+    let second = client.reply(false).await;
+
+    let names = |reply: &Reply| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(&reply.body).expect("echo JSON");
+        v["headers"].as_array().expect("headers").iter().map(|h| h[0].as_str().unwrap_or_default().to_owned()).collect()
+    };
+    let (first, second) = (names(&first), names(&second));
+    assert_eq!(first.iter().filter(|n| n.starts_with("x-first-")).count(), 40, "{first:?}");
+    assert!(!second.iter().any(|n| n.starts_with("x-first-")), "{second:?}");
+    assert_eq!(second.iter().filter(|n| *n == "x-second").count(), 1, "{second:?}");
+    assert_eq!(second.iter().filter(|n| *n == "host").count(), 1, "{second:?}");
+}
+
 #[tokio::test]
 async fn close_is_honoured_for_http11_and_the_default_for_http10() {
     let proxy = open_proxy().await;
