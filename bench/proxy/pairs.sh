@@ -11,6 +11,7 @@
 #
 #   bench/proxy/pairs.sh [N]            credentials (default: 100000)
 #   PAIRS=15 DURATION=2s CONTESTANTS="nginx portcullis" SCENARIOS="valid invalid" bench/proxy/pairs.sh
+#                                       (p99 from 2 s rounds reads a few stalls: DURATION=3s or more for it)
 #   CONTESTANTS="nginx portcullis portcullis-b" BIN=/tmp/a BIN_B=/tmp/b bench/proxy/pairs.sh
 #                                       two builds, each against nginx and against each other
 #   CONTESTANTS="nginx portcullis floor" bench/proxy/pairs.sh
